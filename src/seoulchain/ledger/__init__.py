@@ -1,0 +1,1 @@
+"""Ledger: transactions, blocks, commits, validator sets, and their storage."""
