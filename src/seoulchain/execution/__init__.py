@@ -1,0 +1,1 @@
+"""Execution: the deterministic state transition from one block to the next."""

@@ -1,0 +1,429 @@
+"""The execution engine: checks transactions and applies blocks, deterministically.
+
+Theory of operation: the engine sits between consensus and the services, with an interface
+shaped like CometBFT's ABCI++ so the same application can later be served to CometBFT:
+
+  check_tx(raw)            mempool admission against committed state
+  prepare_proposal(...)    the proposer orders candidate txs into a block and executes it
+  process_proposal(block)  a validator re-executes a proposed block and checks every root
+  finalize_block(block)    the block's execution (cached from the two calls above)
+  commit(block, commit)    everything the block changed goes to the store atomically
+  query(service, name, args)
+
+A transaction is checked in a fixed order: size, decode, chain id, signature, nonce
+(strictly the signer's next), expiry, then service, method, role and argument schema, and
+only then applied. Failures up to expiry are *admission* failures: such a transaction never
+enters a block. Later failures are recorded on chain with their code; the nonce is consumed
+and nothing else changes. The header's roots describe the state *after* the block, so a
+commit for height h certifies the state at h.
+
+The engine does no I/O of its own: it reads committed state through the store it is given
+and writes only in `commit`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from seoulchain.codec import decode
+from seoulchain.crypto import is_valid_signature
+from seoulchain.errors import DecodeError, LocalError, RemoteError
+from seoulchain.execution.results import ResultCode, TxResult
+from seoulchain.execution.service import (
+    AUTH_NAMESPACE,
+    Service,
+    ServiceError,
+    TxContext,
+    compute_nonce_key,
+    compute_role_key,
+    describe_validation_error,
+    has_role,
+)
+from seoulchain.execution.state import Overlay, ServiceState, compute_state_root
+from seoulchain.ledger.genesis import Genesis
+from seoulchain.ledger.store import BlockStore, BlockWrite, Tip, TxRecord
+from seoulchain.ledger.types import (
+    BLOCK_BYTES_MAX,
+    BLOCK_TXS_MAX,
+    TX_BYTES_MAX,
+    Block,
+    BlockHeader,
+    Commit,
+    Transaction,
+)
+from seoulchain.proofs.logtree import LogFrontier, compute_leaf_hash, compute_root
+
+# Signature checks remembered so that a tx verified at admission is not verified again when
+# its block is validated; sized for several full blocks of distinct transactions.
+VERIFIED_CACHE_MAX = 200_000
+# How far ahead of the signer's next nonce the mempool accepts (pipelined submissions).
+NONCE_WINDOW = 256
+# Executions of proposals kept for finalize_block; a few rounds' worth of proposals.
+EXECUTION_CACHE_MAX = 8
+
+
+class InvalidBlock(RemoteError):
+    """A proposed or stored block breaks a rule of the chain."""
+
+
+@dataclass(frozen=True, slots=True)
+class TxCheck:
+    """The outcome of admission checks on raw transaction bytes."""
+
+    code: ResultCode
+    log: str
+    tx: Transaction | None = None
+    hash: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == ResultCode.OK
+
+
+@dataclass
+class BlockExecution:
+    """Everything executing one block's transactions produced."""
+
+    height: int
+    time_ms: int
+    txs: list[bytes]
+    tx_hashes: list[bytes]
+    signers: list[bytes]
+    results: list[TxResult]
+    writes: dict[bytes, bytes | None]
+    frontier: LogFrontier
+    log_nodes: list[tuple[int, int, bytes]]
+    tx_root: bytes
+    results_root: bytes
+    state_root: bytes
+    skipped: dict[bytes, TxCheck] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    """A block that reached the store, with its results, for notifying waiting clients."""
+
+    block: Block
+    execution: BlockExecution
+
+
+class Engine:
+    """The deterministic state machine of the application, over one node's store."""
+
+    def __init__(self, genesis: Genesis, store: BlockStore, services: dict[str, Service]):
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.store = store
+        self.services = services
+        self.validators = genesis.validators
+        self.verified: OrderedDict[bytes, None] = OrderedDict()
+        self.executions: OrderedDict[bytes, BlockExecution] = OrderedDict()
+        self.init_genesis_state()
+        self.load_tip()
+
+    # ------------------------------------------------------------------ startup
+
+    def init_genesis_state(self) -> None:
+        """Write the genesis roles into state the first time the store is opened."""
+        overlay = Overlay(self.store)
+        auth = ServiceState(overlay, AUTH_NAMESPACE)
+        for role, keys in sorted(self.genesis.roles.items()):
+            for key in keys:
+                auth.set(compute_role_key(role, key), True)
+        root = compute_state_root(self.genesis.hash(), overlay.writes)
+        self.store.write_genesis_state(self.genesis.hash(), overlay.writes, root)
+
+    def load_tip(self) -> None:
+        tip = self.store.get_tip()
+        if tip is None:
+            genesis_root = self.store.get_meta("genesis_state_root")
+            assert isinstance(genesis_root, bytes)
+            self.tip = Tip(0, b"", genesis_root, 0, self.genesis.genesis_time_ms)
+        else:
+            self.tip = tip
+        self.frontier = LogFrontier.from_reader(self.tip.log_size, self.store.read_log_node)
+
+    @property
+    def height(self) -> int:
+        """Height of the last committed block (0 before the first)."""
+        return self.tip.height
+
+    # ------------------------------------------------------------------ admission
+
+    def check_admission(self, raw: bytes, state: Overlay | BlockStore, height: int,
+                        exact_nonce: bool) -> TxCheck:
+        """Run the admission checks (size .. expiry) for inclusion at `height`."""
+        if len(raw) > TX_BYTES_MAX:
+            return TxCheck(ResultCode.TOO_LARGE,
+                           f"transaction is {len(raw)} bytes; the limit is {TX_BYTES_MAX}")
+        try:
+            tx = Transaction.decode(raw)
+        except DecodeError as exc:
+            return TxCheck(ResultCode.MALFORMED, f"transaction is malformed: {exc}")
+        tx_hash = tx.hash()
+        if tx.chain_id != self.chain_id:
+            return TxCheck(ResultCode.WRONG_CHAIN,
+                           f"transaction is for chain {tx.chain_id!r}, this is {self.chain_id!r}",
+                           tx, tx_hash)
+        if not self.is_verified(tx, tx_hash):
+            return TxCheck(ResultCode.BAD_SIGNATURE,
+                           "signature does not verify for the signer's key", tx, tx_hash)
+        expected = self.get_next_nonce(state, tx.signer)
+        if exact_nonce and tx.nonce != expected:
+            return TxCheck(ResultCode.BAD_NONCE,
+                           f"nonce {tx.nonce} is not the signer's next nonce ({expected})",
+                           tx, tx_hash)
+        if not expected <= tx.nonce < expected + NONCE_WINDOW:
+            return TxCheck(ResultCode.BAD_NONCE,
+                           f"nonce {tx.nonce} is outside the accepted window "
+                           f"[{expected}, {expected + NONCE_WINDOW})", tx, tx_hash)
+        if tx.expiry_height < height:
+            return TxCheck(ResultCode.EXPIRED,
+                           f"transaction expired at height {tx.expiry_height}; "
+                           f"the next block is {height}", tx, tx_hash)
+        return TxCheck(ResultCode.OK, "", tx, tx_hash)
+
+    def is_verified(self, tx: Transaction, tx_hash: bytes) -> bool:
+        """Return True if the signature is valid, checking each distinct tx only once."""
+        if tx_hash in self.verified:
+            self.verified.move_to_end(tx_hash)
+            return True
+        if not is_valid_signature(tx.signer, tx.sign_bytes(), tx.signature):
+            return False
+        self.remember_verified(tx_hash)
+        return True
+
+    def remember_verified(self, tx_hash: bytes) -> None:
+        """Record that `tx_hash`'s signature verified (also used by parallel verifiers)."""
+        self.verified[tx_hash] = None
+        if len(self.verified) > VERIFIED_CACHE_MAX:
+            self.verified.popitem(last=False)
+
+    def get_next_nonce(self, state: Overlay | BlockStore, signer: bytes) -> int:
+        """Return the nonce the signer's next transaction must carry."""
+        last = ServiceState(state, AUTH_NAMESPACE).get(compute_nonce_key(signer))
+        return 1 if last is None else int(last) + 1
+
+    def check_tx(self, raw: bytes) -> TxCheck:
+        """Check a transaction for the mempool against committed state (ABCI CheckTx)."""
+        check = self.check_admission(raw, self.store, self.height + 1, exact_nonce=False)
+        if not check.ok:
+            return check
+        assert check.tx is not None
+        routed = self.check_route(check.tx, ServiceState(self.store, AUTH_NAMESPACE))
+        if routed is not None:
+            return TxCheck(routed.code, routed.log, check.tx, check.hash)
+        return check
+
+    def check_route(self, tx: Transaction, auth: ServiceState) -> TxResult | None:
+        """Return a failure if the service, method, role or arguments are wrong, else None."""
+        service = self.services.get(tx.service)
+        if service is None:
+            return TxResult(ResultCode.UNKNOWN_SERVICE,
+                            f"no service named {tx.service!r}; known: "
+                            f"{', '.join(sorted(self.services)) or 'none'}")
+        spec = service.methods.get(tx.method)
+        if spec is None:
+            return TxResult(ResultCode.UNKNOWN_METHOD,
+                            f"service {tx.service!r} has no method {tx.method!r}; it has: "
+                            f"{', '.join(sorted(service.methods))}")
+        if spec.roles is not None and not any(has_role(auth, tx.signer, role)
+                                              for role in sorted(spec.roles)):
+            return TxResult(ResultCode.UNAUTHORIZED,
+                            f"{tx.service}.{tx.method} requires one of the roles "
+                            f"{', '.join(sorted(spec.roles))}; the signer has none of them")
+        try:
+            spec.args.model_validate(tx.args)
+        except ValidationError as exc:
+            return TxResult(ResultCode.BAD_ARGS,
+                            f"arguments do not match {tx.service}.{tx.method}: "
+                            f"{describe_validation_error(exc)}")
+        return None
+
+    # ------------------------------------------------------------------ execution
+
+    def apply_tx(self, block_state: Overlay, tx: Transaction, tx_hash: bytes, height: int,
+                 time_ms: int) -> TxResult:
+        """Apply an admitted transaction; on any failure its writes are discarded."""
+        auth_view = ServiceState(block_state, AUTH_NAMESPACE)
+        auth_view.set(compute_nonce_key(tx.signer), tx.nonce)
+        failure = self.check_route(tx, auth_view)
+        if failure is not None:
+            return failure
+        service = self.services[tx.service]
+        spec = service.methods[tx.method]
+        args = spec.args.model_validate(tx.args)
+        tx_state = block_state.child()
+        ctx = TxContext(state=ServiceState(tx_state, service.name),
+                        roles=ServiceState(tx_state, AUTH_NAMESPACE), signer=tx.signer,
+                        height=height, time_ms=time_ms, tx_hash=tx_hash)
+        try:
+            spec.handler(service, ctx, args)
+        except ServiceError as exc:
+            return TxResult(ResultCode.REFUSED, str(exc))
+        except (LocalError, DecodeError) as exc:
+            return TxResult(ResultCode.REFUSED, f"refused by {tx.service}: {exc}")
+        except Exception as exc:  # a bug in a service must not halt the chain
+            return TxResult(ResultCode.INTERNAL,
+                            f"internal error in {tx.service}.{tx.method}: {type(exc).__name__}")
+        tx_state.merge_into(block_state)
+        return TxResult(ResultCode.OK, "", tuple(ctx.events))
+
+    def execute_block(self, height: int, time_ms: int, raw_txs: list[bytes],
+                      strict: bool) -> BlockExecution:
+        """Execute `raw_txs` at `height`; strict mode rejects admission failures, else skips."""
+        block_state = Overlay(self.store)
+        frontier = self.frontier.copy()
+        execution = BlockExecution(height, time_ms, [], [], [], [], {}, frontier, [],
+                                   b"", b"", b"")
+        for raw in raw_txs:
+            check = self.check_admission(raw, block_state, height, exact_nonce=True)
+            if not check.ok:
+                if strict:
+                    raise InvalidBlock(f"block {height} tx {len(execution.txs)}: {check.log}")
+                execution.skipped[check.hash or raw] = check
+                continue
+            assert check.tx is not None
+            result = self.apply_tx(block_state, check.tx, check.hash, height, time_ms)
+            execution.txs.append(raw)
+            execution.tx_hashes.append(check.hash)
+            execution.signers.append(check.tx.signer)
+            execution.results.append(result)
+            execution.log_nodes.extend(frontier.append(compute_leaf_hash(raw)))
+        execution.writes = block_state.writes
+        execution.tx_root = compute_root([compute_leaf_hash(raw) for raw in execution.txs])
+        execution.results_root = compute_root(
+            [compute_leaf_hash(result.encode()) for result in execution.results])
+        execution.state_root = compute_state_root(self.tip.state_root, block_state.writes)
+        return execution
+
+    def prepare_proposal(self, *, time_ms: int, proposer: bytes, candidates: list[bytes],
+                         last_commit: Commit | None, txs_max: int = BLOCK_TXS_MAX,
+                         bytes_max: int = BLOCK_BYTES_MAX // 2) -> Block:
+        """Build the next block from candidate txs in order, skipping any that fail admission."""
+        height = self.height + 1
+        time_ms = max(time_ms, self.tip.time_ms + 1)
+        chosen: list[bytes] = []
+        size = 0
+        for raw in candidates:
+            if len(chosen) >= txs_max or size + len(raw) > bytes_max:
+                break
+            chosen.append(raw)
+            size += len(raw)
+        execution = self.execute_block(height, time_ms, chosen, strict=False)
+        header = self.make_header(execution, proposer, last_commit)
+        block = Block(header, tuple(execution.txs), last_commit)
+        self.remember_execution(block.block_id(), execution)
+        return block
+
+    def make_header(self, execution: BlockExecution, proposer: bytes,
+                    last_commit: Commit | None) -> BlockHeader:
+        validators_hash = self.validators.hash()
+        return BlockHeader(
+            chain_id=self.chain_id, height=execution.height, time_ms=execution.time_ms,
+            prev_block_id=self.tip.block_id, tx_root=execution.tx_root,
+            log_root=execution.frontier.root(), log_size=execution.frontier.size,
+            state_root=execution.state_root, results_root=execution.results_root,
+            evidence_root=compute_root([]), validators_hash=validators_hash,
+            next_validators_hash=validators_hash, proposer=proposer,
+            last_commit_hash=b"" if last_commit is None else last_commit.hash())
+
+    def process_proposal(self, block: Block) -> BlockExecution:
+        """Validate a proposed block by re-executing it; raise `InvalidBlock` naming the rule."""
+        cached = self.executions.get(block.block_id())
+        if cached is not None:
+            return cached
+        header = block.header
+        self.check_header_links(block)
+        execution = self.execute_block(header.height, header.time_ms, list(block.txs),
+                                       strict=True)
+        expected = self.make_header(execution, header.proposer, block.last_commit)
+        for name in ("tx_root", "log_root", "log_size", "state_root", "results_root",
+                     "evidence_root", "validators_hash", "next_validators_hash"):
+            if getattr(header, name) != getattr(expected, name):
+                raise InvalidBlock(f"block {header.height}: {name} does not match re-execution")
+        self.remember_execution(block.block_id(), execution)
+        return execution
+
+    def check_header_links(self, block: Block) -> None:
+        """Check the header's chain, height, time and links to the previous block."""
+        header = block.header
+        if header.chain_id != self.chain_id:
+            raise InvalidBlock(f"block is for chain {header.chain_id!r}")
+        if header.height != self.height + 1:
+            raise InvalidBlock(f"block height {header.height}, expected {self.height + 1}")
+        if header.prev_block_id != self.tip.block_id:
+            raise InvalidBlock(f"block {header.height}: prev_block_id does not link to the tip")
+        if header.time_ms <= self.tip.time_ms:
+            raise InvalidBlock(f"block {header.height}: time does not increase")
+        if self.validators.get_power(header.proposer) == 0:
+            raise InvalidBlock(f"block {header.height}: proposer is not a validator")
+        expected_commit_hash = b"" if block.last_commit is None else block.last_commit.hash()
+        if header.last_commit_hash != expected_commit_hash:
+            raise InvalidBlock(f"block {header.height}: last_commit_hash does not match")
+        if block.last_commit is not None and (
+                block.last_commit.height != self.height
+                or block.last_commit.block_id != self.tip.block_id):
+            raise InvalidBlock(f"block {header.height}: last_commit is not for the tip")
+        if block.evidence:
+            raise InvalidBlock(f"block {header.height}: evidence is not accepted yet")
+
+    def remember_execution(self, block_id: bytes, execution: BlockExecution) -> None:
+        self.executions[block_id] = execution
+        while len(self.executions) > EXECUTION_CACHE_MAX:
+            self.executions.popitem(last=False)
+
+    def finalize_block(self, block: Block) -> BlockExecution:
+        """Return the block's execution, re-executing and validating it if not cached."""
+        return self.process_proposal(block)
+
+    def commit(self, block: Block, commit: Commit) -> CommittedBlock:
+        """Persist the block and its effects atomically and advance the tip."""
+        execution = self.finalize_block(block)
+        log_start = self.tip.log_size
+        records = [
+            TxRecord(tx_hash, block.height, index, log_start + index, signer,
+                     int(result.code), result.encode())
+            for index, (tx_hash, signer, result) in enumerate(
+                zip(execution.tx_hashes, execution.signers, execution.results, strict=True))
+        ]
+        self.store.commit_block(BlockWrite(block, commit, records, execution.writes,
+                                           execution.log_nodes))
+        header = block.header
+        self.tip = Tip(header.height, block.block_id(), header.state_root, header.log_size,
+                       header.time_ms)
+        self.frontier = execution.frontier
+        self.executions.clear()
+        return CommittedBlock(block, execution)
+
+    # ------------------------------------------------------------------ queries
+
+    def query(self, service_name: str, name: str, args: dict[str, Any]) -> Any:
+        """Run a read-only query of a service against committed state."""
+        service = self.services.get(service_name)
+        if service is None:
+            raise LocalError(f"no service named {service_name!r}; known: "
+                             f"{', '.join(sorted(self.services))}")
+        return service.run_query(ServiceState(self.store, service_name), name, args)
+
+    def get_roles(self, public_key: bytes) -> list[str]:
+        """Return the genesis-known roles `public_key` currently holds."""
+        auth = ServiceState(self.store, AUTH_NAMESPACE)
+        names = {role for role in self.genesis.roles}
+        for service in self.services.values():
+            for spec in service.methods.values():
+                names.update(spec.roles or ())
+        return sorted(role for role in names if has_role(auth, public_key, role))
+
+
+def decode_result(data: bytes) -> TxResult:
+    """Decode a stored transaction result."""
+    try:
+        return TxResult.from_cbor(decode(data))
+    except (DecodeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"stored result is malformed: {exc}") from exc
+

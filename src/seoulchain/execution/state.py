@@ -1,0 +1,91 @@
+"""Buffered state views: what a block or a transaction reads and writes before it commits.
+
+Theory of operation: state is a map from namespaced byte keys (`service/...`) to CBOR
+bytes. A block executes against an `Overlay` over the committed store; each transaction
+gets a child overlay that is merged into the block's only if the transaction succeeds, so a
+failing transaction changes nothing. Nothing reaches disk until the block commits, and then
+all of the block's writes go in one store transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from seoulchain.codec import decode, encode
+from seoulchain.crypto import sha256
+from seoulchain.errors import LocalError
+
+STATE_ROOT_CONTEXT = "seoulchain/state"
+# Keys longer than this are refused; they are namespaced hashes and short names in practice.
+KEY_BYTES_MAX = 256
+# A single state value; a notary record is a few hundred bytes.
+VALUE_BYTES_MAX = 64 * 1024
+
+
+class StateReader(Protocol):
+    """Anything that can read committed state by key."""
+
+    def get_state(self, key: bytes) -> bytes | None: ...
+
+
+class Overlay:
+    """Writes buffered over a reader; `None` marks a deletion."""
+
+    def __init__(self, base: StateReader | Overlay):
+        self.base = base
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get_state(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.base.get_state(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        if len(key) > KEY_BYTES_MAX:
+            raise LocalError(f"state key longer than {KEY_BYTES_MAX} bytes")
+        if value is not None and len(value) > VALUE_BYTES_MAX:
+            raise LocalError(f"state value larger than {VALUE_BYTES_MAX} bytes")
+        self.writes[key] = value
+
+    def child(self) -> Overlay:
+        return Overlay(self)
+
+    def merge_into(self, parent: Overlay) -> None:
+        """Apply this overlay's writes to `parent` (which must be its base)."""
+        assert self.base is parent, "an overlay merges only into its own base"
+        parent.writes.update(self.writes)
+
+
+class ServiceState:
+    """A service's view of state: its own namespace only, values as CBOR data."""
+
+    def __init__(self, overlay: Overlay | StateReader, namespace: str):
+        self.overlay = overlay
+        self.prefix = namespace.encode() + b"/"
+
+    def get(self, key: bytes) -> Any | None:
+        raw = self.overlay.get_state(self.prefix + key)
+        return None if raw is None else decode(raw)
+
+    def has(self, key: bytes) -> bool:
+        return self.overlay.get_state(self.prefix + key) is not None
+
+    def set(self, key: bytes, value: Any) -> None:
+        if not isinstance(self.overlay, Overlay):
+            raise LocalError("this state view is read-only")
+        self.overlay.put(self.prefix + key, encode(value))
+
+    def delete(self, key: bytes) -> None:
+        if not isinstance(self.overlay, Overlay):
+            raise LocalError("this state view is read-only")
+        self.overlay.put(self.prefix + key, None)
+
+
+def compute_state_root(previous_root: bytes, writes: dict[bytes, bytes | None]) -> bytes:
+    """Return the state commitment after applying `writes` on top of `previous_root`.
+
+    Version 1 of the state commitment chains each block's sorted write set onto the previous
+    root, so equal roots mean equal state histories; docs/spec/ledger.md specifies it.
+    """
+    entries = [[key, writes[key]] for key in sorted(writes)]
+    return sha256(encode([STATE_ROOT_CONTEXT, previous_root, entries]))

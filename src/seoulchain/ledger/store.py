@@ -1,0 +1,275 @@
+"""The block store: blocks, commits, the transaction index, service state and log nodes.
+
+Theory of operation: one SQLite database in WAL mode with `synchronous=FULL`. Everything
+that one block changes — the block, its commit, its transactions' index rows and results,
+the state writes, the new transparency-log nodes and the chain tip — is written inside a
+single SQLite transaction by `commit_block`, so after a crash (kill -9, power loss) the
+store holds either the whole block or none of it; the previous height is always intact.
+
+Blocks and commits read back are decoded with the strict decoder; a corrupt record raises
+`StorageError`. Tampering that still decodes is what `seoulchain audit` detects by replaying
+from genesis.
+
+A `crash_hook` can be installed by tests: it is called between the writes of a block
+(with the name of the step) so a crash can be injected at every point.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from seoulchain.codec import decode, encode
+from seoulchain.errors import DecodeError, LocalError, StorageError
+from seoulchain.ledger.types import Block, Commit
+
+SCHEMA_VERSION = 1
+# Bounds a single index listing (txs by signer) so that an API call stays cheap.
+LIST_LIMIT_MAX = 1000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY, block_id BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS commits (height INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS txs (
+    hash BLOB PRIMARY KEY, height INTEGER NOT NULL, idx INTEGER NOT NULL,
+    log_index INTEGER NOT NULL, signer BLOB NOT NULL, code INTEGER NOT NULL,
+    result BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS txs_by_signer ON txs (signer, height, idx);
+CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    """The last committed block as recorded by the store."""
+
+    height: int
+    block_id: bytes
+    state_root: bytes
+    log_size: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxRecord:
+    """Where a committed transaction sits and what it did."""
+
+    hash: bytes
+    height: int
+    index: int
+    log_index: int
+    signer: bytes
+    code: int
+    result: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BlockWrite:
+    """Everything one committed block changes, written atomically by `commit_block`."""
+
+    block: Block
+    commit: Commit
+    txs: list[TxRecord]
+    state_writes: dict[bytes, bytes | None]
+    log_nodes: list[tuple[int, int, bytes]]
+
+
+class BlockStore:
+    """SQLite-backed store of one node's chain."""
+
+    def __init__(self, path: Path | str, crash_hook: Callable[[str], None] | None = None):
+        self.path = str(path)
+        self.crash_hook = crash_hook
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open block store {self.path}: {exc}") from exc
+        self.check_schema()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def check_schema(self) -> None:
+        """Record the schema version on first use; refuse a store of another version."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                            (encode(SCHEMA_VERSION),))
+        elif decode_stored(row[0]) != SCHEMA_VERSION:
+            raise StorageError(f"block store {self.path} has schema {row[0]!r}, "
+                               f"this software reads {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ writes
+
+    def set_meta(self, key: str, value: object) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, encode(value)))
+
+    def write_genesis_state(self, genesis_hash: bytes, writes: dict[bytes, bytes | None],
+                            state_root: bytes) -> None:
+        """Write the genesis state once, atomically, binding the store to one genesis."""
+        stored = self.get_meta("genesis_hash")
+        if stored is not None:
+            if stored != genesis_hash:
+                raise StorageError("block store belongs to a different genesis")
+            return
+        with self.transaction():
+            self.apply_state_writes(writes)
+            self.set_meta("genesis_state_root", state_root)
+            self.set_meta("genesis_hash", genesis_hash)
+
+    def commit_block(self, write: BlockWrite) -> None:
+        """Persist one block and everything it changed in a single SQLite transaction."""
+        block = write.block
+        header = block.header
+        tip = self.get_tip()
+        expected = 1 if tip is None else tip.height + 1
+        if header.height != expected:
+            raise LocalError(f"commit_block: height {header.height}, expected {expected}")
+        if write.commit.block_id != block.block_id() or write.commit.height != header.height:
+            raise LocalError("commit_block: commit does not match the block")
+        with self.transaction():
+            self.hook("begin")
+            self.db.execute("INSERT INTO blocks VALUES (?, ?, ?)",
+                            (header.height, block.block_id(), block.encode()))
+            self.hook("block")
+            self.db.execute("INSERT INTO commits VALUES (?, ?)",
+                            (header.height, write.commit.encode()))
+            self.db.executemany(
+                "INSERT INTO txs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(tx.hash, tx.height, tx.index, tx.log_index, tx.signer, tx.code, tx.result)
+                 for tx in write.txs])
+            self.hook("txs")
+            self.apply_state_writes(write.state_writes)
+            self.hook("state")
+            self.db.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)",
+                                write.log_nodes)
+            self.hook("log")
+            tip_value = [header.height, block.block_id(), header.state_root, header.log_size,
+                         header.time_ms]
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (encode(tip_value),))
+            self.hook("tip")
+
+    def apply_state_writes(self, writes: dict[bytes, bytes | None]) -> None:
+        self.db.executemany("DELETE FROM state WHERE key = ?",
+                            [(key,) for key, value in writes.items() if value is None])
+        self.db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)",
+                            [(key, value) for key, value in writes.items() if value is not None])
+
+    def hook(self, step: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(step)
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    # ------------------------------------------------------------------ reads
+
+    def get_meta(self, key: str) -> object | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else decode_stored(row[0])
+
+    def get_tip(self) -> Tip | None:
+        """Return the last committed block's tip record, or None before the first block."""
+        value = self.get_meta("tip")
+        if value is None:
+            return None
+        if not (isinstance(value, list) and len(value) == 5):
+            raise StorageError("tip record is malformed")
+        return Tip(*value)
+
+    def get_block(self, height: int) -> Block | None:
+        row = self.db.execute("SELECT data FROM blocks WHERE height = ?", (height,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Block.decode(row[0])
+        except DecodeError as exc:
+            raise StorageError(f"stored block {height} is corrupt: {exc}") from exc
+
+    def get_block_bytes(self, height: int) -> bytes | None:
+        row = self.db.execute("SELECT data FROM blocks WHERE height = ?", (height,)).fetchone()
+        return None if row is None else row[0]
+
+    def get_height_by_block_id(self, block_id: bytes) -> int | None:
+        row = self.db.execute("SELECT height FROM blocks WHERE block_id = ?",
+                              (block_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def get_commit(self, height: int) -> Commit | None:
+        row = self.db.execute("SELECT data FROM commits WHERE height = ?", (height,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Commit.decode(row[0])
+        except DecodeError as exc:
+            raise StorageError(f"stored commit {height} is corrupt: {exc}") from exc
+
+    def iter_blocks(self, start: int = 1) -> Iterator[tuple[int, bytes, bytes | None]]:
+        """Yield (height, block bytes, commit bytes) in height order from `start`."""
+        cursor = self.db.execute(
+            "SELECT b.height, b.data, c.data FROM blocks b LEFT JOIN commits c "
+            "ON b.height = c.height WHERE b.height >= ? ORDER BY b.height", (start,))
+        yield from cursor
+
+    def get_tx(self, tx_hash: bytes) -> TxRecord | None:
+        row = self.db.execute("SELECT * FROM txs WHERE hash = ?", (tx_hash,)).fetchone()
+        return None if row is None else TxRecord(*row)
+
+    def list_txs_by_signer(self, signer: bytes, limit: int = 100) -> list[TxRecord]:
+        """Return the signer's most recent transactions, newest first."""
+        limit = max(1, min(limit, LIST_LIMIT_MAX))
+        rows = self.db.execute(
+            "SELECT * FROM txs WHERE signer = ? ORDER BY height DESC, idx DESC LIMIT ?",
+            (signer, limit)).fetchall()
+        return [TxRecord(*row) for row in rows]
+
+    def count_txs(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM txs").fetchone()[0]
+
+    def get_state(self, key: bytes) -> bytes | None:
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def iter_state(self) -> Iterator[tuple[bytes, bytes]]:
+        yield from self.db.execute("SELECT key, value FROM state ORDER BY key")
+
+    def read_log_node(self, level: int, index: int) -> bytes:
+        row = self.db.execute("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?",
+                              (level, index)).fetchone()
+        if row is None:
+            raise StorageError(f"transparency log node ({level}, {index}) is missing")
+        return row[0]
+
+
+class _Transaction:
+    """Context manager for one SQLite write transaction: commit on success, else roll back."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+
+
+def decode_stored(data: bytes) -> object:
+    try:
+        return decode(data)
+    except DecodeError as exc:
+        raise StorageError(f"stored metadata is corrupt: {exc}") from exc
+

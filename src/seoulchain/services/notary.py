@@ -1,0 +1,128 @@
+"""Notary: anchor a document's hash, look it up, and correct it by superseding.
+
+An agency (role `notary.issuer`) anchors the SHA-256 of a document with its kind and a little
+public metadata. The document itself — and any personal data — never goes on chain; only its
+hash. A record is never deleted or edited: a correction anchors the corrected document and
+marks the old record as superseded, linking both ways, so the history stays verifiable.
+
+State (namespace `notary`): `doc/<32-byte hash>` → record map.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from seoulchain.execution.service import (
+    HexBytes,
+    QueryArgs,
+    Service,
+    ServiceError,
+    ServiceState,
+    StrictArgs,
+    TxContext,
+    query,
+    tx_method,
+)
+
+ISSUER_ROLE = "notary.issuer"
+DOC_KEY_PREFIX = b"doc/"
+DOC_HASH_BYTES = 32
+# Metadata is for public facts (a certificate number, an issuing office), not personal data.
+METADATA_ENTRIES_MAX = 16
+METADATA_KEY_CHARS_MAX = 32
+METADATA_VALUE_CHARS_MAX = 256
+KIND_CHARS_MAX = 64
+REASON_CHARS_MAX = 256
+# A supersession chain longer than this is followed no further by a lookup.
+CHAIN_STEPS_MAX = 64
+
+DocHash = Annotated[bytes, Field(min_length=DOC_HASH_BYTES, max_length=DOC_HASH_BYTES)]
+Kind = Annotated[str, StringConstraints(min_length=1, max_length=KIND_CHARS_MAX)]
+Metadata = Annotated[
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=METADATA_KEY_CHARS_MAX)],
+         Annotated[str, StringConstraints(max_length=METADATA_VALUE_CHARS_MAX)]],
+    Field(max_length=METADATA_ENTRIES_MAX),
+]
+
+
+class AnchorArgs(StrictArgs):
+    doc_hash: DocHash
+    kind: Kind
+    metadata: Metadata = {}
+
+
+class SupersedeArgs(StrictArgs):
+    old_hash: DocHash
+    new_hash: DocHash
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=REASON_CHARS_MAX)]
+    kind: Kind | None = None
+    metadata: Metadata = {}
+
+
+class DocumentQuery(QueryArgs):
+    doc_hash: Annotated[HexBytes, Field(min_length=DOC_HASH_BYTES, max_length=DOC_HASH_BYTES)]
+
+
+def compute_doc_key(doc_hash: bytes) -> bytes:
+    return DOC_KEY_PREFIX + doc_hash
+
+
+class NotaryService(Service):
+    """Anchors document hashes and records corrections as superseding records."""
+
+    name = "notary"
+
+    @tx_method(args=AnchorArgs, roles={ISSUER_ROLE})
+    def anchor(self, ctx: TxContext, args: AnchorArgs) -> None:
+        """Anchor a new document hash."""
+        self.put_new_record(ctx, args.doc_hash, args.kind, args.metadata, supersedes=None)
+        ctx.emit("notary.anchored", doc_hash=args.doc_hash, issuer=ctx.signer, kind=args.kind)
+
+    @tx_method(args=SupersedeArgs, roles={ISSUER_ROLE})
+    def supersede(self, ctx: TxContext, args: SupersedeArgs) -> None:
+        """Anchor a corrected document and mark the old record as superseded by it."""
+        old = ctx.state.get(compute_doc_key(args.old_hash))
+        if old is None:
+            raise ServiceError(f"document {args.old_hash.hex()} is not anchored")
+        if old["issuer"] != ctx.signer:
+            raise ServiceError("only the issuer who anchored a document may supersede it")
+        if old["superseded_by"] is not None:
+            raise ServiceError(f"document {args.old_hash.hex()} is already superseded by "
+                               f"{old['superseded_by'].hex()}")
+        kind = args.kind if args.kind is not None else old["kind"]
+        self.put_new_record(ctx, args.new_hash, kind, args.metadata, supersedes=args.old_hash)
+        old.update(superseded_by=args.new_hash, superseded_height=ctx.height,
+                   superseded_reason=args.reason)
+        ctx.state.set(compute_doc_key(args.old_hash), old)
+        ctx.emit("notary.superseded", old_hash=args.old_hash, new_hash=args.new_hash,
+                 issuer=ctx.signer)
+
+    def put_new_record(self, ctx: TxContext, doc_hash: bytes, kind: str,
+                       metadata: dict[str, str], supersedes: bytes | None) -> None:
+        key = compute_doc_key(doc_hash)
+        if ctx.state.has(key):
+            raise ServiceError(f"document {doc_hash.hex()} is already anchored")
+        ctx.state.set(key, {
+            "issuer": ctx.signer, "kind": kind, "metadata": dict(metadata),
+            "height": ctx.height, "time_ms": ctx.time_ms, "tx": ctx.tx_hash,
+            "supersedes": supersedes, "superseded_by": None, "superseded_height": None,
+            "superseded_reason": None,
+        })
+
+    @query(args=DocumentQuery)
+    def document(self, state: ServiceState, args: DocumentQuery) -> dict[str, Any] | None:
+        """Return a document's record, its status, and the latest record in its chain."""
+        record = state.get(compute_doc_key(args.doc_hash))
+        if record is None:
+            return None
+        latest = args.doc_hash
+        current = record
+        for _ in range(CHAIN_STEPS_MAX):
+            if current["superseded_by"] is None:
+                break
+            latest = current["superseded_by"]
+            current = state.get(compute_doc_key(latest))
+        status = "valid" if record["superseded_by"] is None else "superseded"
+        return {"doc_hash": args.doc_hash, "status": status, "latest": latest, **record}
