@@ -55,7 +55,8 @@ class Genesis:
                  "name": validator.name}
                 for validator in self.validators.validators
             ],
-            "roles": {name: [key.hex() for key in keys] for name, keys in sorted(self.roles.items())},
+            "roles": {name: [key.hex() for key in keys]
+                      for name, keys in sorted(self.roles.items())},
         }
 
     @classmethod
@@ -71,7 +72,8 @@ class Genesis:
             if not isinstance(time_ms, int) or isinstance(time_ms, bool) or time_ms < 0:
                 raise DecodeError("genesis_time_ms must be a non-negative integer")
             validators = ValidatorSet.of([
-                Validator(parse_key(item["public_key"]), int(item["power"]), str(item.get("name", "")))
+                Validator(parse_key(item["public_key"]), int(item["power"]),
+                          str(item.get("name", "")))
                 for item in data["validators"]
             ])
             for validator in validators.validators:

@@ -1,1 +1,1 @@
-"""The city's services: deterministic modules found through the `seoulchain.services` entry point."""
+"""The city's services: deterministic modules found via the `seoulchain.services` entry point."""

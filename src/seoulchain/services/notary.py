@@ -50,7 +50,7 @@ Metadata = Annotated[
 class AnchorArgs(StrictArgs):
     doc_hash: DocHash
     kind: Kind
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class SupersedeArgs(StrictArgs):
@@ -58,7 +58,7 @@ class SupersedeArgs(StrictArgs):
     new_hash: DocHash
     reason: Annotated[str, StringConstraints(min_length=1, max_length=REASON_CHARS_MAX)]
     kind: Kind | None = None
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class DocumentQuery(QueryArgs):

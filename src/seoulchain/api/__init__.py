@@ -1,0 +1,1 @@
+"""The HTTP API: REST over a node, with an OpenAPI description at /docs."""

@@ -1,0 +1,167 @@
+"""The node's HTTP API (FastAPI). Bytes are hex in JSON; raw CBOR where noted.
+
+    GET  /v1/status                       chain tip, mempool, identity
+    GET  /v1/genesis                      the genesis file
+    POST /v1/txs                          submit a signed tx (application/cbor body, or
+                                          JSON {"tx": hex}); ?wait_s= waits for its commit
+    GET  /v1/txs/{hash}                   status and result; ?wait_s= waits for its commit
+    GET  /v1/blocks/latest | /v1/blocks/{height}   block with its commit; ?format=cbor
+    GET  /v1/accounts/{public_key}        next nonce, roles, recent transactions
+    GET  /v1/query/{service}/{name}?...   a service query on committed state
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from seoulchain.api.views import block_view, result_view
+from seoulchain.codec.jsonview import to_jsonable
+from seoulchain.errors import LocalError, SeoulchainError
+from seoulchain.execution.results import ResultCode
+from seoulchain.ledger.genesis import parse_key
+from seoulchain.ledger.types import TX_BYTES_MAX
+from seoulchain.node.node import Node, TxStatus
+
+# A JSON submission carries the tx as hex: twice the bytes, plus a little framing.
+SUBMIT_BODY_BYTES_MAX = 2 * TX_BYTES_MAX + 1024
+
+
+class ApiError(Exception):
+    """An API request that cannot be served; becomes a JSON error with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def parse_hash(text: str) -> bytes:
+    try:
+        value = bytes.fromhex(text.removeprefix("sha256:"))
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise ApiError(400, "bad_hash", f"{text!r} is not a 32-byte hex hash")
+    return value
+
+
+def status_view(status: TxStatus, tx_hash: bytes) -> dict[str, Any]:
+    view: dict[str, Any] = {"hash": tx_hash.hex(), "status": status.status}
+    if status.result is not None:
+        view.update(height=status.height, index=status.index, log_index=status.log_index,
+                    result=result_view(status.result))
+    return view
+
+
+def create_app(node: Node) -> FastAPI:
+    """Return the FastAPI application serving `node`."""
+    app = FastAPI(title="seoulchain node API", version="1",
+                  description="Submit transactions and read blocks, results and service state.")
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}},
+                            status_code=exc.status)
+
+    @app.exception_handler(SeoulchainError)
+    async def on_error(request: Request, exc: SeoulchainError) -> JSONResponse:
+        return JSONResponse({"error": {"code": type(exc).__name__, "message": str(exc)}},
+                            status_code=400)
+
+    @app.get("/v1/status")
+    async def get_status() -> dict[str, Any]:
+        return to_jsonable(node.get_status())
+
+    @app.get("/v1/genesis")
+    async def get_genesis() -> dict[str, Any]:
+        return node.genesis.to_json()
+
+    @app.post("/v1/txs")
+    async def submit_tx(request: Request, wait_s: float = 0.0) -> JSONResponse:
+        raw = await read_tx_body(request)
+        check = node.submit(raw)
+        body: dict[str, Any] = {"hash": check.hash.hex(), "code": int(check.code),
+                                "code_name": check.code.name, "log": check.log}
+        if check.code == ResultCode.MEMPOOL_FULL:
+            return JSONResponse(body, status_code=503)
+        if not check.ok:
+            return JSONResponse(body, status_code=400)
+        if wait_s > 0:
+            status = await node.wait_for_tx(check.hash, wait_s)
+            body.update(status_view(status, check.hash))
+        return JSONResponse(body, status_code=202)
+
+    @app.get("/v1/txs/{tx_hash}")
+    async def get_tx(tx_hash: str, wait_s: float = 0.0) -> dict[str, Any]:
+        hash_bytes = parse_hash(tx_hash)
+        status = await node.wait_for_tx(hash_bytes, wait_s)
+        return status_view(status, hash_bytes)
+
+    @app.get("/v1/blocks/latest")
+    async def get_latest_block(format: str = "json") -> Any:
+        if node.engine.height == 0:
+            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        return get_block_at(node.engine.height, format)
+
+    @app.get("/v1/blocks/{height}")
+    async def get_block(height: int, format: str = "json") -> Any:
+        return get_block_at(height, format)
+
+    def get_block_at(height: int, format: str) -> Any:
+        block = node.store.get_block(height)
+        if block is None:
+            raise ApiError(404, "no_block", f"no block at height {height}; "
+                                            f"the chain is at {node.engine.height}")
+        commit = node.store.get_commit(height)
+        if format == "cbor":
+            return Response(block.encode(), media_type="application/cbor")
+        return block_view(block, commit)
+
+    @app.get("/v1/accounts/{public_key}")
+    async def get_account(public_key: str, limit: int = 20) -> dict[str, Any]:
+        try:
+            key = parse_key(public_key)
+        except SeoulchainError as exc:
+            raise ApiError(400, "bad_key", str(exc)) from exc
+        records = node.store.list_txs_by_signer(key, limit)
+        return {
+            "public_key": key.hex(),
+            "next_nonce": node.engine.get_next_nonce(node.store, key),
+            "roles": node.engine.get_roles(key),
+            "recent_txs": [{"hash": record.hash.hex(), "height": record.height,
+                            "code": record.code} for record in records],
+        }
+
+    @app.get("/v1/query/{service}/{name}")
+    async def run_query(service: str, name: str, request: Request) -> dict[str, Any]:
+        try:
+            result = node.engine.query(service, name, dict(request.query_params))
+        except LocalError as exc:
+            raise ApiError(400, "bad_query", str(exc)) from exc
+        return {"height": node.engine.height, "result": to_jsonable(result)}
+
+    return app
+
+
+async def read_tx_body(request: Request) -> bytes:
+    """Read a submitted tx from a CBOR or JSON body, refusing oversized bodies early."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > SUBMIT_BODY_BYTES_MAX:
+        raise ApiError(413, "too_large", f"request body exceeds {SUBMIT_BODY_BYTES_MAX} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > SUBMIT_BODY_BYTES_MAX:
+            raise ApiError(413, "too_large", f"request body exceeds {SUBMIT_BODY_BYTES_MAX} bytes")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            payload = json.loads(body)
+            return bytes.fromhex(payload["tx"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ApiError(400, "bad_body", 'JSON body must be {"tx": "<hex>"}') from exc
+    return bytes(body)

@@ -1,0 +1,1 @@
+"""The `seoulchain` command line."""

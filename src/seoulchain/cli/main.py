@@ -1,0 +1,166 @@
+"""`seoulchain`: run a node, manage keys, submit transactions, query and audit the chain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Annotated
+
+import typer
+
+from seoulchain.cli.common import (
+    HomeOption,
+    JsonOption,
+    NodeOption,
+    console,
+    err_console,
+    open_client,
+    print_json,
+    reports_errors,
+)
+from seoulchain.cli.txs import query_app, tx_app
+from seoulchain.crypto import SigningKey
+from seoulchain.errors import LocalError
+from seoulchain.node.home import DEFAULT_CHAIN_ID, Home, init_home
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="seoulchain: a city's permissioned BFT ledger with offline proofs.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create and show signing keys.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(tx_app, name="tx")
+app.add_typer(query_app, name="query")
+
+
+@app.command()
+@reports_errors
+def init(home: HomeOption,
+         chain_id: Annotated[str, typer.Option(help="Chain id.")] = DEFAULT_CHAIN_ID,
+         moniker: Annotated[str, typer.Option(help="This validator's name.")] = "validator-0",
+         api_port: Annotated[int, typer.Option(help="HTTP API port on 127.0.0.1.")] = 26657,
+         ) -> None:
+    """Create a single-validator node home: keys, genesis and config."""
+    created = init_home(home, chain_id, moniker, api_port)
+    genesis = created.load_genesis()
+    console.print(f"initialised {home}")
+    console.print(f"  chain id      {genesis.chain_id}")
+    console.print(f"  validator     {genesis.validators.validators[0].public_key.hex()}")
+    console.print(f"  genesis hash  {genesis.hash().hex()}")
+    console.print(f"  operator key  {created.key_path('operator')} (role notary.issuer)")
+    console.print(f"start it with:  seoulchain start --home {home}")
+
+
+@app.command()
+@reports_errors
+def start(home: HomeOption,
+          log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
+          ) -> None:
+    """Run the node until Ctrl-C or SIGTERM."""
+    from seoulchain.node.run import serve
+
+    node_home = Home(home)
+    node_home.require_initialised()
+    config = node_home.load_config()
+    require_free_port(config.api.host, config.api.port)
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(node_home))
+
+
+def require_free_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LocalError(f"API address {host}:{port} is in use ({exc.strerror}); is the "
+                             f"node already running? Change [api] port in config.toml") from exc
+
+
+@app.command()
+@reports_errors
+def status(home: HomeOption, node: NodeOption = None, json: JsonOption = False) -> None:
+    """Show the node's height, last block, state root and mempool."""
+    with open_client(home, node) as client:
+        info = client.get_status()
+    if json:
+        print_json(info)
+        return
+    for key in ("chain_id", "moniker", "height", "block_id", "state_root", "log_size",
+                "mempool_txs", "last_commit_time_ms"):
+        console.print(f"{key:20} {info.get(key)}", highlight=False)
+
+
+@keys_app.command("new")
+@reports_errors
+def keys_new(name: str, home: HomeOption) -> None:
+    """Create a new Ed25519 key in the home's keys/ directory (mode 0600)."""
+    path = Home(home).key_path(name)
+    if path.exists():
+        raise LocalError(f"a key named {name!r} already exists at {path}")
+    key = SigningKey.generate()
+    key.save(path)
+    console.print(f"created {path}\npublic key {key.public_key.hex()}", highlight=False)
+
+
+@keys_app.command("show")
+@reports_errors
+def keys_show(home: HomeOption, name: str = "operator") -> None:
+    """Print a key's public key."""
+    key = Home(home).load_key(name)
+    typer.echo(key.public_key.hex())
+
+
+@keys_app.command("list")
+@reports_errors
+def keys_list(home: HomeOption) -> None:
+    """List the home's keys and their public keys."""
+    node_home = Home(home)
+    for path in sorted(node_home.keys_dir.glob("*.key")):
+        key = SigningKey.load(path)
+        typer.echo(f"{path.stem:16} {key.public_key.hex()}")
+
+
+@app.command()
+@reports_errors
+def audit(home: HomeOption,
+          quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False) -> None:
+    """Re-verify every block from genesis: hashes, signatures, roots, replayed state."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    from seoulchain.client.audit import audit_chain
+    from seoulchain.execution.service import load_services
+    from seoulchain.ledger.store import BlockStore
+
+    node_home = Home(home)
+    node_home.require_initialised()
+    genesis = node_home.load_genesis()
+    store = BlockStore(node_home.store_path)
+    try:
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      TaskProgressColumn(), "{task.completed}/{task.total} blocks",
+                      TimeRemainingColumn(), console=err_console, disable=quiet) as bar:
+            task = bar.add_task("auditing", total=None)
+
+            def on_progress(height: int, tip: int) -> None:
+                if height % 50 == 0 or height == tip:
+                    bar.update(task, completed=height, total=tip)
+
+            report = audit_chain(genesis, store, load_services(), on_progress)
+    finally:
+        store.close()
+    rate = report.txs / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    summary = (f"{report.blocks} blocks, {report.txs} txs checked in {report.elapsed_s:.1f} s "
+               f"({rate:,.0f} tx/s)")
+    if report.ok:
+        console.print(f"[green]audit passed[/green]: {summary}; chain intact up to height "
+                      f"{report.tip_height}", highlight=False)
+        return
+    err_console.print(f"[red]audit FAILED at height {report.bad_height}[/red]: {report.failure}",
+                      highlight=False)
+    err_console.print(f"checked before the failure: {summary}", highlight=False)
+    raise typer.Exit(2)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,156 @@
+"""Offline audit: re-verify a node's whole chain from genesis, trusting nothing stored.
+
+Theory of operation: the audit opens the node's store read-only in spirit (it never writes
+to it) and replays every block into a fresh engine over an in-memory store — the same
+execution code that validators run. For each height it checks, in order: the block decodes
+canonically, it links to the previous block, its commit carries valid signatures from more
+than 2/3 of the voting power, the previous block's commit embedded in it is valid too, and
+re-executing its transactions reproduces every root in the header (tx, log, state, results).
+After the last block it compares the stored service state and transaction index with the
+replayed ones. The first failure stops the audit and names the height and the check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from seoulchain.consensus.messages import verify_commit
+from seoulchain.errors import RemoteError, SeoulchainError
+from seoulchain.execution.engine import Engine
+from seoulchain.execution.service import Service
+from seoulchain.ledger.genesis import Genesis
+from seoulchain.ledger.store import BlockStore
+from seoulchain.ledger.types import Block, Commit
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What an audit checked and the first failure, if any."""
+
+    blocks: int
+    txs: int
+    tip_height: int
+    elapsed_s: float
+    bad_height: int | None = None
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class AuditFailure(SeoulchainError):
+    """A check failed at `height` (0 for chain-wide checks)."""
+
+    def __init__(self, height: int, message: str):
+        super().__init__(message)
+        self.height = height
+
+
+def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service],
+                progress: ProgressCallback | None = None) -> AuditReport:
+    """Replay and verify every block in `store` from `genesis`; never raises on bad data."""
+    started = time.monotonic()
+    tip = store.get_tip()
+    tip_height = 0 if tip is None else tip.height
+    replay_store = BlockStore(":memory:")
+    counts = [0, 0]
+    try:
+        if store.get_meta("genesis_hash") != genesis.hash():
+            raise AuditFailure(0, "the store was not created from this genesis file")
+        engine = Engine(genesis, replay_store, services)
+        replay_blocks(engine, store, tip_height, counts, progress)
+        check_final_state(engine, store, replay_store, tip_height)
+    except AuditFailure as failure:
+        return AuditReport(counts[0], counts[1], tip_height, time.monotonic() - started,
+                           failure.height, str(failure))
+    finally:
+        replay_store.close()
+    return AuditReport(counts[0], counts[1], tip_height, time.monotonic() - started)
+
+
+def replay_blocks(engine: Engine, store: BlockStore, tip_height: int, counts: list[int],
+                  progress: ProgressCallback | None) -> None:
+    for height, block_bytes, commit_bytes in store.iter_blocks():
+        if height != engine.height + 1:
+            raise AuditFailure(engine.height + 1, f"block {engine.height + 1} is missing")
+        block, commit = decode_block_and_commit(height, block_bytes, commit_bytes)
+        check_block(engine, block, commit)
+        engine.commit(block, commit)
+        counts[0] += 1
+        counts[1] += len(block.txs)
+        if progress is not None:
+            progress(height, tip_height)
+    if engine.height != tip_height:
+        raise AuditFailure(engine.height + 1,
+                           f"the store's tip is height {tip_height} but blocks stop at "
+                           f"{engine.height}")
+
+
+def decode_block_and_commit(height: int, block_bytes: bytes,
+                            commit_bytes: bytes | None) -> tuple[Block, Commit]:
+    try:
+        block = Block.decode(block_bytes)
+    except RemoteError as exc:
+        raise AuditFailure(height, f"block bytes do not decode: {exc}") from exc
+    if block.height != height:
+        raise AuditFailure(height, f"block stored at height {height} says height {block.height}")
+    if commit_bytes is None:
+        raise AuditFailure(height, "the block's commit is missing")
+    try:
+        commit = Commit.decode(commit_bytes)
+    except RemoteError as exc:
+        raise AuditFailure(height, f"commit bytes do not decode: {exc}") from exc
+    return block, commit
+
+
+def check_block(engine: Engine, block: Block, commit: Commit) -> None:
+    """Verify the block's commits, links and roots against the replayed chain."""
+    height = block.height
+    chain_id = engine.chain_id
+    try:
+        verify_commit(chain_id, engine.validators, commit, block.block_id(), height)
+    except RemoteError as exc:
+        raise AuditFailure(height, f"commit signatures do not verify: {exc}") from exc
+    if block.last_commit is not None:
+        try:
+            verify_commit(chain_id, engine.validators, block.last_commit, engine.tip.block_id,
+                          height - 1)
+        except RemoteError as exc:
+            raise AuditFailure(height, f"embedded commit of block {height - 1} does not "
+                                       f"verify: {exc}") from exc
+    try:
+        engine.process_proposal(block)
+    except RemoteError as exc:
+        raise AuditFailure(height, str(exc)) from exc
+
+
+def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStore,
+                      tip_height: int) -> None:
+    """Compare stored state and tx index with the replay, naming the first difference."""
+    stored_tip = store.get_tip()
+    if stored_tip is not None and stored_tip != engine.tip:
+        raise AuditFailure(tip_height, "the store's tip record does not match the last block")
+    stored = store.iter_state()
+    replayed = replay_store.iter_state()
+    for stored_item, replayed_item in zip(stored, replayed, strict=False):
+        if stored_item != replayed_item:
+            key = min(stored_item[0], replayed_item[0])
+            raise AuditFailure(tip_height,
+                               f"stored state differs from the replay at key {key!r}")
+    if next(stored, None) is not None or next(replayed, None) is not None:
+        raise AuditFailure(tip_height, "stored state has a different number of keys than "
+                                       "the replay")
+    query = "SELECT hash, height, idx, log_index, signer, code, result FROM txs ORDER BY hash"
+    for stored_row, replayed_row in zip(store.db.execute(query),
+                                        replay_store.db.execute(query), strict=False):
+        if stored_row != replayed_row:
+            raise AuditFailure(stored_row[1], f"transaction index entry {stored_row[0].hex()} "
+                                              f"differs from the replay")
+    if store.count_txs() != replay_store.count_txs():
+        raise AuditFailure(tip_height, "the transaction index has a different number of "
+                                       "entries than the replay")

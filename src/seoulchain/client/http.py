@@ -1,0 +1,101 @@
+"""A small synchronous client for the node's HTTP API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from seoulchain.errors import LocalError, RemoteError
+from seoulchain.ledger.types import Transaction
+
+# Per-request network timeout; commits are waited for with explicit wait_s instead.
+REQUEST_TIMEOUT_S = 10.0
+# A server-side wait is capped; longer waits are split into several requests.
+WAIT_CHUNK_S = 20.0
+
+
+class NodeUnavailable(LocalError):
+    """No node answered at the given address."""
+
+
+class TxRejected(RemoteError):
+    """The node refused a transaction; carries the result code and message."""
+
+    def __init__(self, code: int, code_name: str, log: str):
+        super().__init__(f"{code_name} ({code}): {log}")
+        self.code = code
+        self.code_name = code_name
+        self.log = log
+
+
+class NodeClient:
+    """Talks to one node's API at `base_url` (e.g. http://127.0.0.1:26657)."""
+
+    def __init__(self, base_url: str, timeout_s: float = REQUEST_TIMEOUT_S):
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise NodeUnavailable(f"no node answered at {self.base_url}: {exc}") from exc
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        response = self.request("GET", path, params=params)
+        body = response.json()
+        if response.status_code >= 400:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise RemoteError(error.get("message", f"HTTP {response.status_code}"))
+        return body
+
+    def get_status(self) -> dict[str, Any]:
+        return self.get_json("/v1/status")
+
+    def get_account(self, public_key: bytes) -> dict[str, Any]:
+        return self.get_json(f"/v1/accounts/{public_key.hex()}")
+
+    def get_next_nonce(self, public_key: bytes) -> int:
+        return int(self.get_account(public_key)["next_nonce"])
+
+    def get_tx(self, tx_hash: bytes, wait_s: float = 0.0) -> dict[str, Any]:
+        return self.get_json(f"/v1/txs/{tx_hash.hex()}", wait_s=wait_s)
+
+    def query(self, service: str, name: str, **args: Any) -> Any:
+        return self.get_json(f"/v1/query/{service}/{name}", **args)
+
+    def submit(self, tx: Transaction | bytes) -> dict[str, Any]:
+        """Submit a signed transaction; raise `TxRejected` if the node refuses it."""
+        raw = tx.encode() if isinstance(tx, Transaction) else tx
+        response = self.request("POST", "/v1/txs", content=raw,
+                                headers={"content-type": "application/cbor"})
+        body = response.json()
+        if response.status_code >= 400:
+            if "code_name" in body:
+                raise TxRejected(body["code"], body["code_name"], body["log"])
+            error = body.get("error", {})
+            raise RemoteError(error.get("message", f"HTTP {response.status_code}"))
+        return body
+
+    def wait_for_commit(self, tx_hash: bytes, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Wait until the transaction is committed; raise `LocalError` after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            status = self.get_tx(tx_hash, wait_s=max(0.0, min(WAIT_CHUNK_S, remaining)))
+            if status["status"] == "committed":
+                return status
+            if time.monotonic() >= deadline:
+                raise LocalError(f"transaction {tx_hash.hex()} not committed within "
+                                 f"{timeout_s:.0f} s (status: {status['status']})")

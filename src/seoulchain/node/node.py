@@ -1,0 +1,116 @@
+"""A running node: store, engine, mempool and block producer, behind one small facade.
+
+The API layer talks only to `Node`; the producer (solo today, BFT consensus next) commits
+blocks through the engine and tells the node, which wakes clients waiting for their
+transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from seoulchain.codec import decode
+from seoulchain.errors import LocalError
+from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
+from seoulchain.execution.results import TxResult
+from seoulchain.execution.service import load_services
+from seoulchain.ledger.store import BlockStore
+from seoulchain.node.config import NodeConfig
+from seoulchain.node.home import Home
+from seoulchain.node.mempool import Mempool
+from seoulchain.node.producer import BlockProducer, SoloProducer
+
+log = logging.getLogger("seoulchain.node")
+# Longest a client may ask the node to hold a request open waiting for a commit.
+WAIT_TIMEOUT_S_MAX = 60.0
+
+
+@dataclass(frozen=True)
+class TxStatus:
+    """Where a transaction is: unknown, pending in the mempool, or committed with a result."""
+
+    status: str
+    height: int | None = None
+    index: int | None = None
+    log_index: int | None = None
+    result: TxResult | None = None
+
+
+class Node:
+    """One validator's node process state."""
+
+    def __init__(self, home: Home):
+        home.require_initialised()
+        self.home = home
+        self.config: NodeConfig = home.load_config()
+        self.genesis = home.load_genesis()
+        home.data_dir.mkdir(exist_ok=True)
+        self.store = BlockStore(home.store_path)
+        self.engine = Engine(self.genesis, self.store, load_services())
+        self.mempool = Mempool(self.engine, self.config.mempool.txs_max,
+                               self.config.mempool.bytes_max)
+        self.key = home.load_key("validator")
+        self.producer: BlockProducer = SoloProducer(self.engine, self.mempool, self.key,
+                                                    self.config.chain, self.on_commit)
+        self.commit_event = asyncio.Event()
+        self.last_commit_time_ms: int | None = None
+
+    def close(self) -> None:
+        self.store.close()
+
+    def submit(self, raw: bytes) -> TxCheck:
+        """Admit a transaction into the mempool."""
+        return self.mempool.add(raw)
+
+    def on_commit(self, committed: CommittedBlock) -> None:
+        block = committed.block
+        self.last_commit_time_ms = int(time.time() * 1000)
+        log.info("committed height=%d txs=%d block_id=%s", block.height, len(block.txs),
+                 block.block_id().hex()[:16])
+        self.commit_event.set()
+        self.commit_event = asyncio.Event()
+
+    def get_tx_status(self, tx_hash: bytes) -> TxStatus:
+        record = self.store.get_tx(tx_hash)
+        if record is not None:
+            result = TxResult.from_cbor(decode(record.result))
+            return TxStatus("committed", record.height, record.index, record.log_index, result)
+        if tx_hash in self.mempool:
+            return TxStatus("pending")
+        return TxStatus("unknown")
+
+    async def wait_for_tx(self, tx_hash: bytes, timeout_s: float) -> TxStatus:
+        """Return the tx's status once committed, or its current status after `timeout_s`."""
+        if timeout_s > WAIT_TIMEOUT_S_MAX:
+            raise LocalError(f"wait is limited to {WAIT_TIMEOUT_S_MAX} s")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.get_tx_status(tx_hash)
+            remaining = deadline - time.monotonic()
+            if status.status == "committed" or remaining <= 0:
+                return status
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.commit_event.wait(), timeout=remaining)
+
+    def get_status(self) -> dict[str, Any]:
+        tip = self.engine.tip
+        return {
+            "chain_id": self.engine.chain_id,
+            "moniker": self.config.moniker,
+            "validator": self.key.public_key,
+            "height": tip.height,
+            "block_id": tip.block_id,
+            "state_root": tip.state_root,
+            "log_size": tip.log_size,
+            "block_time_ms": tip.time_ms,
+            "last_commit_time_ms": self.last_commit_time_ms,
+            "mempool_txs": len(self.mempool),
+            "mempool_bytes": self.mempool.bytes_total,
+            "peers": [],
+            "genesis_hash": self.genesis.hash(),
+        }
