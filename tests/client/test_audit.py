@@ -1,0 +1,121 @@
+"""Offline audit: passes on an intact chain, names the first bad height when altered."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from seoulchain.client.audit import audit_chain
+from seoulchain.execution.service import load_services
+from seoulchain.ledger.store import BlockStore
+from tests.conftest import LocalChain
+
+BLOCKS = 6
+
+
+@pytest.fixture
+def built(chain: LocalChain) -> LocalChain:
+    for _ in range(BLOCKS):
+        chain.commit(*[chain.make_tx() for _ in range(4)])
+    chain.store.close()
+    return chain
+
+
+def audit(chain: LocalChain) -> object:
+    store = BlockStore(chain.path)
+    try:
+        return audit_chain(chain.genesis, store, load_services())
+    finally:
+        store.close()
+
+
+def tamper(chain: LocalChain, sql: str, *params: object) -> None:
+    db = sqlite3.connect(chain.path)
+    db.execute(sql, params)
+    db.commit()
+    db.close()
+
+
+def flip_byte(data: bytes, offset: int) -> bytes:
+    return data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1:]
+
+
+def read(chain: LocalChain, sql: str, *params: object) -> bytes:
+    db = sqlite3.connect(chain.path)
+    value = db.execute(sql, params).fetchone()[0]
+    db.close()
+    return value
+
+
+def test_intact_chain_passes(built: LocalChain) -> None:
+    report = audit(built)
+    assert report.ok, report.failure
+    assert report.blocks == BLOCKS
+    assert report.txs == 4 * BLOCKS
+
+
+@pytest.mark.parametrize("offset_from_end", [1, 40, 120, 300])
+def test_any_altered_block_byte_fails_at_that_height(built: LocalChain,
+                                                     offset_from_end: int) -> None:
+    data = read(built, "SELECT data FROM blocks WHERE height = 4")
+    tamper(built, "UPDATE blocks SET data = ? WHERE height = 4",
+           flip_byte(data, len(data) - offset_from_end))
+    report = audit(built)
+    assert not report.ok
+    assert report.bad_height in (4, 5)  # block 5 embeds block 4's commit
+    assert report.bad_height == 4 or "embedded commit" in report.failure
+
+
+def test_every_single_byte_flip_in_a_block_is_detected(built: LocalChain) -> None:
+    data = read(built, "SELECT data FROM blocks WHERE height = 2")
+    for offset in range(0, len(data), 7):
+        tamper(built, "UPDATE blocks SET data = ? WHERE height = 2", flip_byte(data, offset))
+        assert not audit(built).ok, f"flip at byte {offset} went unnoticed"
+    tamper(built, "UPDATE blocks SET data = ? WHERE height = 2", data)
+    assert audit(built).ok
+
+
+def test_forged_commit_signature_fails(built: LocalChain) -> None:
+    data = read(built, "SELECT data FROM commits WHERE height = 3")
+    tamper(built, "UPDATE commits SET data = ? WHERE height = 3", flip_byte(data, len(data) - 2))
+    report = audit(built)
+    assert report.bad_height == 3
+    assert "commit" in report.failure
+
+
+def test_altered_state_value_fails(built: LocalChain) -> None:
+    key, value = sqlite3.connect(built.path).execute(
+        "SELECT key, value FROM state WHERE key > ? AND key < ? LIMIT 1",
+        (b"notary/", b"notary0")).fetchone()
+    tamper(built, "UPDATE state SET value = ? WHERE key = ?", flip_byte(value, 5), key)
+    report = audit(built)
+    assert not report.ok
+    assert "stored state differs" in report.failure
+
+
+def test_deleted_state_key_fails(built: LocalChain) -> None:
+    tamper(built, "DELETE FROM state WHERE key = (SELECT MAX(key) FROM state)")
+    assert not audit(built).ok
+
+
+def test_altered_tx_index_fails(built: LocalChain) -> None:
+    tamper(built, "UPDATE txs SET code = 11 WHERE height = 2")
+    report = audit(built)
+    assert report.bad_height == 2
+    assert "transaction index" in report.failure
+
+
+def test_missing_block_fails(built: LocalChain) -> None:
+    tamper(built, "DELETE FROM blocks WHERE height = 3")
+    report = audit(built)
+    assert report.bad_height == 3
+    assert "missing" in report.failure
+
+
+def test_audit_against_the_wrong_genesis_fails(built: LocalChain) -> None:
+    from tests.conftest import make_genesis, make_key
+
+    built.genesis = make_genesis(make_key(5), make_key(2))
+    report = audit(built)
+    assert "genesis" in report.failure

@@ -1,0 +1,109 @@
+"""Block store: a block's writes are all-or-nothing, whatever point a crash hits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from seoulchain.client.audit import audit_chain
+from seoulchain.errors import StorageError
+from seoulchain.execution.service import load_services
+from seoulchain.ledger.store import BlockStore
+from tests.conftest import LocalChain
+
+CRASH_STEPS = ["begin", "block", "txs", "state", "log", "tip"]
+
+
+class InjectedCrash(Exception):
+    """Stands in for the process dying between two writes."""
+
+
+def snapshot(store: BlockStore) -> tuple[object, ...]:
+    return (store.get_tip(), list(store.iter_state()), store.count_txs(),
+            store.get_block_bytes(2), store.get_commit(2))
+
+
+@pytest.mark.parametrize("step", CRASH_STEPS)
+def test_crash_between_writes_leaves_the_previous_height_intact(chain: LocalChain,
+                                                                step: str) -> None:
+    chain.commit(*[chain.make_tx() for _ in range(3)])
+    before = snapshot(chain.store)
+
+    def crash(at: str) -> None:
+        if at == step:
+            raise InjectedCrash(at)
+
+    chain.reopen(crash_hook=crash)
+    pending = [chain.make_tx() for _ in range(3)]
+    with pytest.raises(InjectedCrash):
+        chain.commit(*pending)
+    chain.reopen()
+    assert snapshot(chain.store) == before
+    assert all(chain.store.get_tx(tx.hash()) is None for tx in pending)
+    # The node restarts from the intact height and commits the same transactions again.
+    committed = chain.commit(*pending)
+    assert committed.block.height == 2
+    assert audit_chain(chain.genesis, chain.store, load_services()).ok
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from tests.conftest import LocalChain, make_genesis, make_key
+    chain = LocalChain(Path({path!r}), make_genesis(make_key(1), make_key(2)), make_key(1),
+                       make_key(2))
+    chain.nonces[make_key(2).public_key] = chain.engine.get_next_nonce(chain.store,
+                                                                       make_key(2).public_key) - 1
+    chain.clock_ms = chain.engine.tip.time_ms
+    print("ready", flush=True)
+    while True:
+        chain.commit(*[chain.make_tx() for _ in range(20)])
+""")
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_never_loses_or_tears_a_block(tmp_path: Path) -> None:
+    path = tmp_path / "chain.sqlite"
+    root = str(Path(__file__).resolve().parents[2])
+    heights = []
+    for delay_s in (0.3, 0.55, 0.8):
+        process = subprocess.Popen([sys.executable, "-c", WRITER.format(root=root,
+                                                                         path=str(path))],
+                                   stdout=subprocess.PIPE)
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == b"ready"
+        time.sleep(delay_s)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        store = BlockStore(path)
+        tip = store.get_tip()
+        assert tip is not None
+        assert store.get_block(tip.height) is not None
+        assert store.get_block(tip.height + 1) is None
+        assert store.count_txs() == 20 * tip.height
+        from tests.conftest import make_genesis, make_key
+        report = audit_chain(make_genesis(make_key(1), make_key(2)), store, load_services())
+        assert report.ok, report.failure
+        heights.append(tip.height)
+        store.close()
+    assert heights == sorted(heights) and heights[-1] > heights[0]
+
+
+def test_corrupt_database_file_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "chain.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="cannot open"):
+        BlockStore(path)
+
+
+def test_store_refuses_a_different_genesis(chain: LocalChain) -> None:
+    with pytest.raises(StorageError, match="different genesis"):
+        chain.store.write_genesis_state(b"\x01" * 32, {}, b"\x02" * 32)

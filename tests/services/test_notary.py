@@ -1,0 +1,96 @@
+"""Notary service: anchoring, lookups, and corrections that keep history."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from seoulchain.errors import LocalError
+from seoulchain.execution.results import ResultCode
+from tests.conftest import LocalChain
+
+
+def anchor(chain: LocalChain, doc: bytes, **extra: object) -> ResultCode:
+    args = {"doc_hash": doc, "kind": "permit", **extra}
+    return chain.commit(chain.make_tx(args=args)).execution.results[0].code
+
+
+def supersede(chain: LocalChain, old: bytes, new: bytes, key: object = None) -> str:
+    args = {"old_hash": old, "new_hash": new, "reason": "wrong address"}
+    result = chain.commit(chain.make_tx(key, method="supersede", args=args)).execution.results[0]
+    return result.code.name + ": " + result.log
+
+
+def lookup(chain: LocalChain, doc: bytes) -> dict[str, object] | None:
+    return chain.engine.query("notary", "document", {"doc_hash": doc.hex()})
+
+
+def test_anchor_then_lookup_shows_issuer_height_and_metadata(chain: LocalChain) -> None:
+    doc = os.urandom(32)
+    assert anchor(chain, doc, metadata={"office": "Jongno-gu"}) == ResultCode.OK
+    record = lookup(chain, doc)
+    assert record is not None
+    assert record["status"] == "valid"
+    assert record["issuer"] == chain.issuer.public_key
+    assert record["height"] == 1
+    assert record["metadata"] == {"office": "Jongno-gu"}
+    assert record["latest"] == doc
+
+
+def test_lookup_of_unknown_document_is_none(chain: LocalChain) -> None:
+    assert lookup(chain, os.urandom(32)) is None
+
+
+def test_anchor_emits_an_event(chain: LocalChain) -> None:
+    doc = os.urandom(32)
+    committed = chain.commit(chain.make_tx(args={"doc_hash": doc, "kind": "permit"}))
+    event = committed.execution.results[0].events[0]
+    assert event.kind == "notary.anchored"
+    assert event.attributes["doc_hash"] == doc
+
+
+def test_supersede_keeps_the_old_record_and_links_both_ways(chain: LocalChain) -> None:
+    old, new, newer = os.urandom(32), os.urandom(32), os.urandom(32)
+    anchor(chain, old)
+    assert supersede(chain, old, new).startswith("OK")
+    assert supersede(chain, new, newer).startswith("OK")
+    old_record = lookup(chain, old)
+    assert old_record is not None
+    assert old_record["status"] == "superseded"
+    assert old_record["superseded_by"] == new
+    assert old_record["superseded_reason"] == "wrong address"
+    assert old_record["latest"] == newer
+    new_record = lookup(chain, new)
+    assert new_record is not None and new_record["supersedes"] == old
+
+
+def test_supersede_refusals(chain: LocalChain) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    assert "not anchored" in supersede(chain, old, new)
+    anchor(chain, old)
+    taken = os.urandom(32)
+    anchor(chain, taken)
+    assert "already anchored" in supersede(chain, old, taken)
+    assert supersede(chain, old, new).startswith("OK")
+    assert "already superseded" in supersede(chain, old, os.urandom(32))
+
+
+def test_only_the_original_issuer_may_supersede(chain: LocalChain) -> None:
+    from tests.conftest import make_genesis, make_key
+
+    second = make_key(3)
+    genesis = make_genesis(chain.validator, chain.issuer)
+    genesis.roles["notary.issuer"] = (chain.issuer.public_key, second.public_key)
+    other = LocalChain(chain.path.with_name("two.sqlite"), genesis, chain.validator, chain.issuer)
+    old = os.urandom(32)
+    anchor(other, old)
+    assert "only the issuer" in supersede(other, old, os.urandom(32), key=second)
+    other.store.close()
+
+
+def test_query_refuses_bad_arguments(chain: LocalChain) -> None:
+    with pytest.raises(LocalError, match="doc_hash"):
+        chain.engine.query("notary", "document", {"doc_hash": "zz"})
+    with pytest.raises(LocalError, match="no query"):
+        chain.engine.query("notary", "everything", {})
