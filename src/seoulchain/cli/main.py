@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,8 @@ from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
 from seoulchain.node.home import DEFAULT_CHAIN_ID, Home, init_home
+
+DEMO_HOME = Path(".seoulchain/demo")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="seoulchain: a city's permissioned BFT ledger with offline proofs.")
@@ -75,6 +78,49 @@ def require_free_port(host: str, port: int) -> None:
         except OSError as exc:
             raise LocalError(f"API address {host}:{port} is in use ({exc.strerror}); is the "
                              f"node already running? Change [api] port in config.toml") from exc
+
+
+@app.command()
+@reports_errors
+def demo(home: Annotated[Path, typer.Option("--home", help="Demo home directory.")] = DEMO_HOME,
+         api_port: Annotated[int, typer.Option(help="HTTP API port on 127.0.0.1.")] = 26657,
+         ) -> None:
+    """Run a local chain with demo city data; Ctrl-C stops it, a rerun resumes it."""
+    from seoulchain.node.run import serve
+
+    node_home = Home(home)
+    if not node_home.is_initialised():
+        init_home(home, chain_id="seoul-demo-1", moniker="seoul-city-hall", api_port=api_port)
+        console.print(f"created a new demo chain in {home}")
+    config = node_home.load_config()
+    require_free_port(config.api.host, config.api.port)
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(message)s")
+    url = f"http://{config.api.host}:{config.api.port}"
+    asyncio.run(serve(node_home, lambda node: seed_demo(node_home, url)))
+
+
+async def seed_demo(home: Home, url: str) -> None:
+    from seoulchain.client.demo import seed_demo_data
+    from seoulchain.client.http import NodeClient
+
+    def seed() -> int:
+        with NodeClient(url) as client:
+            return seed_demo_data(client, home.load_key("operator"), home.root / "demo-docs",
+                                  lambda line: console.print(f"  {line}", highlight=False))
+
+    console.print(f"node running; seeding demo city data through {url} ...")
+    await asyncio.to_thread(seed)
+    docs = home.root / "demo-docs"
+    console.print(f"""
+[bold]seoulchain demo is running[/bold] (Ctrl-C to stop; run again to resume)
+  API            {url}/v1/status   (interactive docs: {url}/docs)
+  latest block   {url}/v1/blocks/latest
+  documents      {docs}/
+try, in another terminal:
+  seoulchain query notary {docs}/building-permit-2026-0042.txt --home {home.root}
+  seoulchain tx notary anchor README.md --home {home.root}
+  seoulchain status --home {home.root}
+  seoulchain audit --home {home.root}""", highlight=False)
 
 
 @app.command()
