@@ -208,5 +208,46 @@ def audit(home: HomeOption,
     raise typer.Exit(2)
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Measure throughput (docs/performance.md).")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ledger")
+@reports_errors
+def bench_ledger(home: Annotated[Path, typer.Option("--home", help="Fresh directory to build "
+                                                    "the benchmark chain in.")],
+                 txs: Annotated[int, typer.Option(help="Transactions to commit.")] = 20_000,
+                 block_txs: Annotated[int, typer.Option(help="Transactions per block.")] = 2000,
+                 json_file: Annotated[Path | None, typer.Option(
+                     "--json", help="Also write the figures to this JSON file.")] = None,
+                 ) -> None:
+    """Single validator: pre-signed notary txs through admission, execution and commit."""
+    import json as json_module
+
+    from rich.progress import Progress
+
+    from seoulchain.bench.ledger import run_ledger_bench
+
+    if txs < 1 or block_txs < 1:
+        raise LocalError("--txs and --block-txs must be at least 1")
+    with Progress(console=err_console) as bar:
+        tasks: dict[str, object] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)  # type: ignore[arg-type]
+
+        result = run_ledger_bench(home, txs, block_txs, on_progress)
+    console.print(f"{result.txs} txs in {result.blocks} blocks of {result.block_txs}: "
+                  f"{result.tx_per_s:,.0f} tx/s, {result.blocks_per_s:,.1f} blocks/s "
+                  f"(admission {result.admission_s:.1f} s, blocks {result.blocks_s:.1f} s; "
+                  f"{result.tx_bytes} B/tx, {result.db_bytes / max(result.txs, 1):,.0f} "
+                  f"disk B/tx)", highlight=False)
+    console.print(f"audit it with: seoulchain audit --home {home}", highlight=False)
+    if json_file is not None:
+        json_file.write_text(json_module.dumps(result.to_json(), indent=2) + "\n")
+
+
 if __name__ == "__main__":
     app()
