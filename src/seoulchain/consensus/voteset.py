@@ -1,0 +1,135 @@
+"""Vote sets: verified votes of one type at one (height, round), tallied by voting power.
+
+Theory of operation: a `VoteSet` keeps at most one vote per validator (the first one it was
+given) and the power behind each block id, so the thresholds of the paper are O(1) reads:
+"2f + 1" is more than two thirds of the total power, "f + 1" more than one third. A second,
+different vote by the same validator is never counted; the first such conflict yields
+`DuplicateVoteEvidence`. Votes must be verified before they are added — a vote set checks
+membership and position by assertion, not signatures. `HeightVoteSet` holds the prevote
+and precommit sets of every round of one height.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from seoulchain.consensus.evidence import DuplicateVoteEvidence
+from seoulchain.consensus.messages import Vote
+from seoulchain.ledger.types import Height, Round, ValidatorSet, VoteType, VotingPower
+
+
+class AddVoteOutcome(enum.Enum):
+    """What adding a vote to a vote set did."""
+
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    CONFLICTING = "conflicting"
+
+
+class VoteSet:
+    """Votes of one type at one (height, round), with the power behind each block id."""
+
+    def __init__(self, validator_set: ValidatorSet, height: Height, round_: Round,
+                 vote_type: int) -> None:
+        self.validator_set = validator_set
+        self.height = height
+        self.round = round_
+        self.vote_type = vote_type
+        self._powers = {member.public_key: member.power for member in validator_set.validators}
+        self._votes: dict[bytes, Vote] = {}
+        self._power_by_block: dict[bytes, int] = {}
+        self._power = 0
+        self._equivocators: set[bytes] = set()
+
+    def add_vote(self, vote: Vote) -> tuple[AddVoteOutcome, DuplicateVoteEvidence | None]:
+        """Add a verified vote; return the outcome and evidence on a validator's first conflict."""
+        assert (vote.height, vote.round, vote.vote_type) == (
+            self.height, self.round, self.vote_type)
+        assert vote.validator in self._powers
+        existing = self._votes.get(vote.validator)
+        if existing is not None and existing.block_id == vote.block_id:
+            return AddVoteOutcome.DUPLICATE, None
+        if existing is not None:
+            if vote.validator in self._equivocators:
+                return AddVoteOutcome.CONFLICTING, None
+            self._equivocators.add(vote.validator)
+            return AddVoteOutcome.CONFLICTING, DuplicateVoteEvidence.create(existing, vote)
+        power = self._powers[vote.validator]
+        self._votes[vote.validator] = vote
+        self._power_by_block[vote.block_id] = self._power_by_block.get(vote.block_id, 0) + power
+        self._power += power
+        assert self._power <= self.validator_set.total_power
+        return AddVoteOutcome.ADDED, None
+
+    def get_vote(self, validator: bytes) -> Vote | None:
+        """Return the counted vote of `validator`, if any."""
+        return self._votes.get(validator)
+
+    def get_votes_for(self, block_id: bytes) -> list[Vote]:
+        """Return the counted votes for `block_id`, in ascending validator key order."""
+        return sorted((vote for vote in self._votes.values() if vote.block_id == block_id),
+                      key=lambda vote: vote.validator)
+
+    @property
+    def voters(self) -> frozenset[bytes]:
+        return frozenset(self._votes)
+
+    @property
+    def power(self) -> VotingPower:
+        """Return the power of all distinct validators counted, whatever they voted for."""
+        return VotingPower(self._power)
+
+    def get_power_for(self, block_id: bytes) -> VotingPower:
+        """Return the power of the validators that voted for `block_id` (empty for nil)."""
+        return VotingPower(self._power_by_block.get(block_id, 0))
+
+    def has_two_thirds_any(self) -> bool:
+        """Return True if more than 2/3 of the power voted, for anything ("2f + 1 ⟨∗⟩")."""
+        return self.validator_set.is_quorum(self._power)
+
+    def has_two_thirds_for(self, block_id: bytes) -> bool:
+        """Return True if more than 2/3 of the power voted for `block_id`."""
+        return self.validator_set.is_quorum(self._power_by_block.get(block_id, 0))
+
+    def has_one_third_any(self) -> bool:
+        """Return True if more than 1/3 of the power voted ("f + 1"): one voter is correct."""
+        return 3 * self._power > self.validator_set.total_power
+
+    def two_thirds_majority(self) -> bytes | None:
+        """Return the block id (empty for nil) with more than 2/3 of the power, if any."""
+        for block_id, power in self._power_by_block.items():
+            if self.validator_set.is_quorum(power):
+                return block_id
+        return None
+
+
+class HeightVoteSet:
+    """The prevote and precommit sets of every round of one height, created on first use."""
+
+    def __init__(self, validator_set: ValidatorSet, height: Height) -> None:
+        self.validator_set = validator_set
+        self.height = height
+        self._sets: dict[tuple[Round, int], VoteSet] = {}
+
+    def get(self, round_: Round, vote_type: int) -> VoteSet:
+        """Return the vote set for (round, type), empty if no vote arrived yet."""
+        key = (round_, vote_type)
+        if key not in self._sets:
+            self._sets[key] = VoteSet(self.validator_set, self.height, round_, vote_type)
+        return self._sets[key]
+
+    def get_counted_vote(self, round_: Round, vote_type: int, validator: bytes) -> Vote | None:
+        """Return the vote of `validator` counted at (round, type), without creating a set."""
+        vote_set = self._sets.get((round_, vote_type))
+        return None if vote_set is None else vote_set.get_vote(validator)
+
+    def prevotes(self, round_: Round) -> VoteSet:
+        return self.get(round_, VoteType.PREVOTE)
+
+    def precommits(self, round_: Round) -> VoteSet:
+        return self.get(round_, VoteType.PRECOMMIT)
+
+    def add_vote(self, vote: Vote) -> tuple[AddVoteOutcome, DuplicateVoteEvidence | None]:
+        """Add a verified vote of this height to its round's set."""
+        assert vote.height == self.height
+        return self.get(vote.round, vote.vote_type).add_vote(vote)
