@@ -27,10 +27,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from seoulchain.codec import decode
-from seoulchain.crypto import is_valid_signature
+from seoulchain.crypto import is_valid_signature, sha256
 from seoulchain.errors import DecodeError, LocalError, RemoteError
 from seoulchain.execution.results import ResultCode, TxResult
 from seoulchain.execution.service import (
@@ -121,6 +121,9 @@ class Engine:
         self.services = services
         self.validators = genesis.validators
         self.verified: OrderedDict[bytes, None] = OrderedDict()
+        # Decoded, well-signed transactions by their raw bytes, so a block's execution does
+        # not decode again what the mempool admitted (insertion-ordered, oldest evicted).
+        self.decoded: dict[bytes, tuple[Transaction, bytes]] = {}
         self.executions: OrderedDict[bytes, BlockExecution] = OrderedDict()
         self.init_genesis_state()
         self.load_tip()
@@ -160,11 +163,15 @@ class Engine:
         if len(raw) > TX_BYTES_MAX:
             return TxCheck(ResultCode.TOO_LARGE,
                            f"transaction is {len(raw)} bytes; the limit is {TX_BYTES_MAX}")
-        try:
-            tx = Transaction.decode(raw)
-        except DecodeError as exc:
-            return TxCheck(ResultCode.MALFORMED, f"transaction is malformed: {exc}")
-        tx_hash = tx.hash()
+        cached = self.decoded.get(raw)
+        if cached is not None:
+            tx, tx_hash = cached
+        else:
+            try:
+                tx = Transaction.decode(raw)
+            except DecodeError as exc:
+                return TxCheck(ResultCode.MALFORMED, f"transaction is malformed: {exc}")
+            tx_hash = sha256(raw)
         if tx.chain_id != self.chain_id:
             return TxCheck(ResultCode.WRONG_CHAIN,
                            f"transaction is for chain {tx.chain_id!r}, this is {self.chain_id!r}",
@@ -172,6 +179,10 @@ class Engine:
         if not self.is_verified(tx, tx_hash):
             return TxCheck(ResultCode.BAD_SIGNATURE,
                            "signature does not verify for the signer's key", tx, tx_hash)
+        if cached is None:
+            self.decoded[raw] = (tx, tx_hash)
+            if len(self.decoded) > VERIFIED_CACHE_MAX:
+                self.decoded.pop(next(iter(self.decoded)))
         expected = self.get_next_nonce(state, tx.signer)
         if exact_nonce and tx.nonce != expected:
             return TxCheck(ResultCode.BAD_NONCE,
@@ -215,12 +226,13 @@ class Engine:
             return check
         assert check.tx is not None
         routed = self.check_route(check.tx, ServiceState(self.store, AUTH_NAMESPACE))
-        if routed is not None:
+        if isinstance(routed, TxResult):
             return TxCheck(routed.code, routed.log, check.tx, check.hash)
         return check
 
-    def check_route(self, tx: Transaction, auth: ServiceState) -> TxResult | None:
-        """Return a failure if the service, method, role or arguments are wrong, else None."""
+    def check_route(self, tx: Transaction, auth: ServiceState) -> TxResult | BaseModel:
+        """Return the validated arguments, or a failure naming the wrong service, method,
+        role or argument."""
         service = self.services.get(tx.service)
         if service is None:
             return TxResult(ResultCode.UNKNOWN_SERVICE,
@@ -237,12 +249,11 @@ class Engine:
                             f"{tx.service}.{tx.method} requires one of the roles "
                             f"{', '.join(sorted(spec.roles))}; the signer has none of them")
         try:
-            spec.args.model_validate(tx.args)
+            return spec.args.model_validate(tx.args)
         except ValidationError as exc:
             return TxResult(ResultCode.BAD_ARGS,
                             f"arguments do not match {tx.service}.{tx.method}: "
                             f"{describe_validation_error(exc)}")
-        return None
 
     # ------------------------------------------------------------------ execution
 
@@ -251,12 +262,11 @@ class Engine:
         """Apply an admitted transaction; on any failure its writes are discarded."""
         auth_view = ServiceState(block_state, AUTH_NAMESPACE)
         auth_view.set(compute_nonce_key(tx.signer), tx.nonce)
-        failure = self.check_route(tx, auth_view)
-        if failure is not None:
-            return failure
+        args = self.check_route(tx, auth_view)
+        if isinstance(args, TxResult):
+            return args
         service = self.services[tx.service]
         spec = service.methods[tx.method]
-        args = spec.args.model_validate(tx.args)
         tx_state = block_state.child()
         ctx = TxContext(state=ServiceState(tx_state, service.name),
                         roles=ServiceState(tx_state, AUTH_NAMESPACE), signer=tx.signer,
