@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.crypto import SigningKey
 from seoulchain.execution.engine import CommittedBlock, Engine
 from seoulchain.execution.service import load_services
@@ -49,7 +50,7 @@ class LocalChain:
 
     def open(self, crash_hook: Any = None) -> None:
         self.store = BlockStore(self.path, crash_hook=crash_hook)
-        self.engine = Engine(self.genesis, self.store, load_services())
+        self.engine = Engine(self.genesis, self.store, load_services(), verify_evidence_bytes)
         self.mempool = Mempool(self.engine, 100_000, 512 * 1024 * 1024)
         self.producer = SoloProducer(self.engine, self.mempool, self.validator,
                                      ChainConfig(block_txs_max=5000), lambda committed: None)
@@ -86,9 +87,11 @@ class LocalChain:
 
 
 def make_genesis(validator: SigningKey, issuer: SigningKey) -> Genesis:
+    """A one-validator genesis where `issuer` may anchor documents and change validators."""
     return Genesis(CHAIN_ID, GENESIS_TIME_MS,
                    ValidatorSet.of([Validator(validator.public_key, 10, "v0")]),
-                   {"notary.issuer": (issuer.public_key,)})
+                   {"notary.issuer": (issuer.public_key,),
+                    "validators.admin": (issuer.public_key,)})
 
 
 @pytest.fixture

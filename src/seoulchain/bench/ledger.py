@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import Engine
@@ -91,7 +92,7 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int,
     genesis = home.load_genesis()
     raw_txs = presign_anchors(signers, genesis.chain_id, txs, progress)
     store = BlockStore(home.store_path)
-    engine = Engine(genesis, store, load_services())
+    engine = Engine(genesis, store, load_services(), verify_evidence_bytes)
     mempool = Mempool(engine, txs_max=block_txs * 2, bytes_max=1 << 30)
     config = ChainConfig(block_txs_max=block_txs, block_tx_bytes_max=64 << 20)
     producer = SoloProducer(engine, mempool, home.load_key("validator"), config, lambda c: None)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.consensus.messages import verify_commit
 from seoulchain.errors import RemoteError, SeoulchainError
 from seoulchain.execution.engine import Engine
@@ -62,7 +63,7 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
     try:
         if store.get_meta("genesis_hash") != genesis.hash():
             raise AuditFailure(0, "the store was not created from this genesis file")
-        engine = Engine(genesis, replay_store, services)
+        engine = Engine(genesis, replay_store, services, verify_evidence_bytes)
         replay_blocks(engine, store, tip_height, counts, progress)
         check_final_state(engine, store, replay_store, tip_height)
     except AuditFailure as failure:
@@ -118,8 +119,8 @@ def check_block(engine: Engine, block: Block, commit: Commit) -> None:
         raise AuditFailure(height, f"commit signatures do not verify: {exc}") from exc
     if block.last_commit is not None:
         try:
-            verify_commit(chain_id, engine.validators, block.last_commit, engine.tip.block_id,
-                          height - 1)
+            verify_commit(chain_id, engine.last_validators, block.last_commit,
+                          engine.tip.block_id, height - 1)
         except RemoteError as exc:
             raise AuditFailure(height, f"embedded commit of block {height - 1} does not "
                                        f"verify: {exc}") from exc

@@ -82,3 +82,11 @@ class DuplicateVoteEvidence:
         if not is_conflicting_pair(vote_a, vote_b) or vote_a.block_id >= vote_b.block_id:
             raise DecodeError("evidence must hold two conflicting votes, lower block id first")
         return cls(vote_a, vote_b, fields[0])
+
+
+def verify_evidence_bytes(data: bytes, chain_id: str,
+                          validator_set: ValidatorSet) -> tuple[bytes, int]:
+    """Decode and verify raw evidence; return (offending validator, height) or raise."""
+    evidence = DuplicateVoteEvidence.decode(data)
+    evidence.verify(chain_id, validator_set)
+    return evidence.validator, evidence.vote_a.height

@@ -24,6 +24,7 @@ and writes only in `commit`.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from seoulchain.codec import decode
 from seoulchain.crypto import is_valid_signature, sha256
-from seoulchain.errors import DecodeError, LocalError, RemoteError
+from seoulchain.errors import DecodeError, LocalError, RemoteError, StorageError
 from seoulchain.execution.results import ResultCode, TxResult
 from seoulchain.execution.service import (
     AUTH_NAMESPACE,
@@ -50,10 +51,13 @@ from seoulchain.ledger.types import (
     BLOCK_BYTES_MAX,
     BLOCK_TXS_MAX,
     TX_BYTES_MAX,
+    VALIDATORS_MAX,
     Block,
     BlockHeader,
     Commit,
     Transaction,
+    Validator,
+    ValidatorSet,
 )
 from seoulchain.proofs.logtree import LogFrontier, compute_leaf_hash, compute_root
 
@@ -64,6 +68,26 @@ VERIFIED_CACHE_MAX = 200_000
 NONCE_WINDOW = 256
 # Executions of proposals kept for finalize_block; a few rounds' worth of proposals.
 EXECUTION_CACHE_MAX = 8
+
+
+# Evidence older than this many blocks is no longer accepted (as CometBFT's max age).
+EVIDENCE_AGE_BLOCKS_MAX = 1000
+EVIDENCE_PER_BLOCK_MAX = 50
+# Chain-level records kept by the engine itself, in the state (and so under the state root).
+CHAIN_NAMESPACE = "chain"
+LAST_VALIDATORS_KEY = b"validators/last"
+VALIDATORS_KEY = b"validators/current"
+NEXT_VALIDATORS_KEY = b"validators/next"
+EVIDENCE_KEY_PREFIX = b"evidence/"
+VALIDATORS_SERVICE = "validators"
+PENDING_VALIDATORS_KEY = b"pending"
+
+# Checks raw evidence against a validator set; returns (offending validator, height).
+EvidenceVerifier = Callable[[bytes, str, ValidatorSet], tuple[bytes, int]]
+
+
+class InvalidValidatorUpdate(RemoteError):
+    """A validator set change that would leave the set empty or too large."""
 
 
 class InvalidBlock(RemoteError):
@@ -100,6 +124,9 @@ class BlockExecution:
     tx_root: bytes
     results_root: bytes
     state_root: bytes
+    validators: ValidatorSet
+    next_validators: ValidatorSet
+    evidence: list[bytes] = field(default_factory=list)
     skipped: dict[bytes, TxCheck] = field(default_factory=dict)
 
 
@@ -114,12 +141,13 @@ class CommittedBlock:
 class Engine:
     """The deterministic state machine of the application, over one node's store."""
 
-    def __init__(self, genesis: Genesis, store: BlockStore, services: dict[str, Service]):
+    def __init__(self, genesis: Genesis, store: BlockStore, services: dict[str, Service],
+                 evidence_verifier: EvidenceVerifier | None = None):
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.store = store
         self.services = services
-        self.validators = genesis.validators
+        self.evidence_verifier = evidence_verifier
         self.verified: OrderedDict[bytes, None] = OrderedDict()
         # Decoded, well-signed transactions by their raw bytes, so a block's execution does
         # not decode again what the mempool admitted (insertion-ordered, oldest evicted).
@@ -148,7 +176,21 @@ class Engine:
             self.tip = Tip(0, b"", genesis_root, 0, self.genesis.genesis_time_ms)
         else:
             self.tip = tip
+        chain = ServiceState(self.store, CHAIN_NAMESPACE)
+        # The set that signs the last committed block, the next block, and the one after.
+        self.last_validators = self.load_validator_set(chain, LAST_VALIDATORS_KEY)
+        self.validators = self.load_validator_set(chain, VALIDATORS_KEY)
+        self.next_validators = self.load_validator_set(chain, NEXT_VALIDATORS_KEY)
         self.frontier = LogFrontier.from_reader(self.tip.log_size, self.store.read_log_node)
+
+    def load_validator_set(self, chain: ServiceState, key: bytes) -> ValidatorSet:
+        value = chain.get(key)
+        if value is None:
+            return self.genesis.validators
+        try:
+            return ValidatorSet.from_cbor(value)
+        except DecodeError as exc:
+            raise StorageError(f"stored validator set {key!r} is corrupt: {exc}") from exc
 
     @property
     def height(self) -> int:
@@ -280,16 +322,39 @@ class Engine:
         except Exception as exc:  # a bug in a service must not halt the chain
             return TxResult(ResultCode.INTERNAL,
                             f"internal error in {tx.service}.{tx.method}: {type(exc).__name__}")
+        if tx.service == VALIDATORS_SERVICE:
+            try:
+                self.compute_next_validators(tx_state)
+            except InvalidValidatorUpdate as exc:
+                return TxResult(ResultCode.REFUSED, str(exc))
         tx_state.merge_into(block_state)
         return TxResult(ResultCode.OK, "", tuple(ctx.events))
 
+    def compute_next_validators(self, state: Overlay) -> ValidatorSet | None:
+        """Return the set for height h+2 after this block's pending changes, None if none."""
+        pending = ServiceState(state, VALIDATORS_SERVICE).get(PENDING_VALIDATORS_KEY)
+        if not pending:
+            return None
+        members = {validator.public_key: validator
+                   for validator in self.next_validators.validators}
+        for public_key, power, name in pending:
+            if power == 0:
+                members.pop(public_key, None)
+            else:
+                members[public_key] = Validator(public_key, power, name)
+        if not 1 <= len(members) <= VALIDATORS_MAX:
+            raise InvalidValidatorUpdate(f"the validator set would have {len(members)} members; "
+                                         f"it must have 1 to {VALIDATORS_MAX}")
+        return ValidatorSet.of(list(members.values()))
+
     def execute_block(self, height: int, time_ms: int, raw_txs: list[bytes],
-                      strict: bool) -> BlockExecution:
+                      strict: bool, evidence: list[bytes] | None = None) -> BlockExecution:
         """Execute `raw_txs` at `height`; strict mode rejects admission failures, else skips."""
         block_state = Overlay(self.store)
         frontier = self.frontier.copy()
         execution = BlockExecution(height, time_ms, [], [], [], [], {}, frontier, [],
-                                   b"", b"", b"")
+                                   b"", b"", b"", self.validators, self.next_validators)
+        execution.evidence = self.apply_evidence(block_state, height, evidence or [], strict)
         for raw in raw_txs:
             check = self.check_admission(raw, block_state, height, exact_nonce=True)
             if not check.ok:
@@ -304,6 +369,7 @@ class Engine:
             execution.signers.append(check.tx.signer)
             execution.results.append(result)
             execution.log_nodes.extend(frontier.append(compute_leaf_hash(raw)))
+        self.advance_validators(block_state, execution)
         execution.writes = block_state.writes
         execution.tx_root = compute_root([compute_leaf_hash(raw) for raw in execution.txs])
         execution.results_root = compute_root(
@@ -311,9 +377,52 @@ class Engine:
         execution.state_root = compute_state_root(self.tip.state_root, block_state.writes)
         return execution
 
+    def advance_validators(self, block_state: Overlay, execution: BlockExecution) -> None:
+        """Shift the validator sets by one height, applying this block's changes at h+2."""
+        chain = ServiceState(block_state, CHAIN_NAMESPACE)
+        next_validators = self.compute_next_validators(block_state) or self.next_validators
+        ServiceState(block_state, VALIDATORS_SERVICE).delete(PENDING_VALIDATORS_KEY)
+        if self.validators != self.last_validators:
+            chain.set(LAST_VALIDATORS_KEY, self.validators.to_cbor())
+        if self.next_validators != self.validators:
+            chain.set(VALIDATORS_KEY, self.next_validators.to_cbor())
+        if next_validators != self.next_validators:
+            chain.set(NEXT_VALIDATORS_KEY, next_validators.to_cbor())
+        execution.validators = self.next_validators
+        execution.next_validators = next_validators
+
+    def apply_evidence(self, block_state: Overlay, height: int, evidence: list[bytes],
+                       strict: bool) -> list[bytes]:
+        """Record valid, new evidence of misbehaviour; strict mode rejects any invalid item."""
+        accepted: list[bytes] = []
+        records = ServiceState(block_state, CHAIN_NAMESPACE)
+        for raw in evidence[:EVIDENCE_PER_BLOCK_MAX]:
+            try:
+                if self.evidence_verifier is None:
+                    raise InvalidBlock("this engine has no evidence verifier")
+                validator, evidence_height = self.evidence_verifier(raw, self.chain_id,
+                                                                    self.validators)
+                if not height - EVIDENCE_AGE_BLOCKS_MAX <= evidence_height < height:
+                    raise InvalidBlock(f"evidence from height {evidence_height} is too old or "
+                                       f"from the future")
+                key = EVIDENCE_KEY_PREFIX + sha256(raw)
+                if records.has(key) or raw in accepted:
+                    raise InvalidBlock("evidence was already committed")
+            except (RemoteError, InvalidBlock) as exc:
+                if strict:
+                    raise InvalidBlock(f"block {height}: invalid evidence: {exc}") from exc
+                continue
+            records.set(key, {"validator": validator, "height": evidence_height,
+                              "committed_height": height})
+            accepted.append(raw)
+        if strict and len(evidence) > EVIDENCE_PER_BLOCK_MAX:
+            raise InvalidBlock(f"block {height}: more than {EVIDENCE_PER_BLOCK_MAX} evidence items")
+        return accepted
+
     def prepare_proposal(self, *, time_ms: int, proposer: bytes, candidates: list[bytes],
                          last_commit: Commit | None, txs_max: int = BLOCK_TXS_MAX,
-                         bytes_max: int = BLOCK_BYTES_MAX // 2) -> Block:
+                         bytes_max: int = BLOCK_BYTES_MAX // 2,
+                         evidence: list[bytes] | None = None) -> Block:
         """Build the next block from candidate txs in order, skipping any that fail admission."""
         height = self.height + 1
         time_ms = max(time_ms, self.tip.time_ms + 1)
@@ -324,22 +433,22 @@ class Engine:
                 break
             chosen.append(raw)
             size += len(raw)
-        execution = self.execute_block(height, time_ms, chosen, strict=False)
+        execution = self.execute_block(height, time_ms, chosen, strict=False, evidence=evidence)
         header = self.make_header(execution, proposer, last_commit)
-        block = Block(header, tuple(execution.txs), last_commit)
+        block = Block(header, tuple(execution.txs), last_commit, tuple(execution.evidence))
         self.remember_execution(block.block_id(), execution)
         return block
 
     def make_header(self, execution: BlockExecution, proposer: bytes,
                     last_commit: Commit | None) -> BlockHeader:
-        validators_hash = self.validators.hash()
         return BlockHeader(
             chain_id=self.chain_id, height=execution.height, time_ms=execution.time_ms,
             prev_block_id=self.tip.block_id, tx_root=execution.tx_root,
             log_root=execution.frontier.root(), log_size=execution.frontier.size,
             state_root=execution.state_root, results_root=execution.results_root,
-            evidence_root=compute_root([]), validators_hash=validators_hash,
-            next_validators_hash=validators_hash, proposer=proposer,
+            evidence_root=compute_root([compute_leaf_hash(raw) for raw in execution.evidence]),
+            validators_hash=self.validators.hash(),
+            next_validators_hash=self.next_validators.hash(), proposer=proposer,
             last_commit_hash=b"" if last_commit is None else last_commit.hash())
 
     def process_proposal(self, block: Block) -> BlockExecution:
@@ -350,7 +459,7 @@ class Engine:
         header = block.header
         self.check_header_links(block)
         execution = self.execute_block(header.height, header.time_ms, list(block.txs),
-                                       strict=True)
+                                       strict=True, evidence=list(block.evidence))
         expected = self.make_header(execution, header.proposer, block.last_commit)
         for name in ("tx_root", "log_root", "log_size", "state_root", "results_root",
                      "evidence_root", "validators_hash", "next_validators_hash"):
@@ -379,8 +488,6 @@ class Engine:
                 block.last_commit.height != self.height
                 or block.last_commit.block_id != self.tip.block_id):
             raise InvalidBlock(f"block {header.height}: last_commit is not for the tip")
-        if block.evidence:
-            raise InvalidBlock(f"block {header.height}: evidence is not accepted yet")
 
     def remember_execution(self, block_id: bytes, execution: BlockExecution) -> None:
         self.executions[block_id] = execution
@@ -407,6 +514,9 @@ class Engine:
         self.tip = Tip(header.height, block.block_id(), header.state_root, header.log_size,
                        header.time_ms)
         self.frontier = execution.frontier
+        self.last_validators = self.validators
+        self.validators = execution.validators
+        self.next_validators = execution.next_validators
         self.executions.clear()
         return CommittedBlock(block, execution)
 

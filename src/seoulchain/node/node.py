@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seoulchain.codec import decode
+from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.execution.results import TxResult
@@ -51,7 +52,7 @@ class Node:
         self.genesis = home.load_genesis()
         home.data_dir.mkdir(exist_ok=True)
         self.store = BlockStore(home.store_path)
-        self.engine = Engine(self.genesis, self.store, load_services())
+        self.engine = Engine(self.genesis, self.store, load_services(), verify_evidence_bytes)
         self.mempool = Mempool(self.engine, self.config.mempool.txs_max,
                                self.config.mempool.bytes_max)
         self.key = home.load_key("validator")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from seoulchain.crypto import SigningKey
+from seoulchain.errors import LocalError
 from seoulchain.execution.engine import CommittedBlock, Engine
 from seoulchain.ledger.types import Commit, CommitSig, VoteType, compute_vote_sign_bytes
 from seoulchain.node.config import ChainConfig
@@ -34,8 +35,6 @@ class SoloProducer:
 
     def __init__(self, engine: Engine, mempool: Mempool, key: SigningKey, config: ChainConfig,
                  on_commit: CommitListener):
-        if engine.validators.get_power(key.public_key) != engine.validators.total_power:
-            raise ValueError("a solo producer must hold all voting power of the validator set")
         self.engine = engine
         self.mempool = mempool
         self.key = key
@@ -44,10 +43,13 @@ class SoloProducer:
 
     def produce_block(self, now_ms: int) -> CommittedBlock | None:
         """Cut, sign and commit one block; None when there is nothing to do."""
+        engine = self.engine
+        if not engine.validators.is_quorum(engine.validators.get_power(self.key.public_key)):
+            raise LocalError("this validator no longer holds more than 2/3 of the voting power "
+                             "for the next height; the chain needs its BFT validator network")
         candidates = self.mempool.reap(self.config.block_txs_max, self.config.block_tx_bytes_max)
         if not candidates and not self.config.create_empty_blocks:
             return None
-        engine = self.engine
         last_commit = engine.store.get_commit(engine.height) if engine.height else None
         block = engine.prepare_proposal(time_ms=now_ms, proposer=self.key.public_key,
                                         candidates=candidates, last_commit=last_commit,
