@@ -34,7 +34,10 @@ DECODE_BYTES_MAX = 16 * 1024 * 1024
 def encode(value: Any) -> bytes:
     """Return the deterministic CBOR encoding of `value`, rejecting values outside the model."""
     check_value(value, 0)
-    return cbor2.dumps(value, canonical=True)
+    try:
+        return cbor2.dumps(value, canonical=True)
+    except UnicodeEncodeError as exc:  # a str holding lone surrogates has no UTF-8 form
+        raise LocalError(f"text string is not valid Unicode: {exc.reason}") from exc
 
 
 def decode(data: bytes, bytes_max: int = DECODE_BYTES_MAX) -> Any:
@@ -70,7 +73,9 @@ def check_value(value: Any, depth: int) -> None:
         return
     if isinstance(value, int):
         if not INT_MIN <= value <= INT_MAX:
-            raise LocalError(f"integer {value} does not fit in 64 bits")
+            # Never format the integer itself: a decoded bignum may exceed Python's
+            # int-to-str digit limit, and str() would then raise ValueError.
+            raise LocalError(f"integer of {value.bit_length()} bits does not fit in 64 bits")
         return
     if isinstance(value, list | tuple):
         for item in value:
@@ -79,7 +84,7 @@ def check_value(value: Any, depth: int) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise LocalError(f"map key {key!r} is not a text string")
+                raise LocalError(f"map key of type {type(key).__name__} is not a text string")
             check_value(item, depth + 1)
         return
     raise LocalError(f"type {type(value).__name__} is not allowed in deterministic CBOR")

@@ -66,7 +66,7 @@ class Genesis:
             if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
                 raise DecodeError(f"genesis version {data['version']!r} is not supported")
             chain_id = data["chain_id"]
-            if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.match(chain_id):
+            if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.fullmatch(chain_id):
                 raise DecodeError(f"genesis chain_id {chain_id!r} is not well formed")
             time_ms = data["genesis_time_ms"]
             if not isinstance(time_ms, int) or isinstance(time_ms, bool) or time_ms < 0:

@@ -69,7 +69,8 @@ def require_int(value: Any, name: str, minimum: int = 0) -> int:
     return int(value)
 
 
-def require_bytes(value: Any, name: str, size: int | None = None, allow_empty: bool = False) -> bytes:
+def require_bytes(value: Any, name: str, size: int | None = None,
+                  allow_empty: bool = False) -> bytes:
     """Return `value` if it is bytes of the given size (or empty when allowed)."""
     require(isinstance(value, bytes), f"{name} must be a byte string")
     if allow_empty and value == b"":
@@ -82,7 +83,8 @@ def require_bytes(value: Any, name: str, size: int | None = None, allow_empty: b
 def require_str(value: Any, name: str, pattern: re.Pattern[str]) -> str:
     """Return `value` if it is a text string matching `pattern`."""
     require(isinstance(value, str), f"{name} must be a text string")
-    require(pattern.match(value) is not None, f"{name} {value!r} is not well formed")
+    # fullmatch, not match: with match, "$" also accepts a trailing newline.
+    require(pattern.fullmatch(value) is not None, f"{name} {value!r} is not well formed")
     return value
 
 
@@ -96,7 +98,9 @@ def require_array(value: Any, name: str, length: int | None = None) -> list[Any]
 
 def require_version(value: Any, name: str) -> None:
     """Raise unless `value` is the format version this software reads."""
-    require(value == FORMAT_VERSION, f"{name} has unsupported format version {value!r}")
+    # The type test matters: in Python `True == 1`, so a bool would pass the comparison.
+    require(type(value) is int and value == FORMAT_VERSION,
+            f"{name} has unsupported format version {value!r}")
 
 
 # --------------------------------------------------------------------------- transactions
@@ -160,11 +164,9 @@ class Transaction:
     def from_cbor(cls, value: Any) -> Transaction:
         fields = require_array(value, "transaction", 9)
         require_version(fields[0], "transaction")
-        require(isinstance(fields[1], str) and len(fields[1]) <= CHAIN_ID_CHARS_MAX,
-                "transaction chain_id must be a short text string")
         require(isinstance(fields[7], dict), "transaction args must be a map")
         return cls(
-            chain_id=fields[1],
+            chain_id=require_str(fields[1], "transaction chain_id", CHAIN_ID_PATTERN),
             signer=require_bytes(fields[2], "signer", PUBLIC_KEY_BYTES),
             nonce=require_int(fields[3], "nonce", 1),
             expiry_height=require_int(fields[4], "expiry_height", 0),
@@ -355,6 +357,9 @@ class BlockHeader:
         fields = require_array(value, "block header", 15)
         require_version(fields[0], "block header")
         first = fields[2] == 1
+        if first:  # block 1 has no predecessor: both links are the empty byte string
+            require(fields[4] == EMPTY_HASH and fields[14] == EMPTY_HASH,
+                    "prev_block_id and last_commit_hash must be empty at height 1")
         return cls(
             chain_id=require_str(fields[1], "chain_id", CHAIN_ID_PATTERN),
             height=require_int(fields[2], "height", 1),

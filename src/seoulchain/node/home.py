@@ -88,7 +88,7 @@ def init_home(root: Path, chain_id: str = DEFAULT_CHAIN_ID, moniker: str = "vali
     home = Home(root)
     if home.is_initialised():
         raise LocalError(f"{root} already holds a node home; choose another --home")
-    if not CHAIN_ID_PATTERN.match(chain_id):
+    if not CHAIN_ID_PATTERN.fullmatch(chain_id):
         raise LocalError(f"chain id {chain_id!r} must be 1-50 letters, digits, '.', '_' or '-'")
     root.mkdir(parents=True, exist_ok=True)
     home.data_dir.mkdir(exist_ok=True)
