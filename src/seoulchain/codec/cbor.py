@@ -65,26 +65,36 @@ def decode(data: bytes, bytes_max: int = DECODE_BYTES_MAX) -> Any:
     return value
 
 
+# Types accepted as they are; checked by exact type first because this runs on every
+# encode and decode (subclasses such as IntEnum take the slower isinstance path).
+SCALAR_TYPES = frozenset({type(None), bool, str, bytes})
+
+
 def check_value(value: Any, depth: int) -> None:
     """Raise `LocalError` unless `value` lies inside the deterministic data model."""
     if depth > DEPTH_MAX:
         raise LocalError(f"nesting deeper than {DEPTH_MAX}")
-    if value is None or isinstance(value, bool | str | bytes):
+    kind = type(value)
+    if kind in SCALAR_TYPES:
         return
-    if isinstance(value, int):
+    if kind is int or (kind is not bool and isinstance(value, int)):
         if not INT_MIN <= value <= INT_MAX:
             # Never format the integer itself: a decoded bignum may exceed Python's
             # int-to-str digit limit, and str() would then raise ValueError.
             raise LocalError(f"integer of {value.bit_length()} bits does not fit in 64 bits")
         return
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
         for item in value:
-            check_value(item, depth + 1)
+            if type(item) not in SCALAR_TYPES:
+                check_value(item, depth + 1)
         return
-    if isinstance(value, dict):
+    if kind is dict or isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str and not isinstance(key, str):
                 raise LocalError(f"map key of type {type(key).__name__} is not a text string")
-            check_value(item, depth + 1)
+            if type(item) not in SCALAR_TYPES:
+                check_value(item, depth + 1)
+        return
+    if isinstance(value, bool | str | bytes):
         return
     raise LocalError(f"type {type(value).__name__} is not allowed in deterministic CBOR")

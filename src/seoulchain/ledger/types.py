@@ -119,6 +119,7 @@ class Transaction:
     args: dict[str, Any]
     signature: bytes = b""
     version: int = FORMAT_VERSION
+    _raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     def body(self) -> list[Any]:
         """Return the signed fields as a CBOR array."""
@@ -133,7 +134,10 @@ class Transaction:
         return [*self.body(), self.signature]
 
     def encode(self) -> bytes:
-        return encode(self.to_cbor())
+        """Return the canonical encoding (computed once; the decoded bytes when decoded)."""
+        if not self._raw:
+            object.__setattr__(self, "_raw", encode(self.to_cbor()))
+        return self._raw
 
     def hash(self) -> bytes:
         """Return the transaction hash: SHA-256 of its full encoding."""
@@ -158,7 +162,9 @@ class Transaction:
     def decode(cls, data: bytes) -> Transaction:
         """Decode a transaction, checking field types and the size limit."""
         value = decode(data, TX_BYTES_MAX)
-        return cls.from_cbor(value)
+        tx = cls.from_cbor(value)
+        object.__setattr__(tx, "_raw", bytes(data))
+        return tx
 
     @classmethod
     def from_cbor(cls, value: Any) -> Transaction:
@@ -389,7 +395,7 @@ class Block:
     last_commit: Commit | None
     evidence: tuple[bytes, ...] = ()
     version: int = FORMAT_VERSION
-    _encoded: bytes = field(default=b"", compare=False, repr=False)
+    _encoded: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     def to_cbor(self) -> list[Any]:
         last_commit = None if self.last_commit is None else self.last_commit.to_cbor()
