@@ -80,6 +80,20 @@ def test_rejected_tx_gets_its_code_and_a_400(node: Node, api: TestClient) -> Non
     assert response.json()["code_name"] == "MALFORMED"
 
 
+def test_batch_submission_reports_each_transaction(node: Node, api: TestClient) -> None:
+    from seoulchain.codec import encode
+
+    good = [anchor_tx(node, nonce) for nonce in (1, 2, 3)]
+    body = encode([tx.encode() for tx in good] + [b"junk"])
+    response = api.post("/v1/txs/batch", content=body)
+    assert response.status_code == 202
+    names = [item["code_name"] for item in response.json()["results"]]
+    assert names == ["OK", "OK", "OK", "MALFORMED"]
+    assert len(node.mempool) == 3
+    assert api.post("/v1/txs/batch", content=b"\x01").status_code == 400
+    assert api.post("/v1/txs/batch", content=encode([1, 2])).status_code == 400
+
+
 def test_oversized_body_is_refused_before_decoding(api: TestClient) -> None:
     response = api.post("/v1/txs", content=b"\x00" * (SUBMIT_BODY_BYTES_MAX + 1))
     assert response.status_code == 413

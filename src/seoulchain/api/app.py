@@ -4,6 +4,7 @@
     GET  /v1/genesis                      the genesis file
     POST /v1/txs                          submit a signed tx (application/cbor body, or
                                           JSON {"tx": hex}); ?wait_s= waits for its commit
+    POST /v1/txs/batch                    submit up to 1000 txs: a CBOR array of tx bytes
     GET  /v1/txs/{hash}                   status and result; ?wait_s= waits for its commit
     GET  /v1/blocks/latest | /v1/blocks/{height}   block with its commit; ?format=cbor
     GET  /v1/accounts/{public_key}        next nonce, roles, recent transactions
@@ -19,8 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from seoulchain.api.views import block_view, result_view
+from seoulchain.codec import decode
 from seoulchain.codec.jsonview import to_jsonable
-from seoulchain.errors import LocalError, SeoulchainError
+from seoulchain.errors import DecodeError, LocalError, SeoulchainError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import parse_key
 from seoulchain.ledger.types import TX_BYTES_MAX
@@ -28,6 +30,9 @@ from seoulchain.node.node import Node, TxStatus
 
 # A JSON submission carries the tx as hex: twice the bytes, plus a little framing.
 SUBMIT_BODY_BYTES_MAX = 2 * TX_BYTES_MAX + 1024
+# A batch amortises HTTP overhead for load generators and agency back-office systems.
+BATCH_TXS_MAX = 1000
+BATCH_BODY_BYTES_MAX = 8 * 1024 * 1024
 
 
 class ApiError(Exception):
@@ -96,6 +101,23 @@ def create_app(node: Node) -> FastAPI:
             body.update(status_view(status, check.hash))
         return JSONResponse(body, status_code=202)
 
+    @app.post("/v1/txs/batch")
+    async def submit_batch(request: Request) -> JSONResponse:
+        body = await read_body(request, BATCH_BODY_BYTES_MAX)
+        try:
+            raws = decode(body, BATCH_BODY_BYTES_MAX)
+        except DecodeError as exc:
+            raise ApiError(400, "bad_body", f"batch must be a CBOR array of tx bytes: {exc}") \
+                from exc
+        if not isinstance(raws, list) or not all(isinstance(raw, bytes) for raw in raws):
+            raise ApiError(400, "bad_body", "batch must be a CBOR array of byte strings")
+        if len(raws) > BATCH_TXS_MAX:
+            raise ApiError(413, "too_large", f"a batch holds at most {BATCH_TXS_MAX} txs")
+        checks = [node.submit(raw) for raw in raws]
+        return JSONResponse({"results": [
+            {"hash": check.hash.hex(), "code": int(check.code), "code_name": check.code.name,
+             "log": check.log} for check in checks]}, status_code=202)
+
     @app.get("/v1/txs/{tx_hash}")
     async def get_tx(tx_hash: str, wait_s: float = 0.0) -> dict[str, Any]:
         hash_bytes = parse_hash(tx_hash)
@@ -148,20 +170,26 @@ def create_app(node: Node) -> FastAPI:
     return app
 
 
-async def read_tx_body(request: Request) -> bytes:
-    """Read a submitted tx from a CBOR or JSON body, refusing oversized bodies early."""
+async def read_body(request: Request, bytes_max: int) -> bytes:
+    """Read a request body, refusing one larger than `bytes_max` before reading it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > SUBMIT_BODY_BYTES_MAX:
-        raise ApiError(413, "too_large", f"request body exceeds {SUBMIT_BODY_BYTES_MAX} bytes")
+    if declared is not None and declared.isdigit() and int(declared) > bytes_max:
+        raise ApiError(413, "too_large", f"request body exceeds {bytes_max} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
-        if len(body) > SUBMIT_BODY_BYTES_MAX:
-            raise ApiError(413, "too_large", f"request body exceeds {SUBMIT_BODY_BYTES_MAX} bytes")
+        if len(body) > bytes_max:
+            raise ApiError(413, "too_large", f"request body exceeds {bytes_max} bytes")
+    return bytes(body)
+
+
+async def read_tx_body(request: Request) -> bytes:
+    """Read a submitted tx from a CBOR or JSON body, refusing oversized bodies early."""
+    body = await read_body(request, SUBMIT_BODY_BYTES_MAX)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             payload = json.loads(body)
             return bytes.fromhex(payload["tx"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ApiError(400, "bad_body", 'JSON body must be {"tx": "<hex>"}') from exc
-    return bytes(body)
+    return body

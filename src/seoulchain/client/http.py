@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from seoulchain.codec import encode
 from seoulchain.errors import LocalError, RemoteError
 from seoulchain.ledger.types import Transaction
 
@@ -87,6 +88,16 @@ class NodeClient:
             error = body.get("error", {})
             raise RemoteError(error.get("message", f"HTTP {response.status_code}"))
         return body
+
+    def submit_batch(self, raws: list[bytes]) -> list[dict[str, Any]]:
+        """Submit several signed transactions in one request; return each one's admission."""
+        response = self.request("POST", "/v1/txs/batch", content=encode(raws),
+                                headers={"content-type": "application/cbor"})
+        body = response.json()
+        if response.status_code >= 400:
+            raise RemoteError(body.get("error", {}).get("message",
+                                                        f"HTTP {response.status_code}"))
+        return body["results"]
 
     def wait_for_commit(self, tx_hash: bytes, timeout_s: float = 30.0) -> dict[str, Any]:
         """Wait until the transaction is committed; raise `LocalError` after `timeout_s`."""
