@@ -60,7 +60,7 @@ WRITER = textwrap.dedent("""
     from tests.conftest import LocalChain, make_genesis, make_key
     chain = LocalChain(Path({path!r}), make_genesis(make_key(1), make_key(2)), make_key(1),
                        make_key(2))
-    chain.nonces[make_key(2).public_key] = chain.engine.get_next_nonce(chain.store,
+    chain.nonces[make_key(2).public_key] = chain.engine.get_next_nonce(chain.engine.state,
                                                                        make_key(2).public_key) - 1
     chain.clock_ms = chain.engine.tip.time_ms
     print("ready", flush=True)

@@ -153,7 +153,7 @@ def create_app(node: Node) -> FastAPI:
         records = node.store.list_txs_by_signer(key, limit)
         return {
             "public_key": key.hex(),
-            "next_nonce": node.engine.get_next_nonce(node.store, key),
+            "next_nonce": node.engine.get_next_nonce(node.engine.state, key),
             "roles": node.engine.get_roles(key),
             "recent_txs": [{"hash": record.hash.hex(), "height": record.height,
                             "code": record.code} for record in records],

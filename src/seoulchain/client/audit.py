@@ -6,14 +6,17 @@ execution code that validators run. For each height it checks, in order: the blo
 canonically, it links to the previous block, its commit carries valid signatures from more
 than 2/3 of the voting power, the previous block's commit embedded in it is valid too, and
 re-executing its transactions reproduces every root in the header (tx, log, state, results).
+Transaction signatures are verified on worker threads, one per core, ahead of execution.
 After the last block it compares the stored service state and transaction index with the
 replayed ones. The first failure stops the audit and names the height and the check.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from seoulchain.consensus.evidence import verify_evidence_bytes
@@ -76,20 +79,27 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
 
 def replay_blocks(engine: Engine, store: BlockStore, tip_height: int, counts: list[int],
                   progress: ProgressCallback | None) -> None:
-    for height, block_bytes, commit_bytes in store.iter_blocks():
-        if height != engine.height + 1:
-            raise AuditFailure(engine.height + 1, f"block {engine.height + 1} is missing")
-        block, commit = decode_block_and_commit(height, block_bytes, commit_bytes)
-        check_block(engine, block, commit)
-        engine.commit(block, commit)
-        counts[0] += 1
-        counts[1] += len(block.txs)
-        if progress is not None:
-            progress(height, tip_height)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for height, block_bytes, commit_bytes in store.iter_blocks():
+            if height != engine.height + 1:
+                raise AuditFailure(engine.height + 1, f"block {engine.height + 1} is missing")
+            block, commit = decode_block_and_commit(height, block_bytes, commit_bytes)
+            engine.preverify(list(block.txs), pool)
+            replay_block(engine, block, commit, counts)
+            if progress is not None:
+                progress(height, tip_height)
     if engine.height != tip_height:
         raise AuditFailure(engine.height + 1,
                            f"the store's tip is height {tip_height} but blocks stop at "
                            f"{engine.height}")
+
+
+def replay_block(engine: Engine, block: Block, commit: Commit, counts: list[int]) -> None:
+    """Check one block against the replayed chain, then apply it."""
+    check_block(engine, block, commit)
+    engine.commit(block, commit)
+    counts[0] += 1
+    counts[1] += len(block.txs)
 
 
 def decode_block_and_commit(height: int, block_bytes: bytes,

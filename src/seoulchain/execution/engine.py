@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,13 @@ from seoulchain.execution.service import (
     describe_validation_error,
     has_role,
 )
-from seoulchain.execution.state import Overlay, ServiceState, compute_state_root
+from seoulchain.execution.state import (
+    Overlay,
+    ServiceState,
+    StateCache,
+    StateReader,
+    compute_state_root,
+)
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore, BlockWrite, Tip, TxRecord
 from seoulchain.ledger.types import (
@@ -84,6 +91,16 @@ PENDING_VALIDATORS_KEY = b"pending"
 
 # Checks raw evidence against a validator set; returns (offending validator, height).
 EvidenceVerifier = Callable[[bytes, str, ValidatorSet], tuple[bytes, int]]
+
+
+# Signatures verified per worker-thread task; large enough to amortise the hand-off.
+PREVERIFY_CHUNK = 256
+
+
+def verify_chunk(items: list[tuple[bytes, Transaction, bytes, bytes]]) -> list[bool]:
+    """Verify each (raw, tx, hash, sign bytes) item's signature; runs on a worker thread."""
+    return [is_valid_signature(tx.signer, sign_bytes, tx.signature)
+            for _, tx, _, sign_bytes in items]
 
 
 class InvalidValidatorUpdate(RemoteError):
@@ -146,6 +163,8 @@ class Engine:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.store = store
+        # Committed state as execution reads it: the store behind a read cache.
+        self.state = StateCache(store)
         self.services = services
         self.evidence_verifier = evidence_verifier
         self.verified: OrderedDict[bytes, None] = OrderedDict()
@@ -199,7 +218,7 @@ class Engine:
 
     # ------------------------------------------------------------------ admission
 
-    def check_admission(self, raw: bytes, state: Overlay | BlockStore, height: int,
+    def check_admission(self, raw: bytes, state: StateReader, height: int,
                         exact_nonce: bool) -> TxCheck:
         """Run the admission checks (size .. expiry) for inclusion at `height`."""
         if len(raw) > TX_BYTES_MAX:
@@ -250,24 +269,47 @@ class Engine:
         self.remember_verified(tx_hash)
         return True
 
+    def preverify(self, raws: list[bytes], pool: Executor) -> None:
+        """Verify the signatures of many txs on worker threads (libsodium releases the GIL).
+
+        Only remembers what verified; anything malformed or forged is left for the ordinary
+        checks to refuse with its proper code.
+        """
+        pending: list[tuple[bytes, Transaction, bytes, bytes]] = []
+        for raw in raws:
+            if raw in self.decoded or len(raw) > TX_BYTES_MAX:
+                continue
+            try:
+                tx = Transaction.decode(raw)
+            except DecodeError:
+                continue
+            pending.append((raw, tx, sha256(raw), tx.sign_bytes()))
+        chunks = [pending[start:start + PREVERIFY_CHUNK]
+                  for start in range(0, len(pending), PREVERIFY_CHUNK)]
+        for chunk, results in zip(chunks, pool.map(verify_chunk, chunks), strict=True):
+            for (raw, tx, tx_hash, _), is_valid in zip(chunk, results, strict=True):
+                if is_valid:
+                    self.remember_verified(tx_hash)
+                    self.decoded[raw] = (tx, tx_hash)
+
     def remember_verified(self, tx_hash: bytes) -> None:
         """Record that `tx_hash`'s signature verified (also used by parallel verifiers)."""
         self.verified[tx_hash] = None
         if len(self.verified) > VERIFIED_CACHE_MAX:
             self.verified.popitem(last=False)
 
-    def get_next_nonce(self, state: Overlay | BlockStore, signer: bytes) -> int:
+    def get_next_nonce(self, state: StateReader, signer: bytes) -> int:
         """Return the nonce the signer's next transaction must carry."""
         last = ServiceState(state, AUTH_NAMESPACE).get(compute_nonce_key(signer))
         return 1 if last is None else int(last) + 1
 
     def check_tx(self, raw: bytes) -> TxCheck:
         """Check a transaction for the mempool against committed state (ABCI CheckTx)."""
-        check = self.check_admission(raw, self.store, self.height + 1, exact_nonce=False)
+        check = self.check_admission(raw, self.state, self.height + 1, exact_nonce=False)
         if not check.ok:
             return check
         assert check.tx is not None
-        routed = self.check_route(check.tx, ServiceState(self.store, AUTH_NAMESPACE))
+        routed = self.check_route(check.tx, ServiceState(self.state, AUTH_NAMESPACE))
         if isinstance(routed, TxResult):
             return TxCheck(routed.code, routed.log, check.tx, check.hash)
         return check
@@ -350,7 +392,7 @@ class Engine:
     def execute_block(self, height: int, time_ms: int, raw_txs: list[bytes],
                       strict: bool, evidence: list[bytes] | None = None) -> BlockExecution:
         """Execute `raw_txs` at `height`; strict mode rejects admission failures, else skips."""
-        block_state = Overlay(self.store)
+        block_state = Overlay(self.state)
         frontier = self.frontier.copy()
         execution = BlockExecution(height, time_ms, [], [], [], [], {}, frontier, [],
                                    b"", b"", b"", self.validators, self.next_validators)
@@ -510,6 +552,7 @@ class Engine:
         ]
         self.store.commit_block(BlockWrite(block, commit, records, execution.writes,
                                            execution.log_nodes))
+        self.state.apply_committed(execution.writes)
         header = block.header
         self.tip = Tip(header.height, block.block_id(), header.state_root, header.log_size,
                        header.time_ms)
@@ -528,11 +571,11 @@ class Engine:
         if service is None:
             raise LocalError(f"no service named {service_name!r}; known: "
                              f"{', '.join(sorted(self.services))}")
-        return service.run_query(ServiceState(self.store, service_name), name, args)
+        return service.run_query(ServiceState(self.state, service_name), name, args)
 
     def get_roles(self, public_key: bytes) -> list[str]:
         """Return the genesis-known roles `public_key` currently holds."""
-        auth = ServiceState(self.store, AUTH_NAMESPACE)
+        auth = ServiceState(self.state, AUTH_NAMESPACE)
         names = {role for role in self.genesis.roles}
         for service in self.services.values():
             for spec in service.methods.values():

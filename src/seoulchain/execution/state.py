@@ -28,10 +28,40 @@ class StateReader(Protocol):
     def get_state(self, key: bytes) -> bytes | None: ...
 
 
+class StateCache:
+    """A bounded read cache of committed state in front of the store.
+
+    Execution reads the same keys again and again (nonces, roles, hot records); the cache is
+    updated with each committed block's writes only after the store committed them, so it
+    never holds anything the store does not.
+    """
+
+    def __init__(self, base: StateReader, entries_max: int = 200_000):
+        self.base = base
+        self.entries_max = entries_max
+        self.entries: dict[bytes, bytes | None] = {}
+
+    def get_state(self, key: bytes) -> bytes | None:
+        try:
+            return self.entries[key]
+        except KeyError:
+            value = self.base.get_state(key)
+            if len(self.entries) >= self.entries_max:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = value
+            return value
+
+    def apply_committed(self, writes: dict[bytes, bytes | None]) -> None:
+        """Record writes that the store has durably committed."""
+        for key, value in writes.items():
+            if key in self.entries or len(self.entries) < self.entries_max:
+                self.entries[key] = value
+
+
 class Overlay:
     """Writes buffered over a reader; `None` marks a deletion."""
 
-    def __init__(self, base: StateReader | Overlay):
+    def __init__(self, base: StateReader):
         self.base = base
         self.writes: dict[bytes, bytes | None] = {}
 

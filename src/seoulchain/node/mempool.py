@@ -87,7 +87,7 @@ class Mempool:
         next_nonces: dict[bytes, int] = {}
         for tx_hash, entry in list(self.entries.items()):
             if entry.signer not in next_nonces:
-                next_nonces[entry.signer] = self.engine.get_next_nonce(self.engine.store,
+                next_nonces[entry.signer] = self.engine.get_next_nonce(self.engine.state,
                                                                        entry.signer)
             if entry.nonce < next_nonces[entry.signer] or entry.expiry_height < next_height:
                 self.remove(tx_hash)
