@@ -1,7 +1,8 @@
 """Offline audit: re-verify a node's whole chain from genesis, trusting nothing stored.
 
 Theory of operation: the audit opens the node's store read-only in spirit (it never writes
-to it) and replays every block into a fresh engine over an in-memory store — the same
+to it) and replays every block into a fresh engine over a scratch store in a temporary
+directory — the same
 execution code that validators run. For each height it checks, in order: the block decodes
 canonically, it links to the previous block, its commit carries valid signatures from more
 than 2/3 of the voting power, the previous block's commit embedded in it is valid too, and
@@ -14,10 +15,12 @@ replayed ones. The first failure stops the audit and names the height and the ch
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.consensus.messages import verify_commit
@@ -61,7 +64,8 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
     started = time.monotonic()
     tip = store.get_tip()
     tip_height = 0 if tip is None else tip.height
-    replay_store = BlockStore(":memory:")
+    scratch = tempfile.TemporaryDirectory(prefix="seoulchain-audit-")
+    replay_store = BlockStore(Path(scratch.name) / "replay.sqlite", durable=False)
     counts = [0, 0]
     try:
         if store.get_meta("genesis_hash") != genesis.hash():
@@ -74,6 +78,7 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
                            failure.height, str(failure))
     finally:
         replay_store.close()
+        scratch.cleanup()
     return AuditReport(counts[0], counts[1], tip_height, time.monotonic() - started)
 
 

@@ -71,6 +71,8 @@ from seoulchain.proofs.logtree import LogFrontier, compute_leaf_hash, compute_ro
 # Signature checks remembered so that a tx verified at admission is not verified again when
 # its block is validated; sized for several full blocks of distinct transactions.
 VERIFIED_CACHE_MAX = 200_000
+# Decoded transactions kept for reuse between admission and execution: the mempool's worth.
+DECODED_CACHE_MAX = 50_000
 # How far ahead of the signer's next nonce the mempool accepts (pipelined submissions).
 NONCE_WINDOW = 256
 # Executions of proposals kept for finalize_block; a few rounds' worth of proposals.
@@ -241,9 +243,7 @@ class Engine:
             return TxCheck(ResultCode.BAD_SIGNATURE,
                            "signature does not verify for the signer's key", tx, tx_hash)
         if cached is None:
-            self.decoded[raw] = (tx, tx_hash)
-            if len(self.decoded) > VERIFIED_CACHE_MAX:
-                self.decoded.pop(next(iter(self.decoded)))
+            self.remember_decoded(raw, tx, tx_hash)
         expected = self.get_next_nonce(state, tx.signer)
         if exact_nonce and tx.nonce != expected:
             return TxCheck(ResultCode.BAD_NONCE,
@@ -290,7 +290,13 @@ class Engine:
             for (raw, tx, tx_hash, _), is_valid in zip(chunk, results, strict=True):
                 if is_valid:
                     self.remember_verified(tx_hash)
-                    self.decoded[raw] = (tx, tx_hash)
+                    self.remember_decoded(raw, tx, tx_hash)
+
+    def remember_decoded(self, raw: bytes, tx: Transaction, tx_hash: bytes) -> None:
+        """Keep a well-signed tx's decoding for reuse, evicting the oldest beyond the bound."""
+        self.decoded[raw] = (tx, tx_hash)
+        if len(self.decoded) > DECODED_CACHE_MAX:
+            self.decoded.pop(next(iter(self.decoded)))
 
     def remember_verified(self, tx_hash: bytes) -> None:
         """Record that `tx_hash`'s signature verified (also used by parallel verifiers)."""

@@ -84,13 +84,15 @@ class BlockWrite:
 class BlockStore:
     """SQLite-backed store of one node's chain."""
 
-    def __init__(self, path: Path | str, crash_hook: Callable[[str], None] | None = None):
+    def __init__(self, path: Path | str, crash_hook: Callable[[str], None] | None = None,
+                 durable: bool = True):
+        """Open or create the store; `durable=False` skips fsync (scratch stores only)."""
         self.path = str(path)
         self.crash_hook = crash_hook
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open block store {self.path}: {exc}") from exc
