@@ -15,6 +15,7 @@ from typing import Any
 import tomli_w
 
 from seoulchain.errors import LocalError
+from seoulchain.node import transport
 
 
 @dataclass
@@ -41,11 +42,47 @@ class MempoolConfig:
 
 
 @dataclass
+class P2PConfig:
+    """Validator-to-validator transport (docs/spec/transport.md), limits as its constants."""
+
+    # Peers on other hosts must reach this; only pinned validator keys complete a handshake.
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 26656
+    # "pubkeyhex@host:port" for each validator to dial (IPv6 hosts in brackets).
+    peers: list[str] = field(default_factory=list)
+    frame_bytes_max: int = transport.FRAME_BYTES_MAX
+    send_queue_frames_max: int = transport.SEND_QUEUE_FRAMES_MAX
+    send_queue_bytes_max: int = transport.SEND_QUEUE_BYTES_MAX
+    receive_queue_frames_max: int = transport.RECEIVE_QUEUE_FRAMES_MAX
+    connect_timeout_ms: int = transport.CONNECT_TIMEOUT_MS
+    handshake_timeout_ms: int = transport.HANDSHAKE_TIMEOUT_MS
+    idle_timeout_ms: int = transport.IDLE_TIMEOUT_MS
+    keepalive_interval_ms: int = transport.KEEPALIVE_INTERVAL_MS
+    write_timeout_ms: int = transport.WRITE_TIMEOUT_MS
+    dial_backoff_min_ms: int = transport.DIAL_BACKOFF_MIN_MS
+    dial_backoff_max_ms: int = transport.DIAL_BACKOFF_MAX_MS
+    ban_duration_ms: int = transport.BAN_DURATION_MS
+    handshakes_pending_max: int = transport.HANDSHAKES_PENDING_MAX
+
+    def get_peer_addresses(self) -> list[transport.PeerAddress]:
+        """Parse `peers`, raising `LocalError` naming the first malformed entry."""
+        return [transport.parse_peer_address(text) for text in self.peers]
+
+    def get_limits(self) -> transport.TransportLimits:
+        """Return the transport limits these options set, checked for consistency."""
+        limits = transport.TransportLimits(**{
+            item.name: getattr(self, item.name) for item in fields(transport.TransportLimits)})
+        limits.check()
+        return limits
+
+
+@dataclass
 class NodeConfig:
     moniker: str = "node"
     api: ApiConfig = field(default_factory=ApiConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    p2p: P2PConfig = field(default_factory=P2PConfig)
 
     def save(self, path: Path) -> None:
         path.write_text(tomli_w.dumps(asdict(self)))
