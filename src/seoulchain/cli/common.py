@@ -13,7 +13,6 @@ from rich.console import Console
 
 from seoulchain.client.http import NodeClient
 from seoulchain.errors import LocalError, SeoulchainError
-from seoulchain.node.home import Home
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -39,17 +38,27 @@ def reports_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def resolve_node_url(home: Home, node: str | None) -> str:
-    """Return the node URL to talk to: `--node`, else the home's configured API address."""
+def resolve_node_url(home: Path, node: str | None) -> str:
+    """Return the node URL to talk to: `--node`, else a live node of the home or devnet."""
     if node:
         return node
-    home.require_initialised()
-    config = home.load_config()
-    return f"http://{config.api.host}:{config.api.port}"
+    from seoulchain.cli.network import get_node_urls
+    from seoulchain.client.http import NodeUnavailable
+
+    urls = get_node_urls(home)
+    for url in urls:
+        with NodeClient(url, timeout_s=3.0) as client:
+            try:
+                client.get_status()
+            except NodeUnavailable:
+                continue
+        return url
+    raise NodeUnavailable(f"no node answered at {', '.join(urls)}; start it with "
+                          f"`seoulchain start --home {home}` (or `seoulchain devnet`)")
 
 
 def open_client(home: Path, node: str | None) -> NodeClient:
-    return NodeClient(resolve_node_url(Home(home), node))
+    return NodeClient(resolve_node_url(home, node))
 
 
 def print_json(value: Any) -> None:

@@ -12,14 +12,11 @@ import typer
 
 from seoulchain.cli.common import (
     HomeOption,
-    JsonOption,
-    NodeOption,
     console,
     err_console,
-    open_client,
-    print_json,
     reports_errors,
 )
+from seoulchain.cli.network import register as register_network_commands
 from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
@@ -33,6 +30,7 @@ keys_app = typer.Typer(no_args_is_help=True, help="Create and show signing keys.
 app.add_typer(keys_app, name="keys")
 app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
+register_network_commands(app)
 
 
 @app.command()
@@ -121,20 +119,6 @@ try, in another terminal:
   seoulchain tx notary anchor README.md --home {home.root}
   seoulchain status --home {home.root}
   seoulchain audit --home {home.root}""", highlight=False)
-
-
-@app.command()
-@reports_errors
-def status(home: HomeOption, node: NodeOption = None, json: JsonOption = False) -> None:
-    """Show the node's height, last block, state root and mempool."""
-    with open_client(home, node) as client:
-        info = client.get_status()
-    if json:
-        print_json(info)
-        return
-    for key in ("chain_id", "moniker", "height", "block_id", "state_root", "log_size",
-                "mempool_txs", "last_commit_time_ms"):
-        console.print(f"{key:20} {info.get(key)}", highlight=False)
 
 
 @keys_app.command("new")

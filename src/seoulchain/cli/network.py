@@ -1,0 +1,183 @@
+"""`seoulchain devnet` and `seoulchain status`: run a local network and see how it is doing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from seoulchain.cli.common import (
+    JsonOption,
+    NodeOption,
+    console,
+    err_console,
+    print_json,
+    reports_errors,
+)
+from seoulchain.client.http import NodeClient, NodeUnavailable
+from seoulchain.errors import LocalError
+from seoulchain.node.devnet import (
+    NODE_START_TIMEOUT_S,
+    Devnet,
+    DevnetSupervisor,
+    create_devnet,
+    is_devnet,
+    read_log_tail,
+)
+from seoulchain.node.home import Home
+
+DEVNET_HOME = Path(".seoulchain/devnet")
+# How often the supervisor looks for nodes that died, and refreshes the status line.
+WATCH_INTERVAL_S = 5.0
+
+
+def get_node_urls(home: Path) -> list[str]:
+    """Return the API URLs of a node home, or of every node of a devnet directory."""
+    if is_devnet(home):
+        return Devnet(home).api_urls()
+    node_home = Home(home)
+    node_home.require_initialised()
+    config = node_home.load_config()
+    return [f"http://{config.api.host}:{config.api.port}"]
+
+
+def collect_status(urls: list[str]) -> list[dict[str, Any]]:
+    """Ask each node for its status; a node that does not answer is marked down."""
+    rows = []
+    for url in urls:
+        with NodeClient(url, timeout_s=3.0) as client:
+            try:
+                rows.append({"url": url, "up": True, **client.get_status()})
+            except NodeUnavailable:
+                rows.append({"url": url, "up": False})
+    return rows
+
+
+def render_status(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="seoulchain nodes", title_justify="left")
+    for column in ("node", "api", "height", "last block", "state root", "peers", "mempool",
+                   "last commit"):
+        table.add_column(column)
+    now_ms = time.time() * 1000
+    for row in rows:
+        if not row["up"]:
+            table.add_row("?", row["url"], "[red]down[/red]", "", "", "", "", "")
+            continue
+        last = row.get("last_commit_time_ms")
+        age = f"{(now_ms - last) / 1000:.1f} s ago" if last else "-"
+        table.add_row(str(row.get("moniker")), row["url"], str(row["height"]),
+                      str(row["block_id"])[:16], str(row["state_root"])[:16],
+                      str(len(row.get("peers", []))), str(row.get("mempool_txs")), age)
+    return table
+
+
+def status(home: Annotated[Path, typer.Option("--home", help="A node home or devnet directory.",
+                                              envvar="SEOULCHAIN_HOME")],
+           node: NodeOption = None, json: JsonOption = False) -> None:
+    """Show height, last block, state root, peers, mempool and last commit, per node."""
+    rows = collect_status([node] if node else get_node_urls(home))
+    if not any(row["up"] for row in rows):
+        raise NodeUnavailable(f"no node answered: {', '.join(row['url'] for row in rows)}")
+    if json:
+        print_json(rows if len(rows) > 1 or (not node and is_devnet(home)) else rows[0])
+        return
+    console.print(render_status(rows))
+
+
+def devnet(home: Annotated[Path, typer.Option("--home", help="Devnet directory.")] = DEVNET_HOME,
+           validators: Annotated[int, typer.Option(help="Validators (new devnet only).")] = 4,
+           base_port: Annotated[int, typer.Option(
+               help="API ports start here; peer ports at +100 (new devnet only).")] = 26700,
+           seed_demo: Annotated[bool, typer.Option(help="Fill in demo city data.")] = True,
+           ) -> None:
+    """Run validators as local processes with demo data; Ctrl-C stops all, a rerun resumes."""
+    if not is_devnet(home):
+        create_devnet(home, validators, base_port=base_port)
+        console.print(f"created a {validators}-validator devnet in {home}")
+    network = Devnet(home)
+    from seoulchain.cli.main import require_free_port
+
+    for home_i in network.node_homes:
+        config = home_i.load_config()
+        require_free_port(config.api.host, config.api.port)
+        require_free_port(config.p2p.listen_host, config.p2p.listen_port)
+    supervisor = DevnetSupervisor(network)
+    supervisor.start()
+    try:
+        urls = network.api_urls()
+        wait_until_up(supervisor, urls)
+        if seed_demo:
+            seed_devnet(network, urls[0])
+        print_where_to_look(network, urls)
+        watch(supervisor, urls)
+    except KeyboardInterrupt:
+        err_console.print("stopping the network ...")
+    finally:
+        supervisor.stop()
+    console.print("all nodes stopped; run the same command again to resume")
+
+
+def wait_until_up(supervisor: DevnetSupervisor, urls: list[str]) -> None:
+    deadline = time.monotonic() + NODE_START_TIMEOUT_S
+    with console.status("starting validators ..."):
+        while True:
+            failed = supervisor.get_failed()
+            if failed:
+                raise LocalError(f"node {failed[0].home.root} exited at start:\n"
+                                 f"{read_log_tail(failed[0].home)}")
+            rows = collect_status(urls)
+            if all(row["up"] for row in rows):
+                return
+            if time.monotonic() > deadline:
+                down = [row["url"] for row in rows if not row["up"]]
+                raise LocalError(f"nodes did not start within {NODE_START_TIMEOUT_S:.0f} s: "
+                                 f"{', '.join(down)}")
+            time.sleep(0.3)
+
+
+def seed_devnet(network: Devnet, url: str) -> None:
+    from seoulchain.client.demo import seed_demo_data
+
+    console.print(f"seeding demo city data through {url} ...")
+    with NodeClient(url) as client:
+        seed_demo_data(client, Home(network.root).load_key("operator"),
+                       network.root / "demo-docs",
+                       lambda line: console.print(f"  {line}", highlight=False))
+
+
+def print_where_to_look(network: Devnet, urls: list[str]) -> None:
+    root = network.root
+    docs = root / "demo-docs"
+    console.print(render_status(collect_status(urls)))
+    console.print(f"""
+[bold]seoulchain devnet is running[/bold]: {len(urls)} validators (Ctrl-C stops, a rerun resumes)
+  APIs           {', '.join(urls)}   (interactive docs: {urls[0]}/docs)
+  node logs      {root}/node-*/node.log
+try, in another terminal:
+  seoulchain status --home {root}
+  seoulchain query notary {docs}/building-permit-2026-0042.txt --home {root}
+  seoulchain tx notary anchor README.md --home {root}
+  seoulchain audit --home {root}/node-0""", highlight=False)
+
+
+def watch(supervisor: DevnetSupervisor, urls: list[str]) -> None:
+    """Report node deaths and the network's height until Ctrl-C."""
+    reported: set[str] = set()
+    while True:
+        time.sleep(WATCH_INTERVAL_S)
+        for node in supervisor.get_failed():
+            name = str(node.home.root)
+            if name not in reported:
+                reported.add(name)
+                err_console.print(f"[red]node {name} exited[/red] "
+                                  f"(code {node.process.returncode}):\n{read_log_tail(node.home)}")
+        heights = [row.get("height", "down") for row in collect_status(urls)]
+        console.print(f"heights: {heights}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(reports_errors(status))
+    app.command()(reports_errors(devnet))
