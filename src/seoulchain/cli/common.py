@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,8 @@ from rich.console import Console
 from seoulchain.client.http import NodeClient
 from seoulchain.errors import LocalError, SeoulchainError
 
-console = Console(soft_wrap=True)
+# Output to a pipe or file gets a wide fixed width so tables are not squeezed to 80 columns.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, soft_wrap=True)
 
 HomeOption = Annotated[Path, typer.Option("--home", help="Node home directory.",

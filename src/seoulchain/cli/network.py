@@ -58,18 +58,18 @@ def collect_status(urls: list[str]) -> list[dict[str, Any]]:
 
 def render_status(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="seoulchain nodes", title_justify="left")
-    for column in ("node", "api", "height", "last block", "state root", "peers", "mempool",
+    for column in ("node", "height", "last block", "state root", "peers", "mempool",
                    "last commit"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     now_ms = time.time() * 1000
     for row in rows:
         if not row["up"]:
-            table.add_row("?", row["url"], "[red]down[/red]", "", "", "", "", "")
+            table.add_row(row["url"], "[red]down[/red]", "", "", "", "", "")
             continue
         last = row.get("last_commit_time_ms")
-        age = f"{(now_ms - last) / 1000:.1f} s ago" if last else "-"
-        table.add_row(str(row.get("moniker")), row["url"], str(row["height"]),
-                      str(row["block_id"])[:16], str(row["state_root"])[:16],
+        age = f"{(now_ms - last) / 1000:.1f}s ago" if last else "-"
+        table.add_row(str(row.get("moniker")), str(row["height"]),
+                      str(row["block_id"])[:12], str(row["state_root"])[:12],
                       str(len(row.get("peers", []))), str(row.get("mempool_txs")), age)
     return table
 

@@ -28,6 +28,9 @@ class ApiConfig:
 class ChainConfig:
     # How often the block producer cuts a block; lower means lower latency, more blocks.
     block_interval_ms: int = 200
+    # With several validators: the pause after a commit before the next height starts
+    # (CometBFT's timeout_commit); it gathers late votes and sets the idle block rate.
+    commit_pause_ms: int = 1000
     # Produce blocks even when no transaction is waiting (keeps block time advancing).
     create_empty_blocks: bool = False
     # The most transactions and bytes of transactions put into one block.

@@ -21,6 +21,7 @@ from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.execution.results import TxResult
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.store import BlockStore
+from seoulchain.node.bft import BftProducer
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
@@ -56,17 +57,26 @@ class Node:
         self.mempool = Mempool(self.engine, self.config.mempool.txs_max,
                                self.config.mempool.bytes_max)
         self.key = home.load_key("validator")
-        self.producer: BlockProducer = SoloProducer(self.engine, self.mempool, self.key,
-                                                    self.config.chain, self.on_commit)
+        self.producer: BlockProducer
+        if self.is_networked():
+            self.producer = BftProducer(home, self.engine, self.mempool, self.config,
+                                        self.on_commit)
+        else:
+            self.producer = SoloProducer(self.engine, self.mempool, self.key,
+                                         self.config.chain, self.on_commit)
         self.commit_event = asyncio.Event()
         self.last_commit_time_ms: int | None = None
+
+    def is_networked(self) -> bool:
+        """True when this node runs BFT consensus with peers rather than alone."""
+        return len(self.genesis.validators.validators) > 1 or bool(self.config.p2p.peers)
 
     def close(self) -> None:
         self.store.close()
 
     def submit(self, raw: bytes) -> TxCheck:
         """Admit a transaction into the mempool."""
-        return self.mempool.add(raw)
+        return self.producer.submit(raw)
 
     def on_commit(self, committed: CommittedBlock) -> None:
         block = committed.block
@@ -112,6 +122,6 @@ class Node:
             "last_commit_time_ms": self.last_commit_time_ms,
             "mempool_txs": len(self.mempool),
             "mempool_bytes": self.mempool.bytes_total,
-            "peers": [],
+            "peers": self.producer.get_peers(),
             "genesis_hash": self.genesis.hash(),
         }

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
-from seoulchain.execution.engine import CommittedBlock, Engine
+from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.ledger.types import Commit, CommitSig, VoteType, compute_vote_sign_bytes
 from seoulchain.node.config import ChainConfig
 from seoulchain.node.mempool import Mempool
@@ -25,9 +25,13 @@ CommitListener = Callable[[CommittedBlock], None]
 
 
 class BlockProducer(Protocol):
-    """Drives the chain forward until `stop` is set."""
+    """Drives the chain forward until `stop` is set; admits clients' transactions."""
 
     async def run(self, stop: asyncio.Event) -> None: ...
+
+    def submit(self, raw: bytes) -> TxCheck: ...
+
+    def get_peers(self) -> list[dict[str, object]]: ...
 
 
 class SoloProducer:
@@ -40,6 +44,12 @@ class SoloProducer:
         self.key = key
         self.config = config
         self.on_commit = on_commit
+
+    def submit(self, raw: bytes) -> TxCheck:
+        return self.mempool.add(raw)
+
+    def get_peers(self) -> list[dict[str, object]]:
+        return []
 
     def produce_block(self, now_ms: int) -> CommittedBlock | None:
         """Cut, sign and commit one block; None when there is nothing to do."""

@@ -1,0 +1,171 @@
+"""The BFT block producer: the validator core driven by real sockets, timers and disk.
+
+Theory of operation: `ValidatorCore` (node/validator.py) is the validator minus I/O; this
+module is its I/O. Peer frames from the TLS transport become `MessageArrived` inputs,
+`SetTimer` effects become `loop.call_later` callbacks, `Send` effects become transport sends,
+and `Committed` effects go to the node (which wakes clients waiting for their transactions).
+The consensus WAL and the signing state live in the node's data directory; on start the WAL
+is replayed (a torn tail is truncated and reported) and the core recovers from it, so a
+validator killed at any point resumes without ever signing a conflicting vote.
+
+Everything runs on the event loop's thread, one input at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from seoulchain.consensus.machine import ConsensusConfig
+from seoulchain.consensus.wal import WriteAheadLog, replay
+from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
+from seoulchain.node.config import NodeConfig
+from seoulchain.node.home import Home
+from seoulchain.node.mempool import Mempool
+from seoulchain.node.signing_store import FileSigningStateStore
+from seoulchain.node.transport import DropPolicy, Transport
+from seoulchain.node.validator import (
+    Committed,
+    Effect,
+    Input,
+    MessageArrived,
+    MessageKind,
+    Send,
+    SetTimer,
+    ValidatorConfig,
+    ValidatorCore,
+)
+
+log = logging.getLogger("seoulchain.node")
+
+# Transport frame kinds for the core's messages (the transport reserves kinds below 0x10).
+KIND_CODES = {MessageKind.PROPOSAL: 0x10, MessageKind.VOTE: 0x11, MessageKind.TX: 0x12,
+              MessageKind.STATUS: 0x13, MessageKind.BLOCK: 0x14}
+KINDS_BY_CODE = {code: kind for kind, code in KIND_CODES.items()}
+WAL_FILE = "consensus.wal"
+SIGNING_STATE_FILE = "signing-state.cbor"
+
+
+class BftProducer:
+    """Runs one validator of a BFT network until stopped."""
+
+    def __init__(self, home: Home, engine: Engine, mempool: Mempool, config: NodeConfig,
+                 on_commit: Callable[[CommittedBlock], None]):
+        self.engine = engine
+        self.on_commit = on_commit
+        self.fatal: BaseException | None = None
+        self.stop_event: asyncio.Event | None = None
+        key = home.load_key("validator")
+        wal_path = home.data_dir / WAL_FILE
+        recovered = replay(wal_path)
+        if not recovered.tail.is_clean:
+            log.warning("consensus WAL had a damaged tail (%s); truncated it and kept %d "
+                        "intact records", recovered.tail.defect, len(recovered.payloads))
+        self.wal = WriteAheadLog(wal_path, fsync=True)
+        chain = config.chain
+        validator_config = ValidatorConfig(
+            ConsensusConfig(engine.chain_id), commit_pause_ms=chain.commit_pause_ms,
+            block_txs_max=chain.block_txs_max, block_tx_bytes_max=chain.block_tx_bytes_max)
+        recovery = ValidatorCore.recover(
+            key=key, engine=engine, mempool=mempool, wal=self.wal, replay=recovered,
+            signing_store=FileSigningStateStore(home.data_dir / SIGNING_STATE_FILE),
+            config=validator_config, clock=lambda: int(time.time() * 1000))
+        self.core = recovery.core
+        self.pending_effects = recovery.effects
+        if recovery.replayed_events:
+            log.info("recovered from the consensus WAL: %d events replayed",
+                     recovery.replayed_events)
+        self.peer_addresses = config.p2p.get_peer_addresses()
+        self.trusted_keys = self.get_trusted_keys()
+        self.transport = Transport(
+            key, network_id=engine.chain_id, trusted_keys=self.trusted_keys,
+            peers=self.peer_addresses, listen_host=config.p2p.listen_host,
+            listen_port=config.p2p.listen_port, limits=config.p2p.get_limits(),
+            drop_policies={KIND_CODES[MessageKind.TX]: DropPolicy.NEWEST})
+        self.timers: set[asyncio.TimerHandle] = set()
+
+    def get_trusted_keys(self) -> list[bytes]:
+        """Return the keys of every validator of this height and the next two."""
+        sets = (self.engine.last_validators, self.engine.validators, self.engine.next_validators)
+        return sorted({validator.public_key for validator_set in sets
+                       for validator in validator_set.validators})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.stop_event = stop
+        await self.transport.start()
+        receiver = asyncio.create_task(self.receive_loop())
+        try:
+            self.apply(self.pending_effects)
+            self.pending_effects = []
+            await stop.wait()
+        finally:
+            receiver.cancel()
+            for timer in self.timers:
+                timer.cancel()
+            await asyncio.gather(receiver, return_exceptions=True)
+            await self.transport.stop()
+            self.wal.close()
+        if self.fatal is not None:
+            raise self.fatal
+
+    def submit(self, raw: bytes) -> TxCheck:
+        """Admit a client's transaction and gossip it to every peer once."""
+        check, effects = self.core.submit_tx(raw)
+        self.apply(effects)
+        return check
+
+    def get_peers(self) -> list[dict[str, object]]:
+        return [peer.to_json() for peer in self.transport.peers()]
+
+    async def receive_loop(self) -> None:
+        while True:
+            received = await self.transport.receive()
+            kind = KINDS_BY_CODE.get(received.kind)
+            if kind is None:
+                self.transport.penalize(received.peer_key, "unknown message kind")
+                continue
+            self.handle(MessageArrived(received.peer_key, kind, received.payload))
+
+    def handle(self, event: Input) -> None:
+        """Feed one input to the core; a failure of the node itself stops it loudly."""
+        if self.fatal is not None:
+            return
+        try:
+            self.apply(self.core.handle(event))
+        except Exception as exc:
+            log.exception("validator core failed; stopping the node")
+            self.fatal = exc
+            if self.stop_event is not None:
+                self.stop_event.set()
+
+    def apply(self, effects: list[Effect]) -> None:
+        """Carry out the core's effects in order."""
+        loop = asyncio.get_running_loop()
+        for effect in effects:
+            match effect:
+                case Send(data, kind, to):
+                    code = KIND_CODES[MessageKind(kind)]
+                    if to is None:
+                        self.transport.broadcast(code, data)
+                    else:
+                        self.transport.send(to, code, data)
+                case SetTimer(duration_ms, event):
+                    handle = loop.call_later(duration_ms / 1000, self.on_timer, event)
+                    self.timers.add(handle)
+                case Committed(_, _, result):
+                    self.on_commit(result)
+                    self.follow_validator_set()
+
+    def follow_validator_set(self) -> None:
+        """Pin the keys of a changed validator set in the transport."""
+        keys = self.get_trusted_keys()
+        if keys != self.trusted_keys:
+            self.trusted_keys = keys
+            self.transport.update_peers(keys, self.peer_addresses)
+
+    def on_timer(self, event: Input) -> None:
+        self.timers = {timer for timer in self.timers if not timer.cancelled()
+                       and timer.when() > asyncio.get_running_loop().time()}
+        self.handle(event)
