@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from seoulchain.consensus.machine import ConsensusConfig
 from seoulchain.consensus.wal import WriteAheadLog, replay
 from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.node.config import NodeConfig
@@ -66,7 +65,8 @@ class BftProducer:
         self.wal = WriteAheadLog(wal_path, fsync=True)
         chain = config.chain
         validator_config = ValidatorConfig(
-            ConsensusConfig(engine.chain_id), commit_pause_ms=chain.commit_pause_ms,
+            config.consensus.to_consensus_config(engine.chain_id),
+            commit_pause_ms=chain.commit_pause_ms,
             block_txs_max=chain.block_txs_max, block_tx_bytes_max=chain.block_tx_bytes_max)
         recovery = ValidatorCore.recover(
             key=key, engine=engine, mempool=mempool, wal=self.wal, replay=recovered,

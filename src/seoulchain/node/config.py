@@ -14,6 +14,7 @@ from typing import Any
 
 import tomli_w
 
+from seoulchain.consensus import machine
 from seoulchain.errors import LocalError
 from seoulchain.node import transport
 
@@ -36,6 +37,21 @@ class ChainConfig:
     # The most transactions and bytes of transactions put into one block.
     block_txs_max: int = 5000
     block_tx_bytes_max: int = 4 * 1024 * 1024
+
+
+@dataclass
+class ConsensusTimeouts:
+    """Tendermint round timeouts: base + delta x round (defaults as the consensus machine)."""
+
+    timeout_propose_ms: int = machine.TIMEOUT_PROPOSE_MS
+    timeout_propose_delta_ms: int = machine.TIMEOUT_PROPOSE_DELTA_MS
+    timeout_prevote_ms: int = machine.TIMEOUT_PREVOTE_MS
+    timeout_prevote_delta_ms: int = machine.TIMEOUT_PREVOTE_DELTA_MS
+    timeout_precommit_ms: int = machine.TIMEOUT_PRECOMMIT_MS
+    timeout_precommit_delta_ms: int = machine.TIMEOUT_PRECOMMIT_DELTA_MS
+
+    def to_consensus_config(self, chain_id: str) -> machine.ConsensusConfig:
+        return machine.ConsensusConfig(chain_id, **asdict(self))
 
 
 @dataclass
@@ -85,6 +101,7 @@ class NodeConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    consensus: ConsensusTimeouts = field(default_factory=ConsensusTimeouts)
     p2p: P2PConfig = field(default_factory=P2PConfig)
 
     def save(self, path: Path) -> None:
