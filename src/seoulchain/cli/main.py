@@ -17,6 +17,7 @@ from seoulchain.cli.common import (
     reports_errors,
 )
 from seoulchain.cli.network import register as register_network_commands
+from seoulchain.cli.sim import sim as sim_command
 from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
@@ -31,6 +32,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
 register_network_commands(app)
+app.command(name="sim")(sim_command)
 
 
 @app.command()

@@ -1,9 +1,14 @@
 """Vote sets: verified votes of one type at one (height, round), tallied by voting power.
 
-Theory of operation: a `VoteSet` keeps at most one vote per validator (the first one it was
-given) and the power behind each block id, so the thresholds of the paper are O(1) reads:
-"2f + 1" is more than two thirds of the total power, "f + 1" more than one third. A second,
-different vote by the same validator is never counted; the first such conflict yields
+Theory of operation: a `VoteSet` keeps each validator's first vote and the power behind
+each block id, so the thresholds of the paper are O(1) reads: "2f + 1" is more than two
+thirds of the total power, "f + 1" more than one third. The paper counts *messages*: an
+equivocator's second, conflicting vote also counts toward the block id it names (once;
+later ones are ignored), otherwise a correct validator that saw the equivocator's other
+vote first could never see a polka that its peers saw, and the height could stall (CometBFT
+admits such votes through peer "maj23" claims). This is safe: two block ids can both reach
+more than two thirds only if more than a third of the power equivocates. The distinct-voter
+total behind "2f + 1 ⟨∗⟩" and "f + 1" counts each validator once. The first conflict yields
 `DuplicateVoteEvidence`. Votes must be verified before they are added — a vote set checks
 membership and position by assertion, not signatures. `HeightVoteSet` holds the prevote
 and precommit sets of every round of one height.
@@ -37,6 +42,7 @@ class VoteSet:
         self.vote_type = vote_type
         self._powers = {member.public_key: member.power for member in validator_set.validators}
         self._votes: dict[bytes, Vote] = {}
+        self._conflicting: dict[bytes, Vote] = {}
         self._power_by_block: dict[bytes, int] = {}
         self._power = 0
         self._equivocators: set[bytes] = set()
@@ -53,22 +59,29 @@ class VoteSet:
             if vote.validator in self._equivocators:
                 return AddVoteOutcome.CONFLICTING, None
             self._equivocators.add(vote.validator)
+            self._conflicting[vote.validator] = vote
+            self._add_block_power(vote.block_id, self._powers[vote.validator])
             return AddVoteOutcome.CONFLICTING, DuplicateVoteEvidence.create(existing, vote)
         power = self._powers[vote.validator]
         self._votes[vote.validator] = vote
-        self._power_by_block[vote.block_id] = self._power_by_block.get(vote.block_id, 0) + power
+        self._add_block_power(vote.block_id, power)
         self._power += power
         assert self._power <= self.validator_set.total_power
         return AddVoteOutcome.ADDED, None
+
+    def _add_block_power(self, block_id: bytes, power: int) -> None:
+        self._power_by_block[block_id] = self._power_by_block.get(block_id, 0) + power
+        assert self._power_by_block[block_id] <= self.validator_set.total_power
 
     def get_vote(self, validator: bytes) -> Vote | None:
         """Return the counted vote of `validator`, if any."""
         return self._votes.get(validator)
 
     def get_votes_for(self, block_id: bytes) -> list[Vote]:
-        """Return the counted votes for `block_id`, in ascending validator key order."""
-        return sorted((vote for vote in self._votes.values() if vote.block_id == block_id),
-                      key=lambda vote: vote.validator)
+        """Return the counted votes for `block_id` (at most one per validator), by key."""
+        votes = [vote for vote in self._votes.values() if vote.block_id == block_id]
+        votes += [vote for vote in self._conflicting.values() if vote.block_id == block_id]
+        return sorted(votes, key=lambda vote: vote.validator)
 
     @property
     def voters(self) -> frozenset[bytes]:
