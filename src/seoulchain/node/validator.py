@@ -1,0 +1,815 @@
+"""The validator core: one driver coupling consensus, execution, mempool, WAL and safety rules.
+
+Theory of operation: `ValidatorCore` is what a validator *is*, minus sockets and clocks. The
+networked node and the fault simulator both drive it the same way, so what the simulator
+proves is what runs:
+
+    core = ValidatorCore(key=..., engine=..., mempool=..., wal=..., signing_store=...,
+                         config=ValidatorConfig(ConsensusConfig(chain_id)), clock=now_ms)
+    effects = core.start()                     # or ValidatorCore.recover(...) after a crash
+    effects = core.handle(MessageArrived(sender, kind, data))   # or a fired timer's event
+
+Effects are only `Send(data, kind, to)` (to=None: every peer), `SetTimer(duration_ms,
+event)` (hand `event` back to `handle` after that long) and `Committed(block, ...)`. The
+core reads no clock of its own: block time comes from the `clock` callback the driver
+gives it (the simulator's skewed virtual clock, the node's wall clock).
+
+Inside, it is the driver that `seoulchain.consensus.machine` describes: every consensus
+event is appended to the WAL *before* the machine sees it, every own proposal or vote is
+appended (as the matching received event) before it is sent, `RequestBlock` is answered
+with `Engine.prepare_proposal` over the mempool's candidates, `RequestValidation` with
+`Engine.process_proposal`, and `CommitBlock` commits through the engine, updates the
+mempool and, after the commit pause (CometBFT's timeout_commit), starts the next height
+with `engine.validators` (the set for that height). The WAL is reset at each new height,
+whose predecessor is then in the block store; the new WAL starts with StartHeight and the
+messages for that height that arrived early, which the machine had buffered (the reset
+must not lose them: a replay without the proposal a node locked on would unlock it).
+
+Beyond the machine, three small mechanisms keep an honest cluster live on a lossy network:
+
+- re-send: when a gossip tick finds the validator where the previous tick left it (same
+  height, round and step), it re-sends its own messages of the last `RESENT_ROUNDS_MAX`
+  rounds, relays the prevotes that justify its valid value (the proof of lock a re-proposal
+  names as `pol_round`, which peers that lost those votes need to accept it), and
+  broadcasts a `StatusMessage`; exact repeats received are dropped before the WAL
+  (`SEEN_MESSAGES_MAX` per height);
+- block sync: a peer whose status shows it behind gets up to `SYNC_BLOCKS_PER_REPLY_MAX`
+  stored blocks with their commits; a block arriving this way is taken only if its commit
+  verifies against our validator set for that height and the block passes
+  `process_proposal`;
+- transactions are sent to each peer once, by the validator a client submitted them to.
+
+A block's id is its header's hash; the header commits to the body through `tx_root`,
+`evidence_root` and `last_commit_hash`. Nothing downstream may take a body on trust for a
+known id (the engine caches executions by block id), so every proposal and synced block
+whose body does not match its header is dropped here, before the WAL
+(`is_body_consistent`).
+
+Evidence reported by the machine is kept in a bounded `EvidencePool` and offered to the
+engine with each of our proposals until a committed block carries it or it is too old to
+be carried (`EVIDENCE_AGE_BLOCKS_MAX`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from seoulchain.codec import decode, encode
+from seoulchain.consensus.events import (
+    Action,
+    BroadcastProposal,
+    BroadcastVote,
+    CommitBlock,
+    Event,
+    ProposalReceived,
+    ProposalValueReady,
+    ReportEvidence,
+    RequestBlock,
+    RequestValidation,
+    ScheduleTimeout,
+    StartHeight,
+    TimeoutFired,
+    ValidationResult,
+    VoteReceived,
+    decode_event,
+    encode_event,
+)
+from seoulchain.consensus.evidence import DuplicateVoteEvidence
+from seoulchain.consensus.machine import (
+    FUTURE_HEIGHT_BYTES_MAX,
+    FUTURE_HEIGHT_MESSAGES_MAX,
+    ConsensusConfig,
+    ConsensusMachine,
+)
+from seoulchain.consensus.messages import (
+    PROPOSAL_BYTES_MAX,
+    VOTE_BYTES_MAX,
+    Proposal,
+    Vote,
+    require_height,
+    require_round,
+    verify_commit,
+)
+from seoulchain.consensus.proposer import compute_proposer
+from seoulchain.consensus.safety import SafetyRules, SigningStateStore
+from seoulchain.consensus.wal import Replay, TailReport
+from seoulchain.crypto import SigningKey, sha256
+from seoulchain.errors import DecodeError, LocalError, RemoteError, StorageError
+from seoulchain.execution.engine import EVIDENCE_AGE_BLOCKS_MAX, CommittedBlock, Engine, TxCheck
+from seoulchain.ledger.types import (
+    BLOCK_BYTES_MAX,
+    FORMAT_VERSION,
+    VALIDATORS_MAX,
+    Block,
+    Commit,
+    Height,
+    Round,
+    VoteType,
+    require_array,
+    require_version,
+)
+from seoulchain.node.mempool import Mempool
+from seoulchain.proofs.logtree import compute_leaf_hash, compute_root
+
+# CometBFT's timeout_commit default: the pause after a commit before the next height starts,
+# which gathers late precommits and sets the block rate when the chain is idle.
+COMMIT_PAUSE_MS = 1000
+# Below the smallest consensus timeout (prevote/precommit, 1000 ms), so a validator stuck
+# for lack of a lost message re-sends before its peers give up on the round.
+GOSSIP_INTERVAL_MS = 1000
+# Own messages re-sent when stuck: this round's and the previous one's, enough for a peer
+# one round behind to reach the 2f + 1 it lacks or to skip rounds (paper line 55).
+RESENT_ROUNDS_MAX = 2
+# Distinct proposals and votes remembered per height to drop exact repeats before the WAL:
+# three messages per validator per round for dozens of rounds at VALIDATORS_MAX.
+SEEN_MESSAGES_MAX = 16_384
+# Prevotes kept per (round, block id) for relaying a proof of lock, and buckets per height:
+# a bucket holds at most one vote per validator (twice that if validators equivocate).
+POL_VOTES_PER_BUCKET_MAX = 2 * VALIDATORS_MAX
+POL_BUCKETS_MAX = 1024
+# Next-height messages carried over the WAL reset: what the machine buffers for that height.
+CARRIED_MESSAGES_MAX = FUTURE_HEIGHT_MESSAGES_MAX
+CARRIED_BYTES_MAX = FUTURE_HEIGHT_BYTES_MAX
+# Blocks answered to one status message; the catching-up peer asks again after each one.
+SYNC_BLOCKS_PER_REPLY_MAX = 4
+# Evidence kept until committed; far more than f validators can produce between blocks.
+EVIDENCE_POOL_MAX = 256
+# Evidence items our proposals offer; the engine accepts up to its own EVIDENCE_PER_BLOCK_MAX.
+EVIDENCE_PER_BLOCK_MAX = 16
+# Consensus events one input may cause (answers to RequestBlock/RequestValidation and the
+# next StartHeight); each answer is one event, so a handful suffices.
+INTERNAL_EVENTS_PER_INPUT_MAX = 64
+# A status is three small integers.
+STATUS_BYTES_MAX = 64
+# A synced block and its commit (at most VALIDATORS_MAX signatures of about 100 bytes).
+BLOCK_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 64 * 1024
+# Transactions and bytes a block carries by default (the node's ChainConfig defaults).
+BLOCK_TXS_MAX = 5000
+BLOCK_TX_BYTES_MAX = 4 * 1024 * 1024
+
+
+class MessageKind(enum.StrEnum):
+    """What a peer message carries; the transport frames it beside the bytes."""
+
+    PROPOSAL = "proposal"
+    VOTE = "vote"
+    TX = "tx"
+    STATUS = "status"
+    BLOCK = "block"
+
+
+class CoreDrop:
+    """Why the core dropped an input before the machine: keys of `ValidatorCore.dropped`."""
+
+    REPEAT = "repeat"
+    OVERSIZED = "oversized"
+    MALFORMED = "malformed"
+    UNKNOWN_KIND = "unknown_kind"
+    INCONSISTENT_BODY = "inconsistent_body"
+    SYNC_NOT_NEXT = "sync_not_next"
+    SYNC_INVALID = "sync_invalid"
+    STALE_TIMER = "stale_timer"
+
+
+# ------------------------------------------------------------------------------ wire
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMessage:
+    """Where a validator is: the height it works on and its round there."""
+
+    height: Height
+    round: Round
+    version: int = FORMAT_VERSION
+
+    def encode(self) -> bytes:
+        return encode([self.version, self.height, self.round])
+
+    @classmethod
+    def decode(cls, data: bytes) -> StatusMessage:
+        """Decode a status, or raise `DecodeError`."""
+        fields = require_array(decode(data, STATUS_BYTES_MAX), "status", 3)
+        require_version(fields[0], "status")
+        return cls(require_height(fields[1], "status height"),
+                   require_round(fields[2], "status round"), fields[0])
+
+
+@dataclass(frozen=True, slots=True)
+class BlockMessage:
+    """A committed block with the commit that proves it, for a peer catching up."""
+
+    block: Block
+    commit: Commit
+    version: int = FORMAT_VERSION
+
+    def encode(self) -> bytes:
+        return encode([self.version, self.block.to_cbor(), self.commit.to_cbor()])
+
+    @classmethod
+    def decode(cls, data: bytes) -> BlockMessage:
+        """Decode a block message, or raise `DecodeError`."""
+        fields = require_array(decode(data, BLOCK_MESSAGE_BYTES_MAX), "block message", 3)
+        require_version(fields[0], "block message")
+        return cls(Block.from_cbor(fields[1]), Commit.from_cbor(fields[2]), fields[0])
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True, slots=True)
+class MessageArrived:
+    """A peer (named by the public key the transport authenticated) sent `data`."""
+
+    sender: bytes
+    kind: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GossipDue:
+    """The gossip timer fired: re-send if stuck since the last one."""
+
+
+@dataclass(frozen=True, slots=True)
+class NextHeightDue:
+    """The commit pause is over: start `height`."""
+
+    height: Height
+
+
+TimerEvent = TimeoutFired | GossipDue | NextHeightDue
+Input = MessageArrived | TimerEvent
+
+
+# ------------------------------------------------------------------------------ effects
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send `data` of `kind` to the peer `to` (a public key), or to every peer if None."""
+
+    data: bytes
+    kind: str
+    to: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Hand `event` back to `ValidatorCore.handle` after `duration_ms`; never cancelled."""
+
+    duration_ms: int
+    event: TimerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """`block` is in the store, proven by `commit`; `result` holds its execution."""
+
+    block: Block
+    commit: Commit
+    result: CommittedBlock
+
+
+Effect = Send | SetTimer | Committed
+
+
+class WalWriter(Protocol):
+    """The appending side of a write-ahead log (`consensus.wal.WriteAheadLog` or in memory)."""
+
+    def append(self, payload: bytes) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorConfig:
+    """Consensus parameters plus the driver's own: commit pause, gossip, block size."""
+
+    consensus: ConsensusConfig
+    commit_pause_ms: int = COMMIT_PAUSE_MS
+    gossip_interval_ms: int = GOSSIP_INTERVAL_MS
+    block_txs_max: int = BLOCK_TXS_MAX
+    block_tx_bytes_max: int = BLOCK_TX_BYTES_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """A core rebuilt after a crash, the effects to carry out, and what the WAL replay found."""
+
+    core: ValidatorCore
+    effects: list[Effect]
+    tail: TailReport
+    replayed_events: int
+
+
+def decode_consensus_message(kind: MessageKind, data: bytes) -> Proposal | Vote | None:
+    """Decode a proposal or vote, or return None if the bytes are not one."""
+    try:
+        return Proposal.decode(data) if kind == MessageKind.PROPOSAL else Vote.decode(data)
+    except DecodeError:
+        return None
+
+
+def is_body_consistent(block: Block) -> bool:
+    """Return True if the block's txs, evidence and last commit are those its header names."""
+    header = block.header
+    last_commit_hash = b"" if block.last_commit is None else block.last_commit.hash()
+    return (header.last_commit_hash == last_commit_hash
+            and header.tx_root == compute_root([compute_leaf_hash(tx) for tx in block.txs])
+            and header.evidence_root == compute_root(
+                [compute_leaf_hash(item) for item in block.evidence]))
+
+
+# ------------------------------------------------------------------------------ evidence
+
+
+class EvidencePool:
+    """Duplicate-vote evidence awaiting a block, bounded, oldest evicted first."""
+
+    def __init__(self, capacity: int = EVIDENCE_POOL_MAX) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[bytes, DuplicateVoteEvidence] = OrderedDict()
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, evidence: DuplicateVoteEvidence) -> None:
+        """Keep `evidence` (once), evicting the oldest when full."""
+        self._items[evidence.hash()] = evidence
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+            self.evicted += 1
+
+    def get_pending(self, count_max: int) -> list[DuplicateVoteEvidence]:
+        """Return up to `count_max` pieces of evidence, oldest first."""
+        return list(self._items.values())[:count_max]
+
+    def remove_included(self, encoded: Sequence[bytes]) -> None:
+        """Forget evidence that a committed block carries (as encoded bytes)."""
+        for item in encoded:
+            self._items.pop(sha256(item), None)
+
+    def remove_older_than(self, height: int) -> None:
+        """Forget evidence from heights below `height`: no block may carry it any more."""
+        for key, evidence in list(self._items.items()):
+            if evidence.vote_a.height < height:
+                del self._items[key]
+
+
+# ------------------------------------------------------------------------------ core
+
+
+class ValidatorCore:
+    """One validator: consensus machine, engine, mempool, WAL and safety rules, sans I/O."""
+
+    def __init__(self, *, key: SigningKey, engine: Engine, mempool: Mempool, wal: WalWriter,
+                 signing_store: SigningStateStore, config: ValidatorConfig, clock: Clock,
+                 safety: SafetyRules | None = None) -> None:
+        if config.consensus.chain_id != engine.chain_id:
+            raise LocalError("consensus config and engine are for different chains")
+        self.key = key
+        self.engine = engine
+        self.mempool = mempool
+        self.wal = wal
+        self.config = config
+        self.clock = clock
+        safety = safety or SafetyRules(key, engine.chain_id, signing_store)
+        if safety.public_key != key.public_key:
+            raise LocalError("safety rules hold another validator's key")
+        self.machine = ConsensusMachine(config.consensus, safety)
+        self.evidence = EvidencePool()
+        self.dropped: Counter[str] = Counter()
+        self.synced_blocks = 0
+        self._own: dict[tuple[int, int], Send] = {}
+        self._seen: set[bytes] = set()
+        self._prevotes: dict[tuple[int, bytes], list[bytes]] = {}
+        self._carried: list[tuple[MessageKind, bytes]] = []
+        self._carried_bytes = 0
+        self._last_commit: Commit | None = None
+        self._progress_mark: tuple[int, ...] | None = None
+        self._replaying = False
+        self._replayed_payloads: frozenset[bytes] = frozenset()
+        self._pending_blocks: dict[tuple[int, int], RequestBlock] = {}
+        self._pending_validations: dict[bytes, RequestValidation] = {}
+        self._pending_commit: CommitBlock | None = None
+        self._started = False
+
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key
+
+    @property
+    def height(self) -> int:
+        """Height of the last committed block."""
+        return self.engine.height
+
+    # -------------------------------------------------------------------- start, recover
+
+    @classmethod
+    def recover(cls, *, key: SigningKey, engine: Engine, mempool: Mempool, wal: WalWriter,
+                replay: Replay, signing_store: SigningStateStore, config: ValidatorConfig,
+                clock: Clock, safety: SafetyRules | None = None) -> Recovery:
+        """Rebuild a validator after a crash from its store (in `engine`), WAL and signing store.
+
+        `replay` is the WAL's intact prefix with the report on its cut-off tail
+        (`consensus.wal.replay(path)` for a file); `wal` must continue after that prefix.
+        """
+        core = cls(key=key, engine=engine, mempool=mempool, wal=wal,
+                   signing_store=signing_store, config=config, clock=clock, safety=safety)
+        effects = core.start(replay.payloads)
+        return Recovery(core, effects, replay.tail, len(replay.payloads))
+
+    def start(self, wal_payloads: Sequence[bytes] = ()) -> list[Effect]:
+        """Start at the height after the store's tip, replaying the WAL if it is for that height."""
+        if self._started:
+            raise LocalError("the validator core is already started")
+        self._started = True
+        effects: list[Effect] = []
+        if self.engine.height > 0:
+            self._last_commit = self.engine.store.get_commit(self.engine.height)
+            if self._last_commit is None:
+                raise StorageError(f"the commit of stored height {self.engine.height} is missing")
+        events = [self._decode_wal_payload(payload) for payload in wal_payloads]
+        next_height = self.engine.height + 1
+        first = events[0] if events else None
+        if first is not None and not isinstance(first, StartHeight):
+            raise StorageError("the consensus WAL does not begin with StartHeight")
+        if first is not None and first.height > next_height:
+            raise StorageError(f"the consensus WAL is at height {first.height}, ahead of the "
+                               f"block store's next height {next_height}")
+        if first is not None and first.height == next_height:
+            self._replay(events, frozenset(wal_payloads), effects)
+        else:  # no WAL, or one for a height the store already holds
+            self._start_height(Height(next_height), effects)
+        effects.append(SetTimer(self.config.gossip_interval_ms, GossipDue()))
+        return effects
+
+    @staticmethod
+    def _decode_wal_payload(payload: bytes) -> Event:
+        try:
+            return decode_event(payload)
+        except DecodeError as exc:
+            raise StorageError(f"the consensus WAL holds an undecodable event: {exc}") from exc
+
+    def _replay(self, events: list[Event], payloads: frozenset[bytes],
+                effects: list[Effect]) -> None:
+        """Feed the WAL's events again; answer requests the WAL shows unanswered afterwards."""
+        self._replaying, self._replayed_payloads = True, payloads
+        try:
+            for event in events:
+                match event:
+                    case ProposalValueReady(height, round_, _):
+                        self._pending_blocks.pop((height, round_), None)
+                    case ValidationResult(_, block_id, _):
+                        self._pending_validations.pop(block_id, None)
+                    case ProposalReceived(data):
+                        self._note_replayed(MessageKind.PROPOSAL, data)
+                    case VoteReceived(data):
+                        self._note_replayed(MessageKind.VOTE, data)
+                self._feed(event, effects)
+        finally:
+            self._replaying, self._replayed_payloads = False, frozenset()
+        pending_commit, self._pending_commit = self._pending_commit, None
+        if pending_commit is not None:
+            self._commit(pending_commit.block, pending_commit.commit, effects)
+            self._start_height(Height(pending_commit.block.height + 1), effects)
+            return
+        answers: list[Event] = []
+        for request in self._pending_blocks.values():
+            if (request.height, request.round) == (self.machine.height, self.machine.round):
+                answers.append(self._answer_block_request(request))
+        for validation in self._pending_validations.values():
+            if validation.height == self.machine.height:
+                answers.append(self._answer_validation(validation))
+        self._pending_blocks.clear()
+        self._pending_validations.clear()
+        for answer in answers:
+            self._feed(answer, effects)
+
+    def _note_replayed(self, kind: MessageKind, data: bytes) -> None:
+        """Rebuild what the core keeps beside the machine for a message the WAL replays."""
+        self._remember_seen(data)
+        message = decode_consensus_message(kind, data)
+        if message is None:
+            return
+        self._note_message(kind, data, message)
+        self._remember_if_own(kind, data, message)
+
+    def _remember_if_own(self, kind: MessageKind, data: bytes,
+                         message: Proposal | Vote) -> None:
+        """Keep a replayed message of our own for re-sending, as if we had just sent it.
+
+        The safety rules refuse to sign again anything below the last signed step, so an own
+        vote the WAL restores may never come back as a broadcast; peers that lost it still
+        need it.
+        """
+        if isinstance(message, Vote):
+            if message.validator == self.public_key:
+                self._own[(message.round, message.vote_type)] = Send(data, kind)
+            return
+        validators = self.engine.validators
+        if (message.height == self.engine.height + 1 and compute_proposer(
+                validators, message.height, message.round).public_key == self.public_key):
+            self._own[(message.round, 0)] = Send(data, kind)
+
+    # -------------------------------------------------------------------- inputs
+
+    def handle(self, event: Input) -> list[Effect]:
+        """Apply one input (a peer message or a fired timer); return the effects, in order."""
+        if not self._started:
+            raise LocalError("start (or recover) the validator core before handling inputs")
+        effects: list[Effect] = []
+        match event:
+            case MessageArrived(sender, kind, data):
+                self._on_message(sender, kind, data, effects)
+            case TimeoutFired():
+                self._feed(event, effects)
+            case GossipDue():
+                self._on_gossip_due(effects)
+            case NextHeightDue(height):
+                self._on_next_height_due(height, effects)
+            case _:
+                raise LocalError(f"not a validator input: {type(event).__name__}")
+        return effects
+
+    def submit_tx(self, raw: bytes) -> tuple[TxCheck, list[Effect]]:
+        """Admit a client's transaction and send it to every peer once; return the check."""
+        check = self.mempool.add(raw)
+        effects: list[Effect] = []
+        if check.ok:
+            effects.append(Send(raw, MessageKind.TX))
+        return check, effects
+
+    def _on_message(self, sender: bytes, kind: str, data: bytes,
+                    effects: list[Effect]) -> None:
+        if kind == MessageKind.PROPOSAL or kind == MessageKind.VOTE:
+            self._on_consensus_message(MessageKind(kind), data, effects)
+        elif kind == MessageKind.TX:
+            self.mempool.add(data)
+        elif kind == MessageKind.STATUS:
+            try:
+                status = StatusMessage.decode(data)
+            except DecodeError:
+                self.dropped[CoreDrop.MALFORMED] += 1
+                return
+            self._on_status(sender, status, effects)
+        elif kind == MessageKind.BLOCK:
+            try:
+                message = BlockMessage.decode(data)
+            except DecodeError:
+                self.dropped[CoreDrop.MALFORMED] += 1
+                return
+            self._on_block_message(sender, message, effects)
+        else:
+            self.dropped[CoreDrop.UNKNOWN_KIND] += 1
+
+    def _remember_seen(self, data: bytes) -> bool:
+        """Return False if `data` was already fed at this height; else remember it (bounded)."""
+        key = data if len(data) <= VOTE_BYTES_MAX else sha256(data)
+        if key in self._seen:
+            return False
+        if len(self._seen) < SEEN_MESSAGES_MAX:
+            self._seen.add(key)
+        return True
+
+    def _on_consensus_message(self, kind: MessageKind, data: bytes,
+                              effects: list[Effect]) -> None:
+        """Check a peer's proposal or vote (size, repeat, shape, body) and feed it."""
+        limit = PROPOSAL_BYTES_MAX if kind == MessageKind.PROPOSAL else VOTE_BYTES_MAX
+        if len(data) > limit:
+            self.dropped[CoreDrop.OVERSIZED] += 1
+            return
+        if not self._remember_seen(data):
+            self.dropped[CoreDrop.REPEAT] += 1
+            return
+        message = decode_consensus_message(kind, data)
+        if message is None:
+            self.dropped[CoreDrop.MALFORMED] += 1
+            return
+        if isinstance(message, Proposal) and not is_body_consistent(message.block):
+            self.dropped[CoreDrop.INCONSISTENT_BODY] += 1
+            return
+        self._note_message(kind, data, message)
+        self._feed(ProposalReceived(data) if kind == MessageKind.PROPOSAL
+                   else VoteReceived(data), effects)
+
+    def _note_message(self, kind: MessageKind, data: bytes, message: Proposal | Vote) -> None:
+        """Carry a next-height message over the WAL reset; index a current-height prevote."""
+        if message.height == self.machine.height + 1:
+            if (len(self._carried) < CARRIED_MESSAGES_MAX
+                    and self._carried_bytes + len(data) <= CARRIED_BYTES_MAX):
+                self._carried.append((kind, data))
+                self._carried_bytes += len(data)
+        elif message.height == self.machine.height and isinstance(message, Vote):
+            self._index_prevote(message, data)
+
+    def _index_prevote(self, vote: Vote, data: bytes) -> None:
+        """Index a prevote for a block by (round, block id), for relaying proofs of lock."""
+        if vote.vote_type != VoteType.PREVOTE or vote.is_nil:
+            return
+        key = (vote.round, vote.block_id)
+        bucket = self._prevotes.get(key)
+        if bucket is None:
+            if len(self._prevotes) >= POL_BUCKETS_MAX:
+                return
+            bucket = self._prevotes[key] = []
+        if len(bucket) < POL_VOTES_PER_BUCKET_MAX and data not in bucket:
+            bucket.append(data)
+
+    # -------------------------------------------------------------------- the machine
+
+    def _feed(self, event: Event, effects: list[Effect], *, logged: bool = False) -> None:
+        """Log `event` (unless replaying it or `logged`), hand it to the machine, carry out
+        the actions.
+
+        Events the actions produce (a built block, a verdict) are fed after the current
+        action list is carried out, in order, each logged first.
+        """
+        queue: deque[Event] = deque([event])
+        for _ in range(INTERNAL_EVENTS_PER_INPUT_MAX):
+            if not queue:
+                return
+            current = queue.popleft()
+            if not self._replaying and not (logged and current is event):
+                self.wal.append(encode_event(current))
+            for action in self.machine.on_event(current):
+                self._carry_out(action, queue, effects)
+        raise AssertionError("one input caused more internal events than the limit")
+
+    def _carry_out(self, action: Action, queue: deque[Event], effects: list[Effect]) -> None:
+        match action:
+            case BroadcastProposal(proposal):
+                data = proposal.encode()
+                self._send_own(proposal, ProposalReceived(data), (proposal.round, 0),
+                               Send(data, MessageKind.PROPOSAL), effects)
+            case BroadcastVote(vote):
+                data = vote.encode()
+                self._send_own(vote, VoteReceived(data), (vote.round, vote.vote_type),
+                               Send(data, MessageKind.VOTE), effects)
+            case ScheduleTimeout(kind, height, round_, duration_ms):
+                effects.append(SetTimer(duration_ms, TimeoutFired(kind, height, round_)))
+            case RequestBlock():
+                if self._replaying:
+                    self._pending_blocks[(action.height, action.round)] = action
+                else:
+                    queue.append(self._answer_block_request(action))
+            case RequestValidation(_, block):
+                if self._replaying:
+                    self._pending_validations[block.block_id()] = action
+                else:
+                    queue.append(self._answer_validation(action))
+            case CommitBlock(block, commit):
+                if self._replaying:
+                    self._pending_commit = action
+                else:
+                    self._commit(block, commit, effects)
+                    effects.append(SetTimer(self.config.commit_pause_ms,
+                                            NextHeightDue(Height(block.height + 1))))
+            case ReportEvidence(evidence):
+                self.evidence.add(evidence)
+
+    def _send_own(self, message: Proposal | Vote, logged: ProposalReceived | VoteReceived,
+                  slot: tuple[int, int], send: Send, effects: list[Effect]) -> None:
+        """Log an own message to the WAL, then send it; keep it for re-sending."""
+        payload = encode_event(logged)
+        if not self._replaying or payload not in self._replayed_payloads:
+            self.wal.append(payload)
+        self._remember_seen(logged.data)
+        if isinstance(message, Vote):
+            self._index_prevote(message, logged.data)
+        self._own[slot] = send
+        effects.append(send)
+
+    def _answer_block_request(self, request: RequestBlock) -> ProposalValueReady:
+        """Build our proposal: mempool candidates, block time from the driver's clock."""
+        assert request.height == self.engine.height + 1
+        candidates = self.mempool.reap(self.config.block_txs_max, self.config.block_tx_bytes_max)
+        block = self.engine.prepare_proposal(
+            time_ms=self.clock(), proposer=self.public_key, candidates=candidates,
+            last_commit=request.last_commit, txs_max=self.config.block_txs_max,
+            bytes_max=self.config.block_tx_bytes_max,
+            evidence=[item.encode() for item in self.get_block_evidence()])
+        return ProposalValueReady(request.height, request.round, block)
+
+    def _answer_validation(self, request: RequestValidation) -> ValidationResult:
+        """Return the application's verdict on a proposed block (process_proposal)."""
+        return ValidationResult(request.height, request.block.block_id(),
+                                self._is_valid_block(request.block))
+
+    def _is_valid_block(self, block: Block) -> bool:
+        try:
+            self.engine.process_proposal(block)
+        except RemoteError:
+            return False
+        return True
+
+    def get_block_evidence(self) -> list[DuplicateVoteEvidence]:
+        """Return the evidence our next proposal offers (the engine keeps what verifies)."""
+        return self.evidence.get_pending(EVIDENCE_PER_BLOCK_MAX)
+
+    # -------------------------------------------------------------------- heights
+
+    def _commit(self, block: Block, commit: Commit, effects: list[Effect]) -> None:
+        """Execute and store a decided block, then update the mempool and evidence pool."""
+        assert block.height == self.engine.height + 1, "commit out of order"
+        assert commit.height == block.height and commit.block_id == block.block_id()
+        result = self.engine.commit(block, commit)
+        assert self.engine.height == block.height
+        self.mempool.update(result.execution.tx_hashes)
+        self.evidence.remove_included(block.evidence)
+        self.evidence.remove_older_than(block.height + 1 - EVIDENCE_AGE_BLOCKS_MAX)
+        self._last_commit = commit
+        effects.append(Committed(block, commit, result))
+
+    def _start_height(self, height: Height, effects: list[Effect]) -> None:
+        """Reset the WAL and start `height` with the validator set the engine holds for it.
+
+        The new WAL begins with StartHeight followed by the messages for this height that
+        arrived early (logged in the old WAL, buffered by the machine, which processes them
+        inside StartHeight): without them a replay would lose a proposal the node locked on.
+        """
+        assert height == self.engine.height + 1
+        carried, self._carried, self._carried_bytes = self._carried, [], 0
+        self._own.clear()
+        self._seen.clear()
+        self._prevotes.clear()
+        event = StartHeight(height, self.engine.validators, self._last_commit)
+        self.wal.reset()
+        self.wal.append(encode_event(event))
+        for kind, data in carried:
+            message = decode_consensus_message(kind, data)
+            assert message is not None and message.height == height
+            self.wal.append(encode_event(ProposalReceived(data) if kind == MessageKind.PROPOSAL
+                                         else VoteReceived(data)))
+            self._remember_seen(data)
+            if isinstance(message, Vote):
+                self._index_prevote(message, data)
+        self._feed(event, effects, logged=True)
+
+    def _on_next_height_due(self, height: Height, effects: list[Effect]) -> None:
+        if self.machine.height != height - 1 or self.engine.height != height - 1:
+            self.dropped[CoreDrop.STALE_TIMER] += 1  # a synced block started it already
+            return
+        self._start_height(height, effects)
+
+    # -------------------------------------------------------------------- gossip and sync
+
+    def _on_gossip_due(self, effects: list[Effect]) -> None:
+        """If nothing moved since the last tick, re-send own messages and our status."""
+        machine = self.machine
+        mark = (machine.height, machine.round, int(machine.step), self.engine.height)
+        if mark == self._progress_mark:
+            status = StatusMessage(machine.height, machine.round)
+            effects.append(Send(status.encode(), MessageKind.STATUS))
+            oldest = machine.round - RESENT_ROUNDS_MAX + 1
+            effects.extend(send for (round_, _), send in sorted(self._own.items())
+                           if round_ >= oldest)
+            state = machine.state
+            if state.valid_block_id is not None:
+                proof = self._prevotes.get((state.valid_round, state.valid_block_id), [])
+                effects.extend(Send(data, MessageKind.VOTE) for data in proof)
+        self._progress_mark = mark
+        effects.append(SetTimer(self.config.gossip_interval_ms, GossipDue()))
+
+    def _on_status(self, sender: bytes, status: StatusMessage, effects: list[Effect]) -> None:
+        """Send a peer that is behind the next few stored blocks with their commits."""
+        last = min(self.engine.height, status.height + SYNC_BLOCKS_PER_REPLY_MAX - 1)
+        for height in range(status.height, last + 1):
+            block = self.engine.store.get_block(height)
+            commit = self.engine.store.get_commit(height)
+            assert block is not None and commit is not None
+            effects.append(Send(BlockMessage(block, commit).encode(), MessageKind.BLOCK,
+                                to=sender))
+
+    def _on_block_message(self, sender: bytes, message: BlockMessage,
+                          effects: list[Effect]) -> None:
+        """Commit a synced block if it is our next one and its commit and contents check out."""
+        block, commit = message.block, message.commit
+        height = self.engine.height + 1
+        if block.height != height or self.machine.height != height:
+            self.dropped[CoreDrop.SYNC_NOT_NEXT] += 1
+            return
+        if not is_body_consistent(block):
+            self.dropped[CoreDrop.INCONSISTENT_BODY] += 1
+            return
+        try:
+            verify_commit(self.engine.chain_id, self.engine.validators, commit,
+                          block.block_id(), Height(height))
+            self.engine.process_proposal(block)
+        except RemoteError:
+            self.dropped[CoreDrop.SYNC_INVALID] += 1
+            return
+        self.synced_blocks += 1
+        self._commit(block, commit, effects)
+        self._start_height(Height(height + 1), effects)
+        # Ask the same peer for what follows right away rather than at the next tick.
+        status = StatusMessage(self.machine.height, self.machine.round)
+        effects.append(Send(status.encode(), MessageKind.STATUS, to=sender))
