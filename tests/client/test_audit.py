@@ -119,3 +119,46 @@ def test_audit_against_the_wrong_genesis_fails(built: LocalChain) -> None:
     built.genesis = make_genesis(make_key(5), make_key(2))
     report = audit(built)
     assert "genesis" in report.failure
+
+
+def node_key_at(chain: LocalChain, height: int, depth: int) -> bytes:
+    """Return the first state tree node key written at `height` with `depth` nibbles."""
+    prefix = height.to_bytes(8, "big") + bytes([depth])
+    return read(chain, "SELECT node_key FROM state_nodes WHERE node_key >= ? AND node_key < ? "
+                       "ORDER BY node_key LIMIT 1", prefix, prefix + b"\xff")
+
+
+@pytest.mark.parametrize("depth", [0, 1])
+def test_altered_state_tree_node_fails_at_the_height_that_wrote_it(built: LocalChain,
+                                                                   depth: int) -> None:
+    node_key = node_key_at(built, 3, depth)
+    data = read(built, "SELECT node FROM state_nodes WHERE node_key = ?", node_key)
+    tamper(built, "UPDATE state_nodes SET node = ? WHERE node_key = ?",
+           flip_byte(data, len(data) - 1), node_key)
+    report = audit(built)
+    assert report.bad_height == 3
+    assert "state tree" in report.failure
+
+
+def test_deleted_state_tree_node_fails_at_the_height_that_wrote_it(built: LocalChain) -> None:
+    tamper(built, "DELETE FROM state_nodes WHERE node_key = ?", node_key_at(built, 4, 1))
+    report = audit(built)
+    assert report.bad_height == 4
+    assert "state tree" in report.failure
+
+
+def test_altered_state_tree_root_at_the_tip_fails(built: LocalChain) -> None:
+    node_key = node_key_at(built, BLOCKS, 0)
+    data = read(built, "SELECT node FROM state_nodes WHERE node_key = ?", node_key)
+    tamper(built, "UPDATE state_nodes SET node = ? WHERE node_key = ?",
+           flip_byte(data, len(data) - 1), node_key)
+    report = audit(built)
+    assert report.bad_height == BLOCKS
+    assert "state tree" in report.failure
+
+
+def test_altered_stale_node_index_fails(built: LocalChain) -> None:
+    tamper(built, "DELETE FROM state_nodes_stale WHERE stale_since = 2")
+    report = audit(built)
+    assert report.bad_height == 2
+    assert "state_nodes_stale" in report.failure

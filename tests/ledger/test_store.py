@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from seoulchain.client.audit import audit_chain
-from seoulchain.errors import StorageError
+from seoulchain.errors import LocalError, StorageError
 from seoulchain.execution.service import load_services
-from seoulchain.ledger.store import BlockStore
+from seoulchain.ledger.store import SCHEMA_VERSION, BlockStore, BlockWrite
+from seoulchain.ledger.types import Commit
+from seoulchain.proofs.smt import MemoryNodeStore, SparseMerkleTree, TreeBatch, encode_node_key
 from tests.conftest import LocalChain
 
-CRASH_STEPS = ["begin", "block", "txs", "state", "log", "tip"]
+CRASH_STEPS = ["begin", "block", "txs", "state", "state_tree", "log", "tip"]
 
 
 class InjectedCrash(Exception):
@@ -26,8 +28,10 @@ class InjectedCrash(Exception):
 
 
 def snapshot(store: BlockStore) -> tuple[object, ...]:
+    tree_rows = [store.db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+                 for table in (store.state_tree.table, store.state_tree.stale_table)]
     return (store.get_tip(), list(store.iter_state()), store.count_txs(),
-            store.get_block_bytes(2), store.get_commit(2))
+            store.get_block_bytes(2), store.get_commit(2), tree_rows)
 
 
 @pytest.mark.parametrize("step", CRASH_STEPS)
@@ -105,5 +109,42 @@ def test_corrupt_database_file_is_a_storage_error(tmp_path: Path) -> None:
 
 
 def test_store_refuses_a_different_genesis(chain: LocalChain) -> None:
+    batch = SparseMerkleTree(MemoryNodeStore()).apply_batch(0, {})
     with pytest.raises(StorageError, match="different genesis"):
-        chain.store.write_genesis_state(b"\x01" * 32, {}, b"\x02" * 32)
+        chain.store.write_genesis_state(b"\x01" * 32, {}, batch)
+
+
+def test_store_refuses_a_store_of_another_schema(chain: LocalChain) -> None:
+    chain.store.set_meta("schema_version", SCHEMA_VERSION - 1)
+    with pytest.raises(StorageError, match="schema"):
+        BlockStore(chain.path)
+
+
+def test_commit_block_refuses_a_state_tree_batch_that_is_not_the_blocks(
+        chain: LocalChain) -> None:
+    chain.commit(chain.make_tx())
+    block = chain.engine.prepare_proposal(time_ms=chain.clock_ms + 1,
+                                          proposer=chain.validator.public_key,
+                                          candidates=[chain.make_tx().encode()],
+                                          last_commit=chain.store.get_commit(1))
+    execution = chain.engine.executions[block.block_id()]
+    batch = execution.state_tree
+    assert batch is not None and batch.root == block.header.state_root
+    commit = Commit(block.height, 0, block.block_id(), ())
+
+    def write(state_tree: TreeBatch) -> BlockWrite:
+        return BlockWrite(block, commit, [], execution.writes, state_tree, execution.log_nodes)
+
+    (root_key, root_node), *others = batch.new_nodes
+    misplaced = batch._replace(new_nodes=[(encode_node_key(1, ""), root_node), *others])
+    for bad, reason in [(batch._replace(root=bytes(32)), "root"),
+                        (misplaced, "no root node for version 2"),
+                        (batch._replace(new_nodes=[*batch.new_nodes,
+                                                   (encode_node_key(3, "0"), root_node)]),
+                         "other than 2")]:
+        with pytest.raises(LocalError, match=reason):
+            chain.store.commit_block(write(bad))
+    assert chain.store.get_tip().height == 1
+    assert root_key == encode_node_key(2, "")
+    chain.store.commit_block(write(batch))
+    assert SparseMerkleTree(chain.store.state_tree).get_root(2) == block.header.state_root

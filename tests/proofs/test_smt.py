@@ -685,6 +685,137 @@ def test_smt_corrupt_or_missing_nodes_are_storage_errors() -> None:
         history.tree.get_with_proof(0, deep_key)
 
 
+# --- The direct node codec and the node cache -----------------------------------------------
+#
+# `encode_node` / `decode_node` write and parse the fixed node layouts directly; the generic
+# codec (`_encode_node_with_codec`, `_decode_node_with_codec`) is the definition they must
+# agree with on every input, valid or not.
+
+VERSION_EDGES = (0, 1, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1)
+child_strategy = st.one_of(
+    st.none(),
+    st.builds(Child, st.one_of(st.sampled_from(VERSION_EDGES), st.integers(0, 2**64 - 1)),
+              st.binary(min_size=32, max_size=32), st.booleans()))
+node_strategy = st.one_of(
+    st.just(EmptyNode()),
+    st.builds(LeafNode, st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32)),
+    st.lists(child_strategy, min_size=16, max_size=16).map(lambda c: InternalNode(tuple(c))))
+
+
+def decode_both(data: bytes) -> tuple[Any, Any]:
+    """Return what the direct and the strict node decoder make of `data` (or the error type)."""
+    outcomes = []
+    for decoder in (decode_node, smt._decode_node_with_codec):
+        try:
+            outcomes.append(decoder(data))
+        except DecodeError:
+            outcomes.append(DecodeError)
+    return outcomes[0], outcomes[1]
+
+
+@FAST
+@given(node_strategy)
+def test_smt_direct_node_codec_equals_the_generic_codec(node: Any) -> None:
+    data = encode_node(node)
+    assert data == smt._encode_node_with_codec(node)
+    direct, strict = decode_both(data)
+    assert direct == strict
+    if strict is not DecodeError:
+        assert direct == node
+
+
+def test_smt_direct_node_encoder_falls_back_for_fields_outside_the_layout() -> None:
+    def internal(*children: Child) -> InternalNode:
+        return InternalNode(children + (None,) * (16 - len(children)))
+
+    odd_nodes = [LeafNode(b"k" * 31, b"v" * 32),
+                 internal(Child(True, b"h" * 32, False)),  # type: ignore[arg-type]
+                 internal(Child(1, b"h" * 33, False), Child(2, b"g" * 32, True)),
+                 internal(Child(1, b"h" * 32, 1), Child(2, b"g" * 32, False)),  # type: ignore[arg-type]
+                 InternalNode((Child(1, b"h" * 32, False),) * 3)]
+    for node in odd_nodes:
+        assert encode_node(node) == smt._encode_node_with_codec(node)
+
+
+@FAST
+@given(st.data())
+def test_smt_mutated_nodes_decode_as_the_strict_decoder_says(sample: History,
+                                                             data: st.DataObject) -> None:
+    original = data.draw(st.sampled_from(sorted(sample.store.nodes.values())))
+    encoded = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, max(0, len(encoded) - 1)))
+        operation = data.draw(st.sampled_from(["set", "delete", "insert"]))
+        if operation == "set" and encoded:
+            encoded[position] = data.draw(st.integers(0, 255))
+        elif operation == "delete" and encoded:
+            del encoded[position]
+        else:
+            encoded.insert(position, data.draw(st.integers(0, 255)))
+    direct, strict = decode_both(bytes(encoded))
+    assert direct == strict
+
+
+def test_smt_stored_nodes_all_take_the_direct_path(sample: History) -> None:
+    for data in sample.store.nodes.values():
+        assert smt._decode_canonical_node(data) == smt._decode_node_with_codec(data)
+
+
+def test_smt_node_cache_never_answers_for_the_store(tmp_path: Path) -> None:
+    connection = open_sqlite(tmp_path / "state.sqlite")
+    store = SqliteNodeStore(connection)
+    tree = SparseMerkleTree(store)
+    reference = History()
+    base = {key(index): b"v0" for index in range(600)}
+    commit(connection, store, tree.apply_batch(0, base))
+    reference.apply(base)
+    # Two proposals for version 1 write different nodes under the same node keys; the tree
+    # keeps the second one's, the store gets the first.
+    chosen = {key(index): b"first" for index in range(0, 600, 3)}
+    first = tree.apply_batch(1, chosen)
+    second = tree.apply_batch(1, {key(index): b"second" for index in range(1, 600, 3)})
+    shared = dict(first.new_nodes).keys() & dict(second.new_nodes).keys()
+    assert any(dict(first.new_nodes)[k] != dict(second.new_nodes)[k] for k in shared)
+    commit(connection, store, first)
+    reference.apply(chosen)
+    # A batch read back inside its transaction, rolled back, and another one committed.
+    kept = {key(index): b"kept" for index in range(40, 90)}
+    kept_batch = tree.apply_batch(2, kept)
+    rolled_back = tree.apply_batch(2, {key(index): b"rolled back" for index in range(50)})
+    connection.execute("BEGIN IMMEDIATE")
+    store.write_batch(rolled_back)
+    assert tree.get_with_proof(2, key(7))[0] == compute_value_hash(b"rolled back")
+    connection.execute("ROLLBACK")
+    commit(connection, store, kept_batch)
+    reference.apply(kept)
+    reference.tree = tree  # check the SQLite tree, with its cache, against the model
+    probes = [compute_key_hash(key(index)) for index in range(0, 620, 7)]
+    for version in range(3):
+        reference.check_version(version, probes)
+    # A kept node altered in the store: the read sees the store's bytes, not the cache's.
+    connection.execute("UPDATE state_nodes SET node = ? WHERE node_key = ?",
+                       (b"\xff", smt.encode_node_key(2, "")))
+    with pytest.raises(StorageError, match="corrupt"):
+        tree.get_with_proof(2, key(7))
+
+
+def test_smt_node_cache_is_bounded_and_holds_only_nodes_near_the_root() -> None:
+    store = MemoryNodeStore()
+    tree = SparseMerkleTree(store, cache_nodes_max=40)
+    for version in range(12):
+        store.write_batch(tree.apply_batch(version, {key(version * 300 + index): b"v"
+                                                     for index in range(300)}))
+        tree.get_with_proof(version, key(5))
+    assert 0 < len(tree._cache) <= 40
+    assert all(node_key[8] <= smt.NODE_CACHE_DEPTH_MAX for node_key in tree._cache)
+    for cache_nodes_max in (0, 1, 3):
+        small = SparseMerkleTree(store, cache_nodes_max=cache_nodes_max)
+        for version in range(12):
+            small.get_with_proof(version, key(version))
+        assert len(small._cache) <= cache_nodes_max
+        assert small.get_root(11) == tree.get_root(11)
+
+
 # --- API misuse ------------------------------------------------------------------------------
 
 

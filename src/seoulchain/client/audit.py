@@ -8,8 +8,11 @@ canonically, it links to the previous block, its commit carries valid signatures
 than 2/3 of the voting power, the previous block's commit embedded in it is valid too, and
 re-executing its transactions reproduces every root in the header (tx, log, state, results).
 Transaction signatures are verified on worker threads, one per core, ahead of execution.
-After the last block it compares the stored service state and transaction index with the
-replayed ones. The first failure stops the audit and names the height and the check.
+After the last block it compares the stored service state, state tree and transaction
+index with the replayed ones. The state tree is deterministic — version h's nodes are a
+function of the state after block h - 1 and block h's writes — so the stored tree must
+equal the replay's node for node; the first differing node names its version, the height
+that wrote it. The first failure stops the audit and names the height and the check.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 from seoulchain.consensus.evidence import verify_evidence_bytes
@@ -30,6 +34,7 @@ from seoulchain.execution.service import Service
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Block, Commit
+from seoulchain.proofs.smt import SparseMerkleTree, decode_node_key
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -151,16 +156,16 @@ def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStor
     stored_tip = store.get_tip()
     if stored_tip is not None and stored_tip != engine.tip:
         raise AuditFailure(tip_height, "the store's tip record does not match the last block")
-    stored = store.iter_state()
-    replayed = replay_store.iter_state()
-    for stored_item, replayed_item in zip(stored, replayed, strict=False):
+    for stored_item, replayed_item in zip_longest(store.iter_state(),
+                                                  replay_store.iter_state()):
+        if stored_item is None or replayed_item is None:
+            raise AuditFailure(tip_height, "stored state has a different number of keys than "
+                                           "the replay")
         if stored_item != replayed_item:
             key = min(stored_item[0], replayed_item[0])
             raise AuditFailure(tip_height,
                                f"stored state differs from the replay at key {key!r}")
-    if next(stored, None) is not None or next(replayed, None) is not None:
-        raise AuditFailure(tip_height, "stored state has a different number of keys than "
-                                       "the replay")
+    check_state_tree(store, replay_store, tip_height, engine.tip.state_root)
     query = "SELECT hash, height, idx, log_index, signer, code, result FROM txs ORDER BY hash"
     for stored_row, replayed_row in zip(store.db.execute(query),
                                         replay_store.db.execute(query), strict=False):
@@ -170,3 +175,37 @@ def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStor
     if store.count_txs() != replay_store.count_txs():
         raise AuditFailure(tip_height, "the transaction index has a different number of "
                                        "entries than the replay")
+
+
+def check_state_tree(store: BlockStore, replay_store: BlockStore, tip_height: int,
+                     state_root: bytes) -> None:
+    """Check the stored state tree's root at the tip, then every node against the replay."""
+    try:
+        stored_root = SparseMerkleTree(store.state_tree).get_root(tip_height)
+    except SeoulchainError as exc:
+        raise AuditFailure(tip_height, f"the stored state tree has no readable root at the "
+                                       f"tip: {exc}") from exc
+    if stored_root != state_root:
+        raise AuditFailure(tip_height, "the stored state tree's root is not the tip header's "
+                                       "state_root")
+    for table in (store.state_tree.table, store.state_tree.stale_table):
+        # Both tables sort by version first: node_key starts with it, stale_since is it.
+        query = f"SELECT * FROM {table} ORDER BY 1, 2"
+        for stored_row, replayed_row in zip_longest(store.db.execute(query),
+                                                    replay_store.db.execute(query)):
+            if stored_row != replayed_row:
+                height = min(compute_row_height(row) for row in (stored_row, replayed_row)
+                             if row is not None)
+                raise AuditFailure(height, f"state tree table {table} differs from the replay "
+                                           f"at height {height}")
+
+
+def compute_row_height(row: tuple[object, ...]) -> int:
+    """Return the height that wrote a state tree row (its node's version, or stale_since)."""
+    first = row[0]
+    if type(first) is int:
+        return first
+    try:
+        return decode_node_key(first)[0] if isinstance(first, bytes) else 0
+    except SeoulchainError:
+        return 0  # a node key too damaged to name a version: a chain-wide failure

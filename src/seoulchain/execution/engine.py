@@ -17,6 +17,11 @@ enters a block. Later failures are recorded on chain with their code; the nonce 
 and nothing else changes. The header's roots describe the state *after* the block, so a
 commit for height h certifies the state at h.
 
+The state root is the root of version h of the state tree (`proofs/smt.py`): executing a
+block applies its writes to version h - 1 as a pure batch (any number of proposals for one
+height may be executed), and `commit` persists the chosen block's batch with the block.
+Every height applies a batch, even one with no writes, so tree version == height.
+
 The engine does no I/O of its own: it reads committed state through the store it is given
 and writes only in `commit`.
 """
@@ -50,7 +55,6 @@ from seoulchain.execution.state import (
     ServiceState,
     StateCache,
     StateReader,
-    compute_state_root,
 )
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore, BlockWrite, Tip, TxRecord
@@ -66,7 +70,9 @@ from seoulchain.ledger.types import (
     Validator,
     ValidatorSet,
 )
+from seoulchain.proofs import StateProof
 from seoulchain.proofs.logtree import LogFrontier, compute_leaf_hash, compute_root
+from seoulchain.proofs.smt import SparseMerkleTree, TreeBatch, compute_value_hash
 
 # Signature checks remembered so that a tx verified at admission is not verified again when
 # its block is validated; sized for several full blocks of distinct transactions.
@@ -147,6 +153,8 @@ class BlockExecution:
     next_validators: ValidatorSet
     evidence: list[bytes] = field(default_factory=list)
     skipped: dict[bytes, TxCheck] = field(default_factory=dict)
+    # The state tree's new version (root == state_root), persisted by `commit`.
+    state_tree: TreeBatch | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,8 @@ class Engine:
         self.store = store
         # Committed state as execution reads it: the store behind a read cache.
         self.state = StateCache(store)
+        # The authenticated tree over that state; version h is the state after block h.
+        self.state_tree = SparseMerkleTree(store.state_tree)
         self.services = services
         self.evidence_verifier = evidence_verifier
         self.verified: OrderedDict[bytes, None] = OrderedDict()
@@ -186,8 +196,8 @@ class Engine:
         for role, keys in sorted(self.genesis.roles.items()):
             for key in keys:
                 auth.set(compute_role_key(role, key), True)
-        root = compute_state_root(self.genesis.hash(), overlay.writes)
-        self.store.write_genesis_state(self.genesis.hash(), overlay.writes, root)
+        batch = self.state_tree.apply_batch(0, overlay.writes)
+        self.store.write_genesis_state(self.genesis.hash(), overlay.writes, batch)
 
     def load_tip(self) -> None:
         tip = self.store.get_tip()
@@ -197,12 +207,23 @@ class Engine:
             self.tip = Tip(0, b"", genesis_root, 0, self.genesis.genesis_time_ms)
         else:
             self.tip = tip
+        self.check_state_tree()
         chain = ServiceState(self.store, CHAIN_NAMESPACE)
         # The set that signs the last committed block, the next block, and the one after.
         self.last_validators = self.load_validator_set(chain, LAST_VALIDATORS_KEY)
         self.validators = self.load_validator_set(chain, VALIDATORS_KEY)
         self.next_validators = self.load_validator_set(chain, NEXT_VALIDATORS_KEY)
         self.frontier = LogFrontier.from_reader(self.tip.log_size, self.store.read_log_node)
+
+    def check_state_tree(self) -> None:
+        """Raise `StorageError` unless the stored state tree's root at the tip is the tip's."""
+        try:
+            root = self.state_tree.get_root(self.tip.height)
+        except LocalError as exc:  # the version is not stored: the store is damaged
+            raise StorageError(f"state tree at height {self.tip.height}: {exc}") from exc
+        if root != self.tip.state_root:
+            raise StorageError(f"the state tree at height {self.tip.height} does not match the "
+                               "tip's state root")
 
     def load_validator_set(self, chain: ServiceState, key: bytes) -> ValidatorSet:
         value = chain.get(key)
@@ -422,7 +443,8 @@ class Engine:
         execution.tx_root = compute_root([compute_leaf_hash(raw) for raw in execution.txs])
         execution.results_root = compute_root(
             [compute_leaf_hash(result.encode()) for result in execution.results])
-        execution.state_root = compute_state_root(self.tip.state_root, block_state.writes)
+        execution.state_tree = self.state_tree.apply_batch(height, block_state.writes)
+        execution.state_root = execution.state_tree.root
         return execution
 
     def advance_validators(self, block_state: Overlay, execution: BlockExecution) -> None:
@@ -556,8 +578,9 @@ class Engine:
             for index, (tx_hash, signer, result) in enumerate(
                 zip(execution.tx_hashes, execution.signers, execution.results, strict=True))
         ]
+        assert execution.state_tree is not None
         self.store.commit_block(BlockWrite(block, commit, records, execution.writes,
-                                           execution.log_nodes))
+                                           execution.state_tree, execution.log_nodes))
         self.state.apply_committed(execution.writes)
         header = block.header
         self.tip = Tip(header.height, block.block_id(), header.state_root, header.log_size,
@@ -578,6 +601,21 @@ class Engine:
             raise LocalError(f"no service named {service_name!r}; known: "
                              f"{', '.join(sorted(self.services))}")
         return service.run_query(ServiceState(self.state, service_name), name, args)
+
+    def get_state_proof(self, namespace: str, key: bytes) -> StateProof:
+        """Return `namespace/key`'s value (or None) and its state tree proof at the tip."""
+        # Only the latest committed height: the `state` table holds latest values, so a
+        # proof at an older height (the tree keeps those versions) needs a historical value
+        # store first. Check the proof against the state_root of the header at `height`.
+        if not isinstance(namespace, str) or not isinstance(key, bytes):
+            raise LocalError("a state proof needs a namespace (str) and a key (bytes)")
+        full_key = namespace.encode() + b"/" + key
+        value = self.state.get_state(full_key)
+        value_hash, proof = self.state_tree.get_with_proof(self.height, full_key)
+        if value_hash != (None if value is None else compute_value_hash(value)):
+            raise StorageError(f"state and state tree disagree at key {full_key!r}, "
+                               f"height {self.height}")
+        return StateProof(self.height, full_key, value, proof.encode())
 
     def get_roles(self, public_key: bytes) -> list[str]:
         """Return the genesis-known roles `public_key` currently holds."""

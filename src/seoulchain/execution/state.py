@@ -4,7 +4,9 @@ Theory of operation: state is a map from namespaced byte keys (`service/...`) to
 bytes. A block executes against an `Overlay` over the committed store; each transaction
 gets a child overlay that is merged into the block's only if the transaction succeeds, so a
 failing transaction changes nothing. Nothing reaches disk until the block commits, and then
-all of the block's writes go in one store transaction.
+all of the block's writes go in one store transaction. What the header's `state_root`
+commits to is the state tree over these keys and values (`proofs/smt.py`), which the
+engine updates with each block's writes.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from seoulchain.codec import decode, encode
-from seoulchain.crypto import sha256
 from seoulchain.errors import LocalError
 
-STATE_ROOT_CONTEXT = "seoulchain/state"
 # Keys longer than this are refused; they are namespaced hashes and short names in practice.
 KEY_BYTES_MAX = 256
 # A single state value; a notary record is a few hundred bytes.
@@ -110,12 +110,3 @@ class ServiceState:
             raise LocalError("this state view is read-only")
         self.overlay.put(self.prefix + key, None)
 
-
-def compute_state_root(previous_root: bytes, writes: dict[bytes, bytes | None]) -> bytes:
-    """Return the state commitment after applying `writes` on top of `previous_root`.
-
-    Version 1 of the state commitment chains each block's sorted write set onto the previous
-    root, so equal roots mean equal state histories; docs/spec/ledger.md specifies it.
-    """
-    entries = [[key, writes[key]] for key in sorted(writes)]
-    return sha256(encode([STATE_ROOT_CONTEXT, previous_root, entries]))

@@ -2,9 +2,14 @@
 
 Theory of operation: one SQLite database in WAL mode with `synchronous=FULL`. Everything
 that one block changes — the block, its commit, its transactions' index rows and results,
-the state writes, the new transparency-log nodes and the chain tip — is written inside a
-single SQLite transaction by `commit_block`, so after a crash (kill -9, power loss) the
-store holds either the whole block or none of it; the previous height is always intact.
+the state writes, the state tree's new nodes (version = height), the new transparency-log
+nodes and the chain tip — is written inside a single SQLite transaction by `commit_block`,
+so after a crash (kill -9, power loss) the store holds either the whole block or none of
+it; the previous height is always intact.
+
+The `state` table holds the latest value of each key only; the state tree
+(`proofs/smt.py`, tables `state_nodes` and `state_nodes_stale`) keeps every version's nodes
+and is what `state_root` commits to (docs/spec/state-tree.md).
 
 Blocks and commits read back are decoded with the strict decoder; a corrupt record raises
 `StorageError`. Tampering that still decodes is what `seoulchain audit` detects by replaying
@@ -24,8 +29,10 @@ from pathlib import Path
 from seoulchain.codec import decode, encode
 from seoulchain.errors import DecodeError, LocalError, StorageError
 from seoulchain.ledger.types import Block, Commit
+from seoulchain.proofs.smt import SqliteNodeStore, TreeBatch, encode_node_key
 
-SCHEMA_VERSION = 1
+# 2: the state root is the state tree's root (tables state_nodes, state_nodes_stale).
+SCHEMA_VERSION = 2
 # Bounds a single index listing (txs by signer) so that an API call stays cheap.
 LIST_LIMIT_MAX = 1000
 
@@ -78,6 +85,7 @@ class BlockWrite:
     commit: Commit
     txs: list[TxRecord]
     state_writes: dict[bytes, bytes | None]
+    state_tree: TreeBatch
     log_nodes: list[tuple[int, int, bytes]]
 
 
@@ -97,6 +105,7 @@ class BlockStore:
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open block store {self.path}: {exc}") from exc
         self.check_schema()
+        self.state_tree = SqliteNodeStore(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -117,16 +126,18 @@ class BlockStore:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, encode(value)))
 
     def write_genesis_state(self, genesis_hash: bytes, writes: dict[bytes, bytes | None],
-                            state_root: bytes) -> None:
-        """Write the genesis state once, atomically, binding the store to one genesis."""
+                            state_tree: TreeBatch) -> None:
+        """Write the genesis state and its version-0 tree once, binding the store to a genesis."""
         stored = self.get_meta("genesis_hash")
         if stored is not None:
             if stored != genesis_hash:
                 raise StorageError("block store belongs to a different genesis")
             return
+        check_tree_batch(state_tree, 0)
         with self.transaction():
             self.apply_state_writes(writes)
-            self.set_meta("genesis_state_root", state_root)
+            self.state_tree.write_batch(state_tree)
+            self.set_meta("genesis_state_root", state_tree.root)
             self.set_meta("genesis_hash", genesis_hash)
 
     def commit_block(self, write: BlockWrite) -> None:
@@ -139,6 +150,9 @@ class BlockStore:
             raise LocalError(f"commit_block: height {header.height}, expected {expected}")
         if write.commit.block_id != block.block_id() or write.commit.height != header.height:
             raise LocalError("commit_block: commit does not match the block")
+        if write.state_tree.root != header.state_root:
+            raise LocalError("commit_block: the state tree batch's root is not the header's")
+        check_tree_batch(write.state_tree, header.height)
         with self.transaction():
             self.hook("begin")
             self.db.execute("INSERT INTO blocks VALUES (?, ?, ?)",
@@ -153,6 +167,8 @@ class BlockStore:
             self.hook("txs")
             self.apply_state_writes(write.state_writes)
             self.hook("state")
+            self.state_tree.write_batch(write.state_tree)
+            self.hook("state_tree")
             self.db.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)",
                                 write.log_nodes)
             self.hook("log")
@@ -251,6 +267,18 @@ class BlockStore:
         if row is None:
             raise StorageError(f"transparency log node ({level}, {index}) is missing")
         return row[0]
+
+
+def check_tree_batch(batch: TreeBatch, version: int) -> None:
+    """Raise `LocalError` unless `batch` is a whole state tree version `version`."""
+    # Every version writes its own root node, and only nodes of its own version.
+    prefix = version.to_bytes(8, "big")
+    if not batch.new_nodes or batch.new_nodes[0][0] != encode_node_key(version, ""):
+        raise LocalError(f"state tree batch has no root node for version {version}")
+    if any(node_key[:8] != prefix for node_key, _ in batch.new_nodes):
+        raise LocalError(f"state tree batch holds nodes of a version other than {version}")
+    if any(entry.stale_since_version != version for entry in batch.stale_nodes):
+        raise LocalError(f"state tree batch retires nodes at a version other than {version}")
 
 
 class _Transaction:

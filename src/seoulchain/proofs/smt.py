@@ -33,6 +33,7 @@ stored bytes `StorageError`, bad proof bytes `DecodeError` and a proof that does
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -45,7 +46,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from seoulchain.codec import decode, encode
-from seoulchain.crypto import sha256
 from seoulchain.crypto.hashing import HASH_BYTES
 from seoulchain.errors import DecodeError, LocalError, StorageError, VerificationError
 
@@ -72,6 +72,13 @@ VERSION_MAX = 2**64 - 1
 BATCH_UPDATES_MAX = 1 << 20
 # Pruning deletes stale nodes in chunks of this many, so one call never holds them all.
 PRUNE_CHUNK_NODES = 10_000
+# A tree keeps the decoded internal nodes of nibble depth 0 to 2 (the root, 16 and 256
+# nodes), which nearly every batch and proof reads again. A deeper node is read about once
+# before a batch rewrites it under a new key: keeping those saved less decoding than the
+# garbage collector then spent walking them (docs/performance.md, "State tree").
+NODE_CACHE_DEPTH_MAX = 2
+# Several versions' worth of those 273 nodes.
+NODE_CACHE_NODES_MAX = 4096
 NODE_FORMAT_VERSION = 1
 PROOF_FORMAT_VERSION = 1
 
@@ -103,30 +110,35 @@ NODE_BYTES_MAX = (
 NODE_KEY_BYTES_MAX = 8 + 1 + NIBBLES_MAX // 2
 
 _TABLE_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+_NIBBLE_DIGITS = "0123456789abcdef"
 _ROOT_PATH: NibblePath = ""
 
 
 # --------------------------------------------------------------------------- hashing
 
 
+# These run several times per updated key: they call hashlib once on the joined bytes, the
+# same digest as `crypto.sha256(*parts)` for a fraction of its cost.
+
+
 def compute_key_hash(key: bytes) -> bytes:
     """Return the tree position of a namespaced state key: SHA-256(key)."""
-    return sha256(key)
+    return hashlib.sha256(key).digest()
 
 
 def compute_value_hash(value: bytes) -> bytes:
     """Return the value hash a leaf commits to: SHA-256(value)."""
-    return sha256(value)
+    return hashlib.sha256(value).digest()
 
 
 def compute_leaf_hash(key_hash: bytes, value_hash: bytes) -> bytes:
     """Return the leaf hash SHA-256(0x00 || key_hash || value_hash)."""
-    return sha256(LEAF_PREFIX, key_hash, value_hash)
+    return hashlib.sha256(LEAF_PREFIX + key_hash + value_hash).digest()
 
 
 def compute_node_hash(left: bytes, right: bytes) -> bytes:
     """Return the internal node hash SHA-256(0x01 || left || right)."""
-    return sha256(NODE_PREFIX, left, right)
+    return hashlib.sha256(NODE_PREFIX + left + right).digest()
 
 
 # --------------------------------------------------------------------------- nodes
@@ -161,7 +173,7 @@ class InternalNode:
 
     def hash(self) -> bytes:
         """Return the hash of the binary subtree this node stands for."""
-        return compute_internal_levels(self.children)[-1][0][0]
+        return compute_internal_hash(self.children)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,35 @@ def compute_internal_levels(children: Sequence[Child | None]) -> list[list[_Slot
     return levels
 
 
+def compute_internal_hash(children: Sequence[Child | None]) -> bytes:
+    """Return the hash of an internal node: the top slot of `compute_internal_levels`."""
+    # The same collapsing rules, in place over two flat lists: this runs for every node an
+    # update writes, where building the levels' tuples would cost a quarter more time.
+    hashes: list[bytes] = []
+    kinds: list[int] = []
+    for child in children:
+        if child is None:
+            hashes.append(EMPTY_HASH)
+            kinds.append(NODE_EMPTY)
+        else:
+            hashes.append(child.hash)
+            kinds.append(NODE_LEAF if child.is_leaf else NODE_INTERNAL)
+    width = len(hashes)
+    while width > 1:
+        for left in range(0, width, 2):
+            left_kind, right_kind = kinds[left], kinds[left + 1]
+            if right_kind == NODE_EMPTY and left_kind != NODE_INTERNAL:
+                hashes[left >> 1], kinds[left >> 1] = hashes[left], left_kind
+            elif left_kind == NODE_EMPTY and right_kind != NODE_INTERNAL:
+                hashes[left >> 1], kinds[left >> 1] = hashes[left + 1], right_kind
+            else:
+                hashes[left >> 1] = hashlib.sha256(
+                    NODE_PREFIX + hashes[left] + hashes[left + 1]).digest()
+                kinds[left >> 1] = NODE_INTERNAL
+        width >>= 1
+    return hashes[0]
+
+
 # --------------------------------------------------------------------------- node keys
 
 
@@ -211,7 +252,7 @@ def encode_node_key(version: Version, path: NibblePath) -> bytes:
     """Return the storage key of a node: uint64 version || nibble count || packed nibbles."""
     assert 0 <= version <= VERSION_MAX and len(path) <= NIBBLES_MAX
     padded = path + "0" if len(path) % 2 else path
-    return version.to_bytes(8, "big") + bytes([len(path)]) + bytes.fromhex(padded)
+    return (version << 8 | len(path)).to_bytes(9, "big") + bytes.fromhex(padded)
 
 
 def decode_node_key(data: bytes) -> tuple[Version, NibblePath]:
@@ -229,8 +270,100 @@ def decode_node_key(data: bytes) -> tuple[Version, NibblePath]:
 # --------------------------------------------------------------------------- node encoding
 
 
+# The node layouts of §4 are fixed, so the hot paths write and parse their bytes directly
+# instead of going through the generic codec (whose strict decode re-encodes to check). The
+# direct forms are the same deterministic CBOR: `encode_node` falls back to the codec for
+# any field outside the layout, and `decode_node` to the strict decoder for any byte string
+# that is not exactly a canonical node, so both give what the codec gives for every input.
+_HASH_HEAD = b"\x58\x20"  # a byte string of 32 bytes
+_LEAF_HEAD = b"\x84\x01\x01"  # [1, 1, ...]: a 4-item array, format 1, kind leaf
+_INTERNAL_HEAD = b"\x85\x01\x02"  # [1, 2, ...]: a 5-item array, format 1, kind internal
+_EMPTY_NODE_BYTES = b"\x82\x01\x00"  # [1, 0]
+_LEAF_NODE_BYTES = len(_LEAF_HEAD) + 2 * (len(_HASH_HEAD) + HASH_BYTES)
+_CHILD_HEAD = 0x82  # [version, hash]
+_ARRAY_HEAD = 0x80  # major type 4; an internal node's child list has at most 16 < 24 items
+# Canonical CBOR heads of an unsigned integer by its argument size: 1, 2, 4 or 8 bytes.
+_UINT_HEADS = ((0x18, 1, 24), (0x19, 2, 1 << 8), (0x1A, 4, 1 << 16), (0x1B, 8, 1 << 32))
+
+
+class _NotCanonical(Exception):
+    """The bytes are not a canonical node; the strict decoder decides what they are."""
+
+
+def _encode_uint(value: int) -> bytes:
+    """Return the canonical CBOR encoding of an unsigned integer below 2^64."""
+    if value < 24:
+        return bytes((value,))
+    for initial, size, _ in _UINT_HEADS:
+        if value < 1 << (8 * size):
+            return bytes((initial,)) + value.to_bytes(size, "big")
+    raise AssertionError(value)
+
+
+def _read_uint(data: bytes, offset: int) -> tuple[int, int]:
+    """Return (value, next offset) of a canonical CBOR unsigned integer at `offset`."""
+    initial = data[offset]
+    if initial < 24:
+        return initial, offset + 1
+    for head, size, smallest in _UINT_HEADS:
+        if initial == head:
+            end = offset + 1 + size
+            if end > len(data):
+                raise _NotCanonical
+            value = int.from_bytes(data[offset + 1:end], "big")
+            if value < smallest:
+                raise _NotCanonical  # a longer head than the value needs
+            return value, end
+    raise _NotCanonical
+
+
+def _is_hash(value: object) -> bool:
+    """Return True if `value` is a 32-byte string."""
+    return type(value) is bytes and len(value) == HASH_BYTES
+
+
 def encode_node(node: Node) -> bytes:
     """Return the deterministic CBOR encoding of a node (docs/spec/state-tree.md §4)."""
+    if type(node) is LeafNode:
+        if _is_hash(node.key_hash) and _is_hash(node.value_hash):
+            return b"".join((_LEAF_HEAD, _HASH_HEAD, node.key_hash, _HASH_HEAD,
+                             node.value_hash))
+    elif type(node) is InternalNode:
+        if len(node.children) == CHILDREN_PER_NODE and all(
+                child is None or (type(child.version) is int and 0 <= child.version <= VERSION_MAX
+                                  and _is_hash(child.hash) and type(child.is_leaf) is bool)
+                for child in node.children):
+            return _encode_internal(node.children)
+    elif type(node) is EmptyNode:
+        return _EMPTY_NODE_BYTES
+    return _encode_node_with_codec(node)
+
+
+def _encode_internal(children: tuple[Child | None, ...]) -> bytes:
+    """Return the encoding of an internal node whose 16 children have valid fields."""
+    existence = leaves = 0
+    parts = [_INTERNAL_HEAD, b""]
+    for nibble, child in enumerate(children):
+        if child is not None:
+            existence |= 1 << nibble
+            if child.is_leaf:
+                leaves |= 1 << nibble
+            parts.append(_encode_child_head(child.version))
+            parts.append(child.hash)
+    parts[1] = b"".join((_encode_uint(existence), _encode_uint(leaves),
+                         bytes((_ARRAY_HEAD | existence.bit_count(),))))
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _encode_child_head(version: Version) -> bytes:
+    """Return the bytes of a child entry before its hash: [version, (32-byte string head)."""
+    # Memoised: a tree's children carry the versions of recent blocks over and over.
+    return bytes((_CHILD_HEAD,)) + _encode_uint(version) + _HASH_HEAD
+
+
+def _encode_node_with_codec(node: Node) -> bytes:
+    """Return a node's encoding through the generic codec (the definition of §4)."""
     if isinstance(node, LeafNode):
         return encode([NODE_FORMAT_VERSION, NODE_LEAF, node.key_hash, node.value_hash])
     if isinstance(node, InternalNode):
@@ -247,6 +380,52 @@ def encode_node(node: Node) -> bytes:
 
 def decode_node(data: bytes) -> Node:
     """Decode a stored node, or raise `DecodeError` whatever the bytes."""
+    if type(data) is bytes:
+        try:
+            return _decode_canonical_node(data)
+        except (_NotCanonical, IndexError):
+            pass
+    return _decode_node_with_codec(data)
+
+
+def _decode_canonical_node(data: bytes) -> Node:
+    """Return the node `data` encodes if it is exactly a valid node's canonical encoding."""
+    head = data[:3]
+    if head == _LEAF_HEAD:
+        if (len(data) != _LEAF_NODE_BYTES or data[3:5] != _HASH_HEAD
+                or data[37:39] != _HASH_HEAD):
+            raise _NotCanonical
+        return LeafNode(data[5:37], data[39:71])
+    if head == _INTERNAL_HEAD:
+        existence, offset = _read_uint(data, 3)
+        leaves, offset = _read_uint(data, offset)
+        count = existence.bit_count()
+        if (not 0 < existence < 1 << CHILDREN_PER_NODE or leaves & ~existence
+                or (count == 1 and leaves == existence) or data[offset] != _ARRAY_HEAD | count):
+            raise _NotCanonical
+        offset += 1
+        children: list[Child | None] = [None] * CHILDREN_PER_NODE
+        for nibble in range(CHILDREN_PER_NODE):
+            if existence >> nibble & 1:
+                if data[offset] != _CHILD_HEAD:
+                    raise _NotCanonical
+                version, offset = _read_uint(data, offset + 1)
+                child_hash = data[offset + 2:offset + 34]
+                if (data[offset:offset + 2] != _HASH_HEAD or len(child_hash) != HASH_BYTES
+                        or child_hash == EMPTY_HASH):
+                    raise _NotCanonical
+                offset += 34
+                children[nibble] = Child(version, child_hash, bool(leaves >> nibble & 1))
+        if offset != len(data):
+            raise _NotCanonical
+        return InternalNode(tuple(children))
+    if data != _EMPTY_NODE_BYTES:
+        raise _NotCanonical
+    return EmptyNode()
+
+
+def _decode_node_with_codec(data: bytes) -> Node:
+    """Decode a node through the strict codec: the definition of §4, with its errors."""
     fields = decode(data, NODE_BYTES_MAX)
     _require(isinstance(fields, list) and len(fields) >= 2, "a node is an array of >= 2 fields")
     _require(type(fields[0]) is int and fields[0] == NODE_FORMAT_VERSION,
@@ -306,7 +485,7 @@ def compute_node_fault(node: Node, version: Version, path: NibblePath) -> str | 
         present = [child for child in node.children if child is not None]
         if not present or (len(present) == 1 and present[0].is_leaf):
             return "internal node with no children, or whose only child is a leaf"
-        if any(child.version > version for child in present):
+        if max([child.version for child in present]) > version:
             return "internal node refers to a child newer than itself"
         return None
     return None if path == _ROOT_PATH else "an empty node below the root"
@@ -670,7 +849,12 @@ class _BatchBuilder:
         assert fault is None, fault
         node_key = encode_node_key(self.version, path)
         assert node_key not in self.new_nodes, (self.version, path)
-        self.new_nodes[node_key] = encode_node(node)
+        if type(node) is InternalNode:
+            # The builder's children are decoded or computed here: their fields are valid.
+            data = self.new_nodes[node_key] = _encode_internal(node.children)
+            self.tree._remember(node_key, data, node)
+        else:
+            self.new_nodes[node_key] = encode_node(node)
 
     def retire(self, version: Version, path: NibblePath) -> None:
         """Record that the node at (version, path) is stale from this version on."""
@@ -703,6 +887,16 @@ class _BatchBuilder:
     def update_leaf(self, path: NibblePath, version: Version, leaf: LeafNode,
                     updates: list[_Update]) -> _Result:
         """Return the subtree at `path`, now the stored `leaf`, after `updates`."""
+        if len(updates) == 1 and updates[0][1] == leaf.key_hash:
+            # The common case, a new value for the leaf's own key (or its deletion).
+            value_hash = updates[0][2]
+            if value_hash == leaf.value_hash:
+                return _Result(NODE_LEAF, False, leaf.hash(), leaf=leaf, origin=(version, path))
+            self.retire(version, path)
+            if value_hash is None:
+                return _Result(NODE_EMPTY, True, EMPTY_HASH)
+            updated = LeafNode(leaf.key_hash, value_hash)
+            return _Result(NODE_LEAF, True, updated.hash(), leaf=updated)
         entries = {leaf.key_hash: leaf.value_hash}
         for _, key_hash, value_hash in updates:
             if value_hash is None:
@@ -722,13 +916,18 @@ class _BatchBuilder:
         depth = len(path)
         assert depth < NIBBLES_MAX, "two distinct keys share all 256 bits"
         slots: list[Child | _Result | None] = list(children)
+        results: list[int] = []  # the nibbles whose slot now holds a changed subtree
         changed = False
         for digit, group in itertools.groupby(updates, key=lambda item: item[0][depth]):
             nibble = int(digit, 16)
             result = self.update(path + digit, children[nibble], list(group))
             if result.changed:
                 changed = True
-                slots[nibble] = None if result.kind == NODE_EMPTY else result
+                if result.kind == NODE_EMPTY:
+                    slots[nibble] = None
+                else:
+                    slots[nibble] = result
+                    results.append(nibble)
         if not changed:
             assert child is not None
             return _Result(NODE_INTERNAL, False, child.hash, version=child.version)
@@ -741,10 +940,9 @@ class _BatchBuilder:
             collapsed = self.collapse(path, present[0], slots[present[0]])
             if collapsed is not None:
                 return collapsed
-        placed = tuple(self.place(path + format(nibble, "x"), slot)
-                       if isinstance(slot, _Result) else slot
-                       for nibble, slot in enumerate(slots))
-        node = InternalNode(placed)
+        for nibble in results:
+            slots[nibble] = self.place(path + _NIBBLE_DIGITS[nibble], slots[nibble])
+        node = InternalNode(tuple(slots))  # type: ignore[arg-type]  # only Child or None left
         self.write(path, node)
         return _Result(NODE_INTERNAL, True, node.hash(), version=self.version)
 
@@ -784,10 +982,18 @@ class _BatchBuilder:
 class SparseMerkleTree:
     """Reads and updates the versioned state tree held in a `NodeStore`."""
 
-    __slots__ = ("store",)
+    # The tree keeps decoded internal nodes by node key, each with the exact bytes it was
+    # decoded from or encoded to. Every read still asks the store and uses a kept node only
+    # if the store returns those same bytes, so the cache can never answer for the store:
+    # not for a node pruned or rolled back, nor for one of two unpersisted batches that
+    # wrote different nodes under the same keys (two proposals for one height).
 
-    def __init__(self, store: NodeStore) -> None:
+    __slots__ = ("_cache", "cache_nodes_max", "store")
+
+    def __init__(self, store: NodeStore, cache_nodes_max: int = NODE_CACHE_NODES_MAX) -> None:
         self.store = store
+        self.cache_nodes_max = cache_nodes_max
+        self._cache: dict[bytes, tuple[bytes, InternalNode]] = {}
 
     def apply_batch(self, version: Version, updates: Mapping[bytes, bytes | None]) -> TreeBatch:
         """Return version `version` of the tree: version - 1 with `updates` (None deletes)."""
@@ -919,17 +1125,39 @@ class SparseMerkleTree:
     def read_root(self, version: Version) -> Node:
         """Return the root node of `version`, or raise `LocalError` if it is not stored."""
         _require_local_version(version, "version")
-        data = self.store.get_node(encode_node_key(version, _ROOT_PATH))
+        node_key = encode_node_key(version, _ROOT_PATH)
+        data = self.store.get_node(node_key)
         if data is None:
             raise LocalError(f"no state tree at version {version}: never written, or pruned")
-        return self._decode_checked(data, version, _ROOT_PATH)
+        return self._decode_cached(node_key, data, version, _ROOT_PATH)
 
     def read_node(self, version: Version, path: NibblePath) -> Node:
         """Return the node stored at (version, path), or raise `StorageError`."""
-        data = self.store.get_node(encode_node_key(version, path))
+        node_key = encode_node_key(version, path)
+        data = self.store.get_node(node_key)
         if data is None:
             raise StorageError(f"state tree node {version}/{path or '<root>'} is missing")
-        return self._decode_checked(data, version, path)
+        return self._decode_cached(node_key, data, version, path)
+
+    def _decode_cached(self, node_key: bytes, data: bytes, version: Version,
+                       path: NibblePath) -> Node:
+        """Return the node `data` holds, from the cache if it kept exactly these bytes."""
+        cached = self._cache.get(node_key)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        node = self._decode_checked(data, version, path)
+        if type(node) is InternalNode:
+            self._remember(node_key, data, node)
+        return node
+
+    def _remember(self, node_key: bytes, data: bytes, node: InternalNode) -> None:
+        """Keep a decoded node near the root, dropping the oldest quarter of the cache when full."""
+        if node_key[8] > NODE_CACHE_DEPTH_MAX or self.cache_nodes_max <= 0:
+            return
+        if len(self._cache) >= self.cache_nodes_max:
+            dropped = max(1, self.cache_nodes_max // 4)
+            self._cache = dict(list(self._cache.items())[dropped:])
+        self._cache[node_key] = (data, node)
 
     @staticmethod
     def _decode_checked(data: bytes, version: Version, path: NibblePath) -> Node:
