@@ -277,9 +277,6 @@ def test_validator_core_drops_a_proposal_whose_body_is_not_the_one_its_header_na
     assert effects == [] and len(scene.wal_events()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="Engine.process_proposal returns the cached execution "
-                   "of any block with a known id without checking the body against the header "
-                   "(tx_root, evidence_root, last_commit_hash); ValidatorCore checks it instead")
 def test_engine_rejects_a_swapped_body_for_an_already_validated_block_id() -> None:
     scene = Scene()
     block = scene.peer_block(1)

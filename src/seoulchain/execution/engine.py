@@ -111,6 +111,11 @@ def verify_chunk(items: list[tuple[bytes, Transaction, bytes, bytes]]) -> list[b
             for _, tx, _, sign_bytes in items]
 
 
+def compute_commit_hash(commit: Commit | None) -> bytes:
+    """Return the header's `last_commit_hash` for `commit` (empty for the first block)."""
+    return b"" if commit is None else commit.hash()
+
+
 class InvalidValidatorUpdate(RemoteError):
     """A validator set change that would leave the set empty or too large."""
 
@@ -525,6 +530,9 @@ class Engine:
         """Validate a proposed block by re-executing it; raise `InvalidBlock` naming the rule."""
         cached = self.executions.get(block.block_id())
         if cached is not None:
+            if (list(block.txs) != cached.txs or list(block.evidence) != cached.evidence
+                    or block.header.last_commit_hash != compute_commit_hash(block.last_commit)):
+                raise InvalidBlock(f"block {block.height}: body does not match its header")
             return cached
         header = block.header
         self.check_header_links(block)
