@@ -1,8 +1,7 @@
-"""Known issues the simulator found outside its own code, pinned as strict expected failures.
+"""Issues the simulator found outside its own code, each kept as the smallest story showing it.
 
-Each test is the smallest story that shows the issue; when the owning module is fixed, the
-test passes, `strict=True` turns that into a failure, and the marker must go (along with
-the matching allowance in tests/sim/test_campaign.py).
+A fixed issue's story stays as a regression test; one still open is pinned with a strict
+expected failure, so that fixing it turns the marker into a failure to remove.
 """
 
 from __future__ import annotations
