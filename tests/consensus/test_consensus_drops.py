@@ -119,9 +119,27 @@ def test_double_vote_is_reported_as_evidence_once() -> None:
     assert isinstance(report.evidence, DuplicateVoteEvidence)
     report.evidence.verify(CHAIN_ID, solo.validator_set)
     assert solo.machine.dropped[DropReason.CONFLICTING_VOTE] == 1
-    assert solo.vote([0], PREVOTE, 0, sha256(b"y")) == []
-    assert solo.machine.dropped[DropReason.CONFLICTING_VOTE] == 2
+    assert solo.vote([0], PREVOTE, 0, sha256(b"y")) == []  # no proposal names "y"
+    assert solo.machine.dropped[DropReason.IGNORED_CONFLICT] == 1
     assert solo.machine.state == before
+
+
+def test_an_equivocators_further_vote_counts_for_a_proposed_block() -> None:
+    """found by seed 100096 (n=4, f=1, double_vote): an equivocator's nil, then a random id,
+    reached A first, its prevote for the proposed v third; only the first two counted, so A
+    never saw the polka B locked on, and refused B's re-proposals of v for 120 s."""
+    solo = Solo()
+    solo.start()
+    block = solo.block("v")
+    solo.vote([0], PREVOTE, 0, NIL_BLOCK_ID)
+    solo.vote([0], PREVOTE, 0, sha256(b"random"))
+    assert solo.vote([0], PREVOTE, 0, block.block_id()) == []
+    assert solo.machine.dropped[DropReason.IGNORED_CONFLICT] == 1  # v is not proposed yet
+    solo.propose(0, block)
+    solo.validate(block)
+    solo.vote([0], PREVOTE, 0, block.block_id())  # relayed again: now it counts
+    solo.vote([1], PREVOTE, 0, block.block_id())
+    assert solo.machine.state.valid_block_id == block.block_id()  # the polka {0, 1, me}
 
 
 def test_each_validator_gets_a_budget_of_future_rounds() -> None:

@@ -29,35 +29,39 @@ POWERS = st.lists(st.integers(1, 50), min_size=1, max_size=12)
 
 @settings(max_examples=200, deadline=None)
 @given(POWERS, st.data())
-def test_tally_counts_distinct_voters_and_each_equivocators_second_vote(
+def test_tally_counts_distinct_voters_and_equivocators_relevant_votes(
         powers: list[int], data: st.DataObject) -> None:
     validator_set = make_set(powers)
     stream = data.draw(st.lists(st.tuples(st.integers(0, len(powers) - 1), st.integers(0, 3)),
                                 max_size=40))
-    vote_set = VoteSet(validator_set, 1, 0, VoteType.PREVOTE)
+    vote_set = VoteSet(validator_set, 1, 0, VoteType.PREVOTE)  # only nil (choice 0) relevant
     first: dict[int, int] = {}
-    second: dict[int, int] = {}
+    counted: dict[int, set[int]] = {}
     equivocators: set[int] = set()
     for index, choice in stream:
         outcome, evidence = vote_set.add_vote(make_vote(validator_set, index, choice))
         if index not in first:
             first[index] = choice
+            counted[index] = {choice}
             assert outcome is AddVoteOutcome.ADDED and evidence is None
-        elif first[index] == choice:
+        elif choice in counted[index]:
             assert outcome is AddVoteOutcome.DUPLICATE and evidence is None
+        elif index in equivocators and choice != 0:
+            assert outcome is AddVoteOutcome.IGNORED and evidence is None
         else:
             assert outcome is AddVoteOutcome.CONFLICTING
             assert (evidence is not None) == (index not in equivocators)
-            second.setdefault(index, choice)
+            counted[index].add(choice)
             equivocators.add(index)
     total = validator_set.total_power
     power = sum(validator_set.validators[index].power for index in first)
     assert vote_set.power == power
     assert vote_set.has_two_thirds_any() == (3 * power > 2 * total)
     assert vote_set.has_one_third_any() == (3 * power > total)
-    # The paper counts messages: an equivocator's first conflicting vote counts too.
-    by_choice = {choice: sum(validator_set.validators[i].power for votes in (first, second)
-                             for i, c in votes.items() if c == choice) for choice in range(4)}
+    # The paper counts messages: an equivocator's first conflicting vote counts too, and any
+    # later one for a relevant block id (here nil), once per block id.
+    by_choice = {choice: sum(validator_set.validators[i].power for i, choices in counted.items()
+                             if choice in choices) for choice in range(4)}
     for choice, choice_power in by_choice.items():
         assert vote_set.get_power_for(BLOCK_IDS[choice]) == choice_power
         assert vote_set.has_two_thirds_for(BLOCK_IDS[choice]) == (3 * choice_power > 2 * total)

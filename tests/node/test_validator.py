@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seoulchain.codec import encode
 from seoulchain.consensus.events import (
     ProposalReceived,
     StartHeight,
@@ -42,8 +43,11 @@ from seoulchain.ledger.types import Block, Commit, Transaction, Validator, Valid
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.validator import (
     RESENT_ROUNDS_MAX,
-    SYNC_BLOCKS_PER_REPLY_MAX,
+    SYNC_REQUEST_TICKS,
+    SYNC_WINDOW_BLOCKS,
+    SYNC_WINDOWS_MAX,
     BlockMessage,
+    BlockRequest,
     Committed,
     CoreDrop,
     EvidencePool,
@@ -288,10 +292,12 @@ def test_engine_rejects_a_swapped_body_for_an_already_validated_block_id() -> No
 
 
 def test_validator_core_re_sends_only_when_stuck_with_status_and_recent_own_messages() -> None:
-    """validator core (n=4): a tick after progress sends nothing; a tick with none re-sends."""
+    """validator core (n=4): a tick after progress sends only our status; a tick with none
+    re-sends."""
     scene, proposer = first_non_proposer_scene()
     block = lock_on_a_block(scene, proposer)
-    assert [effect for effect in scene.handle(GossipDue()) if isinstance(effect, Send)] == []
+    assert [effect.kind for effect in scene.handle(GossipDue())
+            if isinstance(effect, Send)] == [MessageKind.STATUS]
     resent = scene.handle(GossipDue())
     kinds = [effect.kind for effect in resent if isinstance(effect, Send)]
     assert kinds[0] == MessageKind.STATUS
@@ -452,33 +458,121 @@ def make_standby(genesis: Genesis, key: SigningKey) -> ValidatorCore:
     return core
 
 
-def test_validator_core_catches_a_lagging_peer_up_by_block_sync() -> None:
-    """validator core: a standby (no voting power) follows a lone validator by block sync."""
+def make_lone_chain(heights: int) -> Scene:
+    """Return a lone validator's scene that has committed `heights` blocks."""
     leader = Scene(count=1)
     leader.start()
-    for height in range(2, 8):
+    for height in range(2, heights + 1):
         leader.now_ms += 1000
         leader.handle(NextHeightDue(height))
-    assert leader.core.height == 7
+    assert leader.core.height == heights
+    return leader
+
+
+def deliver(follower: ValidatorCore, sender: bytes, sends: list[Send]) -> list[object]:
+    """Hand `sends` (from `sender`) to the follower; return every effect it produced."""
+    effects: list[object] = []
+    for send in sends:
+        effects.extend(follower.handle(MessageArrived(sender, send.kind, send.data)))
+    return effects
+
+
+def serve(leader: Scene, follower_key: bytes, requests: list[object]) -> list[list[Send]]:
+    """Answer each block request sent to the leader; return the replies per request."""
+    replies = []
+    for request in requests:
+        assert isinstance(request, Send) and request.kind == MessageKind.BLOCK_REQUEST
+        effects = leader.handle(MessageArrived(follower_key, request.kind, request.data))
+        replies.append([effect for effect in effects if isinstance(effect, Send)])
+    return replies
+
+
+def test_validator_core_syncs_in_windows_each_block_once_then_rejoins_consensus() -> None:
+    """validator core: a standby 40 blocks behind asks for aligned windows of blocks, takes
+    them out of order, commits each once without running consensus for those heights, and
+    starts consensus only at the tip."""
+    leader = make_lone_chain(40)
+    leader_key = leader.keys[0].public_key
     follower_key = make_key("standby")
     follower = make_standby(leader.genesis, follower_key)
-    status = StatusMessage(1, 0).encode()
-    replies = leader.handle(MessageArrived(follower_key.public_key, MessageKind.STATUS, status))
-    assert len(replies) == SYNC_BLOCKS_PER_REPLY_MAX
-    assert all(isinstance(reply, Send) and reply.to == follower_key.public_key
-               for reply in replies)
+    wal = follower.wal
+    assert isinstance(wal, MemoryWAL)
+    wal_before = bytes(wal.data)
+    effects = follower.handle(MessageArrived(leader_key, MessageKind.STATUS,
+                                             StatusMessage(41, 0).encode()))
+    requests = [BlockRequest.decode(effect.data) for effect in effects
+                if isinstance(effect, Send) and effect.kind == MessageKind.BLOCK_REQUEST]
+    assert [(request.start, request.count) for request in requests] == [
+        (1, SYNC_WINDOW_BLOCKS), (17, SYNC_WINDOW_BLOCKS), (33, 8)]
+    assert all(isinstance(effect, Send) and effect.to == leader_key for effect in effects)
+    replies = serve(leader, follower_key.public_key, effects)
+    assert [len(reply) for reply in replies] == [16, 16, 8]
+    deliver(follower, leader_key, replies[2] + replies[1])  # out of order: kept
+    assert follower.height == 0 and not follower.syncing
+    deliver(follower, leader_key, replies[0][:5])
+    assert follower.height == 5 and follower.syncing and follower.machine.height == 1
+    effects = deliver(follower, leader_key, replies[0][5:])
+    assert follower.height == 40 and follower.synced_blocks == 40 and not follower.syncing
+    assert follower.machine.height == 41 and follower.engine.tip == leader.core.engine.tip
+    assert follower.sync_requests == 3
+    # No height between was started: the WAL went from height 1 straight to height 41.
+    starts = [event.height for event in map(decode_event, compute_intact_prefix(
+        bytes(wal.data)).payloads) if isinstance(event, StartHeight)]
+    assert wal_before and starts == [41]
+
+
+def test_validator_core_sync_window_cap_and_resend_to_another_peer() -> None:
+    """validator core: at most SYNC_WINDOWS_MAX windows are in flight; one unanswered for
+    SYNC_REQUEST_TICKS ticks goes to the other peer that has it."""
+    leader = make_lone_chain(3)
+    follower = make_standby(leader.genesis, make_key("standby"))
+    peers = [make_key("peer-a").public_key, make_key("peer-b").public_key]
+    tip = SYNC_WINDOW_BLOCKS * (SYNC_WINDOWS_MAX + 2)
+    sent: list[Send] = []
+    for peer in peers:
+        sent += [effect for effect in follower.handle(MessageArrived(
+            peer, MessageKind.STATUS, StatusMessage(tip + 1, 0).encode()))
+            if isinstance(effect, Send) and effect.kind == MessageKind.BLOCK_REQUEST]
+    assert len(sent) == SYNC_WINDOWS_MAX
+    first = BlockRequest.decode(sent[0].data)
+    assert (first.start, first.count) == (1, SYNC_WINDOW_BLOCKS)
+    first_peer = sent[0].to
+    again: list[Send] = []
+    for _ in range(SYNC_REQUEST_TICKS + 1):
+        again += [effect for effect in follower.handle(GossipDue())
+                  if isinstance(effect, Send) and effect.kind == MessageKind.BLOCK_REQUEST]
+    window_one = [send for send in again if BlockRequest.decode(send.data).start == 1]
+    assert window_one and window_one[0].to != first_peer
+    assert not follower.syncing  # claims alone never take a validator out of consensus
+
+
+def test_validator_core_drops_consensus_input_while_syncing_and_stale_input_before_wal() -> None:
+    """validator core: while syncing, peers' proposals and votes and our old timers are
+    dropped before the WAL; so are messages for a past height."""
+    leader = make_lone_chain(20)
     leader_key = leader.keys[0].public_key
-    while replies:
-        reply = replies.pop(0)
-        assert isinstance(reply, Send)
-        effects = follower.handle(MessageArrived(leader_key, reply.kind, reply.data))
-        for effect in effects:
-            if isinstance(effect, Send) and effect.kind == MessageKind.STATUS:
-                assert effect.to == leader_key
-                replies = leader.handle(MessageArrived(follower_key.public_key, effect.kind,
-                                                       effect.data))
-    assert follower.height == 7 and follower.synced_blocks == 7
-    assert follower.engine.tip == leader.core.engine.tip
+    follower_key = make_key("standby")
+    follower = make_standby(leader.genesis, follower_key)
+    effects = follower.handle(MessageArrived(leader_key, MessageKind.STATUS,
+                                             StatusMessage(21, 0).encode()))
+    replies = serve(leader, follower_key.public_key, effects)
+    assert len(replies) == 2
+    deliver(follower, leader_key, replies[0][:3])
+    assert follower.syncing and follower.height == 3
+    wal = follower.wal
+    assert isinstance(wal, MemoryWAL)
+    size = len(wal.data)
+    vote = sign_raw_vote(leader.keys[0], CHAIN_ID, VoteType.PREVOTE, 4, 0, sha256(b"x"))
+    follower.handle(MessageArrived(leader_key, MessageKind.VOTE, vote.encode()))
+    follower.handle(TimeoutFired(TimeoutKind.PROPOSE, 1, 0))
+    assert follower.dropped[CoreDrop.SYNCING] == 1
+    assert follower.dropped[CoreDrop.STALE_TIMER] == 1 and len(wal.data) == size
+    deliver(follower, leader_key, replies[0][3:] + replies[1])
+    assert follower.height == 20 and follower.machine.height == 21 and not follower.syncing
+    size = len(wal.data)
+    old = sign_raw_vote(leader.keys[0], CHAIN_ID, VoteType.PREVOTE, 20, 0, sha256(b"x"))
+    follower.handle(MessageArrived(leader_key, MessageKind.VOTE, old.encode()))
+    assert follower.dropped[CoreDrop.STALE_MESSAGE] == 1 and len(wal.data) == size
 
 
 def test_validator_core_refuses_a_synced_block_without_a_valid_commit() -> None:
@@ -494,6 +588,9 @@ def test_validator_core_refuses_a_synced_block_without_a_valid_commit() -> None:
     follower.handle(MessageArrived(sender, MessageKind.BLOCK,
                                    BlockMessage(block, forged).encode()))
     assert follower.dropped[CoreDrop.SYNC_INVALID] == 1 and follower.height == 0
+    follower.handle(MessageArrived(sender, MessageKind.BLOCK_REQUEST,
+                                   encode([1, 0, SYNC_WINDOW_BLOCKS + 1])))
+    assert follower.dropped[CoreDrop.MALFORMED] == 1
     follower.handle(MessageArrived(sender, MessageKind.BLOCK,
                                    BlockMessage(block, commit).encode()))
     assert follower.height == 1
@@ -546,13 +643,14 @@ def test_validator_core_puts_reported_equivocation_in_its_next_proposal() -> Non
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_status_and_block_decoders_return_a_value_or_raise_decode_error(data: bytes) -> None:
-    for decoder in (StatusMessage.decode, BlockMessage.decode):
+    for decoder in (StatusMessage.decode, BlockMessage.decode, BlockRequest.decode):
         with contextlib.suppress(DecodeError):
             decoder(data)
 
 
 def test_wire_messages_round_trip() -> None:
     assert StatusMessage.decode(StatusMessage(9, 2).encode()) == StatusMessage(9, 2)
+    assert BlockRequest.decode(BlockRequest(9, 3).encode()) == BlockRequest(9, 3)
     leader = Scene(count=1)
     leader.start()
     block, commit = leader.disk.store.get_block(1), leader.disk.store.get_commit(1)

@@ -9,6 +9,11 @@
     GET  /v1/blocks/latest | /v1/blocks/{height}   block with its commit; ?format=cbor
     GET  /v1/accounts/{public_key}        next nonce, roles, recent transactions
     GET  /v1/query/{service}/{name}?...   a service query on committed state
+    GET  /v1/light/{height}               light block: header, commit, validator set (proofs)
+    GET  /v1/proofs/tx/{hash}             a tx's log and result inclusion proofs
+    GET  /v1/proofs/state/{service}/{key} a state key's value and tree proof at the tip (hex key)
+    GET  /v1/log/consistency?old=N&new=M  RFC 9162 consistency proof between log sizes
+    GET  /v1/log/inclusion/{index}?size=N RFC 9162 inclusion proof of a log leaf
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import parse_key
 from seoulchain.ledger.types import TX_BYTES_MAX
 from seoulchain.node.node import Node, TxStatus
+from seoulchain.proofs.logtree import compute_checkpoint_consistency, compute_checkpoint_inclusion
 
 # A JSON submission carries the tx as hex: twice the bytes, plus a little framing.
 SUBMIT_BODY_BYTES_MAX = 2 * TX_BYTES_MAX + 1024
@@ -167,7 +173,77 @@ def create_app(node: Node) -> FastAPI:
             raise ApiError(400, "bad_query", str(exc)) from exc
         return {"height": node.engine.height, "result": to_jsonable(result)}
 
+    @app.get("/v1/log/consistency")
+    async def get_log_consistency(old: int, new: int | None = None) -> dict[str, Any]:
+        # Any block header is a checkpoint (log_size, log_root) its commit certifies: a
+        # client takes both sizes from headers it verified and checks the proof offline.
+        log_size = node.engine.tip.log_size
+        new_size = log_size if new is None else new
+        if not 0 <= old <= new_size:
+            raise ApiError(400, "bad_range", f"need 0 <= old <= new, got old={old}, "
+                                             f"new={new_size}")
+        if new_size > log_size:
+            raise ApiError(404, "beyond_log", f"the log has {log_size} leaves, not {new_size}")
+        old_root, new_root, proof = compute_checkpoint_consistency(old, new_size,
+                                                                   node.store.read_log_node)
+        return {"old_size": old, "new_size": new_size, "old_root": old_root.hex(),
+                "new_root": new_root.hex(), "proof": [sibling.hex() for sibling in proof]}
+
+    @app.get("/v1/log/inclusion/{index}")
+    async def get_log_inclusion(index: int, size: int | None = None) -> dict[str, Any]:
+        log_size = node.engine.tip.log_size
+        tree_size = log_size if size is None else size
+        if tree_size > log_size:
+            raise ApiError(404, "beyond_log", f"the log has {log_size} leaves, not {tree_size}")
+        if not 0 <= index < tree_size:
+            raise ApiError(404 if index >= 0 else 400, "no_leaf",
+                           f"no leaf {index} in a log of size {tree_size}")
+        leaf_hash, root, proof = compute_checkpoint_inclusion(index, tree_size,
+                                                              node.store.read_log_node)
+        return {"index": index, "size": tree_size, "leaf_hash": leaf_hash.hex(),
+                "root": root.hex(), "proof": [sibling.hex() for sibling in proof]}
+
+    register_proof_routes(app, node)
     return app
+
+
+def register_proof_routes(app: FastAPI, node: Node) -> None:
+    """Serve the pieces of proof bundles (docs/spec/proofs.md §8)."""
+    from seoulchain.client.prover import StoreProofSource
+    from seoulchain.proofs.bundle import (
+        light_block_to_json,
+        state_proof_to_json,
+        tx_proof_to_json,
+    )
+
+    source = StoreProofSource(node.genesis, node.store)
+
+    @app.get("/v1/light/{height}")
+    async def get_light_block(height: int) -> dict[str, Any]:
+        if not 1 <= height <= node.engine.height:
+            raise ApiError(404, "no_block", f"no block at height {height}; the chain is at "
+                                            f"{node.engine.height}")
+        return {"height": height, "light_block": light_block_to_json(
+            source.get_light_block(height))}
+
+    @app.get("/v1/proofs/tx/{tx_hash}")
+    async def get_tx_proof(tx_hash: str) -> dict[str, Any]:
+        hash_bytes = parse_hash(tx_hash)
+        if node.store.get_tx(hash_bytes) is None:
+            raise ApiError(404, "no_tx", f"transaction {hash_bytes.hex()} is not committed")
+        proof = source.get_tx_proof(hash_bytes)
+        return {"height": proof.height, "proof": tx_proof_to_json(proof)}
+
+    @app.get("/v1/proofs/state/{service}/{key}")
+    async def get_state_proof(service: str, key: str) -> dict[str, Any]:
+        try:
+            key_bytes = bytes.fromhex(key)
+        except ValueError as exc:
+            raise ApiError(400, "bad_key", f"{key!r} is not a hex state key") from exc
+        if node.engine.height == 0:
+            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        proof = node.engine.get_state_proof(service, key_bytes)
+        return {"height": proof.height, "proof": state_proof_to_json(proof)}
 
 
 async def read_body(request: Request, bytes_max: int) -> bytes:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from seoulchain.cli.bench_network import bench_network
 from seoulchain.cli.common import (
     HomeOption,
     console,
@@ -17,7 +18,9 @@ from seoulchain.cli.common import (
     reports_errors,
 )
 from seoulchain.cli.network import register as register_network_commands
+from seoulchain.cli.prove import bench_proofs_command, prove_app, verify_command
 from seoulchain.cli.sim import sim as sim_command
+from seoulchain.cli.tiles import export_tiles
 from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
@@ -33,6 +36,9 @@ app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
 register_network_commands(app)
 app.command(name="sim")(sim_command)
+app.add_typer(prove_app, name="prove")
+app.command(name="verify")(verify_command)
+app.command(name="export-tiles")(export_tiles)
 
 
 @app.command()
@@ -196,6 +202,8 @@ def audit(home: HomeOption,
 
 bench_app = typer.Typer(no_args_is_help=True, help="Measure throughput (docs/performance.md).")
 app.add_typer(bench_app, name="bench")
+bench_app.command("proofs")(bench_proofs_command)
+bench_app.command("network")(bench_network)
 
 
 @bench_app.command("ledger")

@@ -32,7 +32,7 @@ from seoulchain.errors import RemoteError, SeoulchainError
 from seoulchain.execution.engine import Engine
 from seoulchain.execution.service import Service
 from seoulchain.ledger.genesis import Genesis
-from seoulchain.ledger.store import BlockStore
+from seoulchain.ledger.store import STATE_TREE_PINS_KEY, BlockStore
 from seoulchain.ledger.types import Block, Commit
 from seoulchain.proofs.smt import SparseMerkleTree, decode_node_key
 
@@ -165,6 +165,7 @@ def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStor
             key = min(stored_item[0], replayed_item[0])
             raise AuditFailure(tip_height,
                                f"stored state differs from the replay at key {key!r}")
+    mirror_state_tree_retention(store, replay_store)
     check_state_tree(store, replay_store, tip_height, engine.tip.state_root)
     query = "SELECT hash, height, idx, log_index, signer, code, result FROM txs ORDER BY hash"
     for stored_row, replayed_row in zip(store.db.execute(query),
@@ -175,6 +176,21 @@ def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStor
     if store.count_txs() != replay_store.count_txs():
         raise AuditFailure(tip_height, "the transaction index has a different number of "
                                        "entries than the replay")
+
+
+def mirror_state_tree_retention(store: BlockStore, replay_store: BlockStore) -> None:
+    """Prune the replay's state tree as the audited store's was: same floor, same pins."""
+    # The replay keeps every version; what a node keeps is a function of its prune floor
+    # and pinned versions only, so pruning the replay to the same ones must give the same
+    # rows (the comparison below then also checks the node pruned nothing it should keep).
+    try:
+        floor = store.get_state_tree_floor()
+        pins = store.get_pinned_state_versions()
+    except SeoulchainError as exc:
+        raise AuditFailure(0, f"the state tree retention records are damaged: {exc}") from exc
+    if pins:
+        replay_store.set_meta(STATE_TREE_PINS_KEY, sorted(pins))
+    replay_store.prune_state_tree(floor)
 
 
 def check_state_tree(store: BlockStore, replay_store: BlockStore, tip_height: int,

@@ -76,6 +76,21 @@ class NodeClient:
     def query(self, service: str, name: str, **args: Any) -> Any:
         return self.get_json(f"/v1/query/{service}/{name}", **args)
 
+    def get_genesis(self) -> dict[str, Any]:
+        return self.get_json("/v1/genesis")
+
+    def get_light_block(self, height: int) -> dict[str, Any]:
+        """Return {"height", "light_block": {header, commit, validators}} (base64 CBOR)."""
+        return self.get_json(f"/v1/light/{height}")
+
+    def get_tx_proof(self, tx_hash: bytes) -> dict[str, Any]:
+        """Return {"height", "proof"}: a committed tx's log and result inclusion proofs."""
+        return self.get_json(f"/v1/proofs/tx/{tx_hash.hex()}")
+
+    def get_state_proof(self, service: str, key: bytes) -> dict[str, Any]:
+        """Return {"height", "proof"}: a state key's value and tree proof at the tip."""
+        return self.get_json(f"/v1/proofs/state/{service}/{key.hex()}")
+
     def submit(self, tx: Transaction | bytes) -> dict[str, Any]:
         """Submit a signed transaction; raise `TxRejected` if the node refuses it."""
         raw = tx.encode() if isinstance(tx, Transaction) else tx

@@ -138,8 +138,12 @@ class DropReason:
     DUPLICATE = "duplicate"
     CONFLICTING_VOTE = "conflicting_vote"
     CONFLICTING_PROPOSAL = "conflicting_proposal"
+    IGNORED_CONFLICT = "ignored_conflict"
     STALE_EVENT = "stale_event"
     UNREQUESTED = "unrequested"
+    # Dropped for now only: the same message may be taken later (a round reached, a buffer
+    # emptied), so a driver that filters repeats must let a re-send of it through.
+    RETRYABLE = (FUTURE_ROUND_BUDGET, FUTURE_BUFFER_FULL, IGNORED_CONFLICT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +250,17 @@ class ConsensusMachine:
                             None if self._valid is None else self._valid.block_id(),
                             self._decided)
 
+    @property
+    def retryable_drops(self) -> int:
+        """Return how many inputs were dropped for a reason in `DropReason.RETRYABLE`."""
+        return sum(self.dropped[reason] for reason in DropReason.RETRYABLE)
+
+    def get_round_votes(self, round_: Round) -> list[Vote]:
+        """Return the votes counted at (h_p, round_), prevotes then precommits, for relaying:
+        the paper assumes every message a correct process receives reaches all the others.
+        """
+        return [] if self._votes is None or self._decided else self._votes.get_round_votes(round_)
+
     def on_event(self, event: Event) -> list[Action]:
         """Apply one event; return the actions the driver must carry out, in order."""
         handler = self._handlers.get(type(event))
@@ -343,14 +358,27 @@ class ConsensusMachine:
         """Buffer a message for height + 1, within the buffer's bounds."""
         if message.height != self._height + 1:
             self._drop(DropReason.FUTURE_HEIGHT)
-        elif key in self._future:
+        elif key in self._future and not self._is_first_conflict(message, key):
             self._drop(DropReason.DUPLICATE)
         elif (len(self._future) >= FUTURE_HEIGHT_MESSAGES_MAX
               or self._future_bytes + size > FUTURE_HEIGHT_BYTES_MAX):
             self._drop(DropReason.FUTURE_BUFFER_FULL)
         else:
+            if key in self._future:
+                key = (*key, "conflicting")
             self._future[key] = message
             self._future_bytes += size
+
+    def _is_first_conflict(self, message: Proposal | Vote, key: tuple[object, ...]) -> bool:
+        """Return True if `message` is a vote conflicting with the one kept under `key`, and
+        no conflicting vote is kept yet: the vote set will count it (an equivocator's first
+        conflicting vote counts toward its block id), so dropping it here would hide from us
+        a polka our peers see, and the driver would never hand it to us again.
+        """
+        kept = self._future[key]
+        return (isinstance(message, Vote) and isinstance(kept, Vote)
+                and kept.block_id != message.block_id
+                and (*key, "conflicting") not in self._future)
 
     def _on_proposal(self, proposal: Proposal) -> list[Action]:
         """Check and store a current-height proposal; ask the application to validate it."""
@@ -370,6 +398,7 @@ class ConsensusMachine:
         if existing is not None:
             return self._drop(DropReason.CONFLICTING_PROPOSAL)
         self._proposals[proposal.round] = proposal
+        self._votes.add_relevant_block(proposal.block_id)
         self._note_sender(proposer, proposal.round)
         return self._request_validation(proposal.block)
 
@@ -388,6 +417,10 @@ class ConsensusMachine:
         except VerificationError:
             return self._drop(DropReason.INVALID_SIGNATURE)
         outcome, evidence = self._votes.add_vote(vote)
+        if outcome is AddVoteOutcome.DUPLICATE:
+            return self._drop(DropReason.DUPLICATE)
+        if outcome is AddVoteOutcome.IGNORED:  # may count once its block is proposed
+            return self._drop(DropReason.IGNORED_CONFLICT)
         if outcome is AddVoteOutcome.CONFLICTING:
             self._drop(DropReason.CONFLICTING_VOTE)
             return [] if evidence is None else [ReportEvidence(evidence)]
@@ -432,7 +465,8 @@ class ConsensusMachine:
         header = event.block.header
         if header.height != self._height or header.chain_id != self.config.chain_id:
             raise LocalError("the block built for us is for another height or chain")
-        assert self._valid is None
+        # Only a twin's proposal for our round can have given us a valid value meanwhile.
+        assert self._valid is None or self._round in self._proposals
         self._awaiting_value = False
         return self._propose(event.block, NO_ROUND)
 
@@ -461,8 +495,16 @@ class ConsensusMachine:
         except SigningRefused:
             self.refused_signatures += 1
             return []
-        assert self._proposals.get(self._round, proposal) == proposal
+        existing = self._proposals.get(self._round)
+        if existing is not None and existing != proposal:
+            # Our key signed another proposal for this round that we did not sign: a twin
+            # (a second process with our key). As in the paper with the honest code run
+            # twice, ours still goes out; here it is just a conflicting proposal.
+            self._drop(DropReason.CONFLICTING_PROPOSAL)
+            return [BroadcastProposal(proposal)]
         self._proposals[self._round] = proposal
+        assert self._votes is not None
+        self._votes.add_relevant_block(proposal.block_id)
         self._note_sender(self.public_key, self._round)
         return [BroadcastProposal(proposal)]
 
@@ -486,10 +528,18 @@ class ConsensusMachine:
             self.refused_signatures += 1
             return []
         assert self._votes is not None
-        outcome, _ = self._votes.add_vote(vote)
-        assert outcome is not AddVoteOutcome.CONFLICTING, "signed two votes at one step"
+        signed = self._safety.last_signed
+        assert signed is None or signed.position == (self._height, self._round, vote_type)
+        outcome, evidence = self._votes.add_vote(vote)
+        actions: list[Action] = [BroadcastVote(vote)]
+        if outcome is not AddVoteOutcome.ADDED:
+            # The safety rules signed nothing else at this step, so the vote we hold is a
+            # twin's (a second process with our key): ours is a conflicting vote, as any
+            # peer would see it, and goes out all the same.
+            self._drop(DropReason.CONFLICTING_VOTE)
+            return actions if evidence is None else [*actions, ReportEvidence(evidence)]
         self._note_sender(self.public_key, self._round)
-        return [BroadcastVote(vote)]
+        return actions
 
     def _enter_decision(self, proposal: Proposal) -> list[Action]:
         """Lines 51-53: decision_p[h_p] = v; reset locks; emit the block with its commit."""
@@ -705,5 +755,7 @@ class ConsensusMachine:
         assert (self._locked is None) == (self._locked_round == NO_ROUND)
         assert (self._valid is None) == (self._valid_round == NO_ROUND)
         assert self._locked_round <= self._valid_round <= self._round
-        assert not self._awaiting_value or self._step == Step.PROPOSE
+        # A twin's proposal for our round may move us on while our own block is being built.
+        assert (not self._awaiting_value or self._step == Step.PROPOSE
+                or self._round in self._proposals)
         assert len(self._future) <= FUTURE_HEIGHT_MESSAGES_MAX

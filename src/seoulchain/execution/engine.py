@@ -20,7 +20,9 @@ commit for height h certifies the state at h.
 The state root is the root of version h of the state tree (`proofs/smt.py`): executing a
 block applies its writes to version h - 1 as a pure batch (any number of proposals for one
 height may be executed), and `commit` persists the chosen block's batch with the block.
-Every height applies a batch, even one with no writes, so tree version == height.
+Every height applies a batch, even one with no writes, so tree version == height. With a
+state retention of N versions, committing height h also prunes (in the block's transaction)
+the versions below h - N that the store has not pinned.
 
 The engine does no I/O of its own: it reads committed state through the store it is given
 and writes only in `commit`.
@@ -83,6 +85,10 @@ DECODED_CACHE_MAX = 50_000
 NONCE_WINDOW = 256
 # Executions of proposals kept for finalize_block; a few rounds' worth of proposals.
 EXECUTION_CACHE_MAX = 8
+# State tree versions a node keeps by default ([state] retention_versions): about three hours
+# of blocks at one a second, ten times the evidence window, so proofs at recent headers stay
+# servable; 0 keeps every version. Pinned versions are kept whatever their age.
+STATE_RETENTION_VERSIONS_DEFAULT = 10_000
 
 
 # Evidence older than this many blocks is no longer accepted (as CometBFT's max age).
@@ -174,8 +180,14 @@ class Engine:
     """The deterministic state machine of the application, over one node's store."""
 
     def __init__(self, genesis: Genesis, store: BlockStore, services: dict[str, Service],
-                 evidence_verifier: EvidenceVerifier | None = None):
+                 evidence_verifier: EvidenceVerifier | None = None,
+                 state_retention_versions: int = 0):
         self.genesis = genesis
+        if type(state_retention_versions) is not int or state_retention_versions < 0:
+            raise LocalError("state_retention_versions must be an integer >= 0 (0 keeps all)")
+        # After committing height h, state tree versions below h - retention are pruned
+        # (unless pinned in the store) inside the block's transaction; 0 keeps every version.
+        self.state_retention_versions = state_retention_versions
         self.chain_id = genesis.chain_id
         self.store = store
         # Committed state as execution reads it: the store behind a read cache.
@@ -588,7 +600,8 @@ class Engine:
         ]
         assert execution.state_tree is not None
         self.store.commit_block(BlockWrite(block, commit, records, execution.writes,
-                                           execution.state_tree, execution.log_nodes))
+                                           execution.state_tree, execution.log_nodes,
+                                           self.compute_prune_before(block.height)))
         self.state.apply_committed(execution.writes)
         header = block.header
         self.tip = Tip(header.height, block.block_id(), header.state_root, header.log_size,
@@ -599,6 +612,12 @@ class Engine:
         self.next_validators = execution.next_validators
         self.executions.clear()
         return CommittedBlock(block, execution)
+
+    def compute_prune_before(self, height: int) -> int | None:
+        """Return the state tree version below which committing `height` prunes, or None."""
+        if self.state_retention_versions == 0 or height <= self.state_retention_versions:
+            return None
+        return height - self.state_retention_versions
 
     # ------------------------------------------------------------------ queries
 

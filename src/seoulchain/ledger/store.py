@@ -9,7 +9,10 @@ it; the previous height is always intact.
 
 The `state` table holds the latest value of each key only; the state tree
 (`proofs/smt.py`, tables `state_nodes` and `state_nodes_stale`) keeps every version's nodes
-and is what `state_root` commits to (docs/spec/state-tree.md).
+and is what `state_root` commits to (docs/spec/state-tree.md). With a retention set, a block's
+transaction also prunes the versions that fell out of it (`prune_state_tree_rows`), keeping
+the versions pinned in `meta` (snapshots, proofs being served), so pruning is exactly as
+durable as the block that triggered it.
 
 Blocks and commits read back are decoded with the strict decoder; a corrupt record raises
 `StorageError`. Tampering that still decodes is what `seoulchain audit` detects by replaying
@@ -29,12 +32,27 @@ from pathlib import Path
 from seoulchain.codec import decode, encode
 from seoulchain.errors import DecodeError, LocalError, StorageError
 from seoulchain.ledger.types import Block, Commit
-from seoulchain.proofs.smt import SqliteNodeStore, TreeBatch, encode_node_key
+from seoulchain.proofs.smt import (
+    PRUNE_CHUNK_NODES,
+    SqliteNodeStore,
+    StaleNode,
+    TreeBatch,
+    VersionUnavailableError,
+    encode_node_key,
+    is_needed_by_versions,
+)
 
 # 2: the state root is the state tree's root (tables state_nodes, state_nodes_stale).
 SCHEMA_VERSION = 2
 # Bounds a single index listing (txs by signer) so that an API call stays cheap.
 LIST_LIMIT_MAX = 1000
+# State tree retention records in `meta`: the prune floor, how far the stale index has been
+# scanned, and the versions pinned against pruning (snapshots, proofs being served).
+STATE_TREE_FLOOR_KEY = "state_tree_floor"
+STATE_TREE_CURSOR_KEY = "state_tree_prune_cursor"
+STATE_TREE_PINS_KEY = "state_tree_pins"
+# Each pin keeps up to a whole version of the tree on disk; a handful of snapshots is plenty.
+STATE_PINS_MAX = 64
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -87,6 +105,9 @@ class BlockWrite:
     state_writes: dict[bytes, bytes | None]
     state_tree: TreeBatch
     log_nodes: list[tuple[int, int, bytes]]
+    # With a value r, state tree versions below r (unless pinned) are pruned in the same
+    # transaction (see `prune_state_tree`); None keeps every version.
+    state_tree_prune_before: int | None = None
 
 
 class BlockStore:
@@ -168,6 +189,8 @@ class BlockStore:
             self.apply_state_writes(write.state_writes)
             self.hook("state")
             self.state_tree.write_batch(write.state_tree)
+            if write.state_tree_prune_before is not None:
+                self.prune_state_tree_rows(write.state_tree_prune_before)
             self.hook("state_tree")
             self.db.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)",
                                 write.log_nodes)
@@ -260,6 +283,118 @@ class BlockStore:
 
     def iter_state(self) -> Iterator[tuple[bytes, bytes]]:
         yield from self.db.execute("SELECT key, value FROM state ORDER BY key")
+
+    def read_log_nodes(self, level: int, first: int, count: int) -> list[bytes]:
+        """Return the stored log nodes (level, first) .. (level, first + count - 1)."""
+        rows = self.db.execute(
+            "SELECT idx, hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? "
+            "ORDER BY idx", (level, first, first + count)).fetchall()
+        if len(rows) != count or (rows and (rows[0][0], rows[-1][0]) != (first,
+                                                                       first + count - 1)):
+            raise StorageError(f"transparency log nodes at level {level} from {first}, "
+                               f"{count} of them, are not all stored")
+        return [row[1] for row in rows]
+
+    # ------------------------------------------------------------------ state tree retention
+
+    def get_state_tree_floor(self) -> int:
+        """Return the version below which unpinned state tree versions have been pruned."""
+        value = self.get_meta(STATE_TREE_FLOOR_KEY)
+        return 0 if value is None else int(value)  # type: ignore[call-overload]
+
+    def get_pinned_state_versions(self) -> frozenset[int]:
+        """Return the state tree versions the pruner keeps whatever their age."""
+        value = self.get_meta(STATE_TREE_PINS_KEY)
+        if value is None:
+            return frozenset()
+        if not isinstance(value, list) or not all(type(item) is int for item in value):
+            raise StorageError("the pinned state tree versions record is malformed")
+        return frozenset(value)
+
+    def pin_state_version(self, version: int) -> None:
+        """Keep state tree version `version` (a snapshot, a proof being served) from pruning."""
+        with self.transaction():
+            pins = self.get_pinned_state_versions()
+            if version in pins:
+                return
+            tip = self.get_tip()
+            if version < self.get_state_tree_floor() or version > (0 if tip is None
+                                                                   else tip.height):
+                raise VersionUnavailableError(
+                    f"state tree version {version} cannot be pinned: it is pruned or not "
+                    f"committed (floor {self.get_state_tree_floor()})")
+            if len(pins) >= STATE_PINS_MAX:
+                raise LocalError(f"at most {STATE_PINS_MAX} state tree versions can be pinned")
+            self.set_meta(STATE_TREE_PINS_KEY, sorted(pins | {version}))
+
+    def unpin_state_version(self, version: int) -> None:
+        """Let the pruner remove version `version` again once it is below the floor."""
+        with self.transaction():
+            pins = self.get_pinned_state_versions()
+            if version not in pins:
+                return
+            self.set_meta(STATE_TREE_PINS_KEY, sorted(pins - {version}))
+            # Nodes kept only for this pin are stale since a version after it: rescan those.
+            cursor = self.get_meta(STATE_TREE_CURSOR_KEY)
+            if isinstance(cursor, int) and cursor > version:
+                self.set_meta(STATE_TREE_CURSOR_KEY, version)
+                self.prune_state_tree_rows(self.get_state_tree_floor())
+
+    def prune_state_tree(self, before_version: int) -> int:
+        """Prune state tree versions below `before_version` (unless pinned) in one transaction."""
+        with self.transaction():
+            return self.prune_state_tree_rows(before_version)
+
+    def prune_state_tree_rows(self, before_version: int) -> int:
+        """Delete nodes only unpinned versions below `before_version` need; return how many.
+
+        Runs inside the caller's transaction. Idempotent: a cursor records how far the stale
+        index has been scanned, so each call reads only entries stale since versions in
+        (cursor, before_version], and a call that is lost is covered by the next one.
+        """
+        if before_version <= 0:
+            return 0
+        cursor = self.get_meta(STATE_TREE_CURSOR_KEY)
+        cursor = cursor if isinstance(cursor, int) else 0
+        if before_version <= cursor:
+            return 0
+        pins = sorted(self.get_pinned_state_versions())
+        stale_table = self.state_tree.stale_table
+        if not pins or pins[0] >= before_version:
+            # Nothing pinned below the floor: every entry in range goes, in two statements.
+            pruned = self.delete_stale_range(cursor, before_version)
+            self.set_meta(STATE_TREE_CURSOR_KEY, before_version)
+            self.set_meta(STATE_TREE_FLOOR_KEY, max(before_version, self.get_state_tree_floor()))
+            return pruned
+        pruned = 0
+        after: tuple[int, bytes] = (cursor, b"\xff" * 64)
+        while True:
+            rows = self.db.execute(
+                f"SELECT stale_since, node_key FROM {stale_table} WHERE stale_since <= ? AND "
+                "(stale_since, node_key) > (?, ?) ORDER BY stale_since, node_key LIMIT ?",
+                (before_version, *after, PRUNE_CHUNK_NODES)).fetchall()
+            if not rows:
+                break
+            after = rows[-1]
+            doomed = [entry for entry in (StaleNode(*row) for row in rows)
+                      if not is_needed_by_versions(entry, pins)]
+            self.state_tree.delete_stale(doomed)
+            pruned += len(doomed)
+        self.set_meta(STATE_TREE_CURSOR_KEY, before_version)
+        self.set_meta(STATE_TREE_FLOOR_KEY, max(before_version, self.get_state_tree_floor()))
+        return pruned
+
+    def delete_stale_range(self, after_version: int, through_version: int) -> int:
+        """Delete every state tree node stale since a version in (after, through]."""
+        nodes, stale = self.state_tree.table, self.state_tree.stale_table
+        try:
+            self.db.execute(
+                f"DELETE FROM {nodes} WHERE node_key IN (SELECT node_key FROM {stale} "
+                "WHERE stale_since > ? AND stale_since <= ?)", (after_version, through_version))
+            return self.db.execute(f"DELETE FROM {stale} WHERE stale_since > ? AND "
+                                   "stale_since <= ?", (after_version, through_version)).rowcount
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot prune the state tree: {exc}") from exc
 
     def read_log_node(self, level: int, index: int) -> bytes:
         row = self.db.execute("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?",

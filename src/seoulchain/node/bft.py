@@ -41,7 +41,8 @@ log = logging.getLogger("seoulchain.node")
 
 # Transport frame kinds for the core's messages (the transport reserves kinds below 0x10).
 KIND_CODES = {MessageKind.PROPOSAL: 0x10, MessageKind.VOTE: 0x11, MessageKind.TX: 0x12,
-              MessageKind.STATUS: 0x13, MessageKind.BLOCK: 0x14}
+              MessageKind.STATUS: 0x13, MessageKind.BLOCK: 0x14,
+              MessageKind.BLOCK_REQUEST: 0x15}
 KINDS_BY_CODE = {code: kind for kind, code in KIND_CODES.items()}
 WAL_FILE = "consensus.wal"
 SIGNING_STATE_FILE = "signing-state.cbor"
@@ -67,6 +68,7 @@ class BftProducer:
         validator_config = ValidatorConfig(
             config.consensus.to_consensus_config(engine.chain_id),
             commit_pause_ms=chain.commit_pause_ms,
+            gossip_interval_ms=config.p2p.gossip_interval_ms,
             block_txs_max=chain.block_txs_max, block_tx_bytes_max=chain.block_tx_bytes_max)
         recovery = ValidatorCore.recover(
             key=key, engine=engine, mempool=mempool, wal=self.wal, replay=recovered,
@@ -84,7 +86,9 @@ class BftProducer:
             peers=self.peer_addresses, listen_host=config.p2p.listen_host,
             listen_port=config.p2p.listen_port, limits=config.p2p.get_limits(),
             drop_policies={KIND_CODES[MessageKind.TX]: DropPolicy.NEWEST})
-        self.timers: set[asyncio.TimerHandle] = set()
+        # Pending timers by token, so a fired one is forgotten without scanning the rest.
+        self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.next_timer = 0
 
     def get_trusted_keys(self) -> list[bytes]:
         """Return the keys of every validator of this height and the next two."""
@@ -102,7 +106,7 @@ class BftProducer:
             await stop.wait()
         finally:
             receiver.cancel()
-            for timer in self.timers:
+            for timer in self.timers.values():
                 timer.cancel()
             await asyncio.gather(receiver, return_exceptions=True)
             await self.transport.stop()
@@ -152,8 +156,9 @@ class BftProducer:
                     else:
                         self.transport.send(to, code, data)
                 case SetTimer(duration_ms, event):
-                    handle = loop.call_later(duration_ms / 1000, self.on_timer, event)
-                    self.timers.add(handle)
+                    token, self.next_timer = self.next_timer, self.next_timer + 1
+                    self.timers[token] = loop.call_later(duration_ms / 1000, self.on_timer,
+                                                         token, event)
                 case Committed(_, _, result):
                     self.on_commit(result)
                     self.follow_validator_set()
@@ -165,7 +170,6 @@ class BftProducer:
             self.trusted_keys = keys
             self.transport.update_peers(keys, self.peer_addresses)
 
-    def on_timer(self, event: Input) -> None:
-        self.timers = {timer for timer in self.timers if not timer.cancelled()
-                       and timer.when() > asyncio.get_running_loop().time()}
+    def on_timer(self, token: int, event: Input) -> None:
+        del self.timers[token]
         self.handle(event)

@@ -16,7 +16,11 @@ import tomli_w
 
 from seoulchain.consensus import machine
 from seoulchain.errors import LocalError
-from seoulchain.node import transport
+from seoulchain.execution.engine import STATE_RETENTION_VERSIONS_DEFAULT
+from seoulchain.node import transport, validator
+
+# A faster status/re-send tick would spend the node's time on gossip.
+GOSSIP_INTERVAL_MS_MIN = 50
 
 
 @dataclass
@@ -69,6 +73,9 @@ class P2PConfig:
     listen_port: int = 26656
     # "pubkeyhex@host:port" for each validator to dial (IPv6 hosts in brackets).
     peers: list[str] = field(default_factory=list)
+    # Status broadcast and re-send of a stuck validator's messages (below the consensus
+    # timeouts, so a lost message is re-sent before peers give up on the round).
+    gossip_interval_ms: int = validator.GOSSIP_INTERVAL_MS
     frame_bytes_max: int = transport.FRAME_BYTES_MAX
     send_queue_frames_max: int = transport.SEND_QUEUE_FRAMES_MAX
     send_queue_bytes_max: int = transport.SEND_QUEUE_BYTES_MAX
@@ -83,6 +90,11 @@ class P2PConfig:
     ban_duration_ms: int = transport.BAN_DURATION_MS
     handshakes_pending_max: int = transport.HANDSHAKES_PENDING_MAX
 
+    def __post_init__(self) -> None:
+        if self.gossip_interval_ms < GOSSIP_INTERVAL_MS_MIN:
+            raise LocalError(f"[p2p] gossip_interval_ms must be at least "
+                             f"{GOSSIP_INTERVAL_MS_MIN}, got {self.gossip_interval_ms}")
+
     def get_peer_addresses(self) -> list[transport.PeerAddress]:
         """Parse `peers`, raising `LocalError` naming the first malformed entry."""
         return [transport.parse_peer_address(text) for text in self.peers]
@@ -96,6 +108,20 @@ class P2PConfig:
 
 
 @dataclass
+class StateConfig:
+    """The state tree on disk (docs/operations.md, "State tree retention")."""
+
+    # Keep state tree versions tip - N .. tip (and any pinned one); older versions are
+    # pruned as each block commits. 0 keeps every version (an archive node).
+    retention_versions: int = STATE_RETENTION_VERSIONS_DEFAULT
+
+    def __post_init__(self) -> None:
+        if self.retention_versions < 0:
+            raise LocalError(f"[state] retention_versions must be 0 (keep all) or more, got "
+                             f"{self.retention_versions}")
+
+
+@dataclass
 class NodeConfig:
     moniker: str = "node"
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -103,6 +129,7 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     consensus: ConsensusTimeouts = field(default_factory=ConsensusTimeouts)
     p2p: P2PConfig = field(default_factory=P2PConfig)
+    state: StateConfig = field(default_factory=StateConfig)
 
     def save(self, path: Path) -> None:
         path.write_text(tomli_w.dumps(asdict(self)))

@@ -53,7 +53,8 @@ class Node:
         self.genesis = home.load_genesis()
         home.data_dir.mkdir(exist_ok=True)
         self.store = BlockStore(home.store_path)
-        self.engine = Engine(self.genesis, self.store, load_services(), verify_evidence_bytes)
+        self.engine = Engine(self.genesis, self.store, load_services(), verify_evidence_bytes,
+                             state_retention_versions=self.config.state.retention_versions)
         self.mempool = Mempool(self.engine, self.config.mempool.txs_max,
                                self.config.mempool.bytes_max)
         self.key = home.load_key("validator")

@@ -134,8 +134,17 @@ POL_BUCKETS_MAX = 1024
 # Next-height messages carried over the WAL reset: what the machine buffers for that height.
 CARRIED_MESSAGES_MAX = FUTURE_HEIGHT_MESSAGES_MAX
 CARRIED_BYTES_MAX = FUTURE_HEIGHT_BYTES_MAX
-# Blocks answered to one status message; the catching-up peer asks again after each one.
-SYNC_BLOCKS_PER_REPLY_MAX = 4
+# Block sync: blocks per request (one window), windows in flight (spread over the peers
+# that have them), gossip ticks an unanswered request waits before it goes to another peer,
+# and ticks without a synced block after which a syncing validator rejoins consensus.
+SYNC_WINDOW_BLOCKS = 16
+SYNC_WINDOWS_MAX = 4
+SYNC_REQUEST_TICKS = 2
+SYNC_STALL_TICKS = 3
+# Synced blocks held ahead of the next height, by encoded size: windows arrive out of order.
+SYNC_BUFFER_BYTES_MAX = 64 * 1024 * 1024
+# Peers whose reported heights are remembered (each validator of three consecutive sets).
+PEER_HEIGHTS_MAX = 3 * VALIDATORS_MAX
 # Evidence kept until committed; far more than f validators can produce between blocks.
 EVIDENCE_POOL_MAX = 256
 # Evidence items our proposals offer; the engine accepts up to its own EVIDENCE_PER_BLOCK_MAX.
@@ -143,7 +152,7 @@ EVIDENCE_PER_BLOCK_MAX = 16
 # Consensus events one input may cause (answers to RequestBlock/RequestValidation and the
 # next StartHeight); each answer is one event, so a handful suffices.
 INTERNAL_EVENTS_PER_INPUT_MAX = 64
-# A status is three small integers.
+# A status or a block request is three small integers.
 STATUS_BYTES_MAX = 64
 # A synced block and its commit (at most VALIDATORS_MAX signatures of about 100 bytes).
 BLOCK_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 64 * 1024
@@ -160,6 +169,7 @@ class MessageKind(enum.StrEnum):
     TX = "tx"
     STATUS = "status"
     BLOCK = "block"
+    BLOCK_REQUEST = "block_request"
 
 
 class CoreDrop:
@@ -171,8 +181,13 @@ class CoreDrop:
     UNKNOWN_KIND = "unknown_kind"
     INCONSISTENT_BODY = "inconsistent_body"
     SYNC_NOT_NEXT = "sync_not_next"
+    SYNC_STALE = "sync_stale"
+    SYNC_BUFFER_FULL = "sync_buffer_full"
     SYNC_INVALID = "sync_invalid"
     STALE_TIMER = "stale_timer"
+    STALE_MESSAGE = "stale_message"
+    FUTURE_MESSAGE = "future_message"
+    SYNCING = "syncing"
 
 
 # ------------------------------------------------------------------------------ wire
@@ -196,6 +211,29 @@ class StatusMessage:
         require_version(fields[0], "status")
         return cls(require_height(fields[1], "status height"),
                    require_round(fields[2], "status round"), fields[0])
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRequest:
+    """Ask one peer for the committed blocks `start` .. `start + count - 1` it holds."""
+
+    start: Height
+    count: int
+    version: int = FORMAT_VERSION
+
+    def encode(self) -> bytes:
+        return encode([self.version, self.start, self.count])
+
+    @classmethod
+    def decode(cls, data: bytes) -> BlockRequest:
+        """Decode a block request, or raise `DecodeError`."""
+        fields = require_array(decode(data, STATUS_BYTES_MAX), "block request", 3)
+        require_version(fields[0], "block request")
+        start = require_height(fields[1], "block request start")
+        count = fields[2]
+        if type(count) is not int or not 1 <= count <= SYNC_WINDOW_BLOCKS:
+            raise DecodeError(f"block request count must be 1..{SYNC_WINDOW_BLOCKS}")
+        return cls(start, count, fields[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +313,15 @@ class Committed:
 
 
 Effect = Send | SetTimer | Committed
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """An outstanding block request: to whom, at which gossip tick, and its last height."""
+
+    peer: bytes
+    tick: int
+    last: int
 
 
 class WalWriter(Protocol):
@@ -401,6 +448,17 @@ class ValidatorCore:
         self._pending_validations: dict[bytes, RequestValidation] = {}
         self._pending_commit: CommitBlock | None = None
         self._started = False
+        # Block sync (see _request_blocks): peers' reported heights, windows asked for by
+        # window index, blocks received ahead of the next height, gossip ticks.
+        self._syncing = False
+        self._peer_heights: dict[bytes, int] = {}
+        self._requests: dict[int, SyncRequest] = {}
+        self._sync_buffer: dict[int, tuple[BlockMessage, int]] = {}
+        self._sync_buffer_bytes = 0
+        self._tick = 0
+        self._sync_progress_tick = 0
+        self._rotation = 0
+        self.sync_requests = 0
 
     @property
     def public_key(self) -> bytes:
@@ -410,6 +468,16 @@ class ValidatorCore:
     def height(self) -> int:
         """Height of the last committed block."""
         return self.engine.height
+
+    @property
+    def syncing(self) -> bool:
+        """True while catching up by block sync, outside consensus."""
+        return self._syncing
+
+    @property
+    def working_height(self) -> int:
+        """The height this validator works on: its consensus height, or the next to sync."""
+        return self.engine.height + 1 if self._syncing else self.machine.height
 
     # -------------------------------------------------------------------- start, recover
 
@@ -512,7 +580,9 @@ class ValidatorCore:
         need it.
         """
         if isinstance(message, Vote):
-            if message.validator == self.public_key:
+            # A late vote of ours for the previous height is in this WAL too: not for re-sending.
+            if (message.validator == self.public_key
+                    and message.height == self.engine.height + 1):
                 self._own[(message.round, message.vote_type)] = Send(data, kind)
             return
         validators = self.engine.validators
@@ -530,8 +600,12 @@ class ValidatorCore:
         match event:
             case MessageArrived(sender, kind, data):
                 self._on_message(sender, kind, data, effects)
-            case TimeoutFired():
-                self._feed(event, effects)
+            case TimeoutFired(_, height, round_):
+                if (self._syncing or height != self.machine.height
+                        or round_ != self.machine.round or self._is_decided()):
+                    self.dropped[CoreDrop.STALE_TIMER] += 1  # the machine would ignore it
+                else:
+                    self._feed(event, effects)
             case GossipDue():
                 self._on_gossip_due(effects)
             case NextHeightDue(height):
@@ -567,7 +641,14 @@ class ValidatorCore:
             except DecodeError:
                 self.dropped[CoreDrop.MALFORMED] += 1
                 return
-            self._on_block_message(sender, message, effects)
+            self._on_block_message(message, len(data), effects)
+        elif kind == MessageKind.BLOCK_REQUEST:
+            try:
+                request = BlockRequest.decode(data)
+            except DecodeError:
+                self.dropped[CoreDrop.MALFORMED] += 1
+                return
+            self._on_block_request(sender, request, effects)
         else:
             self.dropped[CoreDrop.UNKNOWN_KIND] += 1
 
@@ -594,12 +675,30 @@ class ValidatorCore:
         if message is None:
             self.dropped[CoreDrop.MALFORMED] += 1
             return
+        if self._syncing:
+            self.dropped[CoreDrop.SYNCING] += 1
+            return
+        # What the machine would drop is dropped here, before it costs a WAL write.
+        if message.height < self.machine.height or (message.height == self.machine.height
+                                                    and self._is_decided()):
+            self.dropped[CoreDrop.STALE_MESSAGE] += 1
+            return
+        if message.height > self.machine.height + 1:
+            self.dropped[CoreDrop.FUTURE_MESSAGE] += 1
+            return
         if isinstance(message, Proposal) and not is_body_consistent(message.block):
             self.dropped[CoreDrop.INCONSISTENT_BODY] += 1
             return
         self._note_message(kind, data, message)
+        retryable = self.machine.retryable_drops
         self._feed(ProposalReceived(data) if kind == MessageKind.PROPOSAL
                    else VoteReceived(data), effects)
+        if self.machine.retryable_drops != retryable:  # not taken yet: let a re-send in
+            self._seen.discard(data if len(data) <= VOTE_BYTES_MAX else sha256(data))
+
+    def _is_decided(self) -> bool:
+        """True between committing the machine's height and starting the next one."""
+        return self.engine.height == self.machine.height
 
     def _note_message(self, kind: MessageKind, data: bytes, message: Proposal | Vote) -> None:
         """Carry a next-height message over the WAL reset; index a current-height prevote."""
@@ -735,9 +834,12 @@ class ValidatorCore:
         The new WAL begins with StartHeight followed by the messages for this height that
         arrived early (logged in the old WAL, buffered by the machine, which processes them
         inside StartHeight): without them a replay would lose a proposal the node locked on.
+        Messages carried for another height (the machine's next one, when block sync moved
+        past it) are dropped with the machine's buffer.
         """
         assert height == self.engine.height + 1
-        carried, self._carried, self._carried_bytes = self._carried, [], 0
+        carried = self._carried if height == self.machine.height + 1 else []
+        self._carried, self._carried_bytes = [], 0
         self._own.clear()
         self._seen.clear()
         self._prevotes.clear()
@@ -763,12 +865,16 @@ class ValidatorCore:
     # -------------------------------------------------------------------- gossip and sync
 
     def _on_gossip_due(self, effects: list[Effect]) -> None:
-        """If nothing moved since the last tick, re-send own messages and our status."""
+        """Broadcast our status; if nothing moved since the last tick, re-send own messages
+        and ask for the block we lack; while syncing, keep the block requests going."""
+        self._tick += 1
         machine = self.machine
         mark = (machine.height, machine.round, int(machine.step), self.engine.height)
-        if mark == self._progress_mark:
-            status = StatusMessage(machine.height, machine.round)
-            effects.append(Send(status.encode(), MessageKind.STATUS))
+        status = StatusMessage(Height(self.working_height), machine.round)
+        effects.append(Send(status.encode(), MessageKind.STATUS))
+        if self._syncing:
+            self._on_sync_tick(effects)
+        elif mark == self._progress_mark:
             oldest = machine.round - RESENT_ROUNDS_MAX + 1
             effects.extend(send for (round_, _), send in sorted(self._own.items())
                            if round_ >= oldest)
@@ -776,40 +882,154 @@ class ValidatorCore:
             if state.valid_block_id is not None:
                 proof = self._prevotes.get((state.valid_round, state.valid_block_id), [])
                 effects.extend(Send(data, MessageKind.VOTE) for data in proof)
+            # Relay the votes of those rounds that we counted (the paper's gossip): a peer
+            # that lacks one (an equivocator's, a withholder's sent only to us) may never get
+            # the 2f + 1 that moved us on (lines 47 and 55), and would wait for us forever.
+            sent = {effect.data for effect in effects if isinstance(effect, Send)}
+            for round_ in range(max(0, oldest), machine.round + 1):
+                for vote in machine.get_round_votes(Round(round_)):
+                    if (data := vote.encode()) not in sent:
+                        sent.add(data)
+                        effects.append(Send(data, MessageKind.VOTE))
+            self._request_blocks(effects)  # a peer one block ahead has what we wait for
         self._progress_mark = mark
         effects.append(SetTimer(self.config.gossip_interval_ms, GossipDue()))
 
     def _on_status(self, sender: bytes, status: StatusMessage, effects: list[Effect]) -> None:
-        """Send a peer that is behind the next few stored blocks with their commits."""
-        last = min(self.engine.height, status.height + SYNC_BLOCKS_PER_REPLY_MAX - 1)
-        for height in range(status.height, last + 1):
+        """Remember where a peer is; ask for blocks at once if it is two or more ahead.
+
+        A peer one block ahead is the normal race at a commit (its precommits are on the
+        way); that lag is only acted on at a tick that finds us stuck.
+        """
+        if sender in self._peer_heights or len(self._peer_heights) < PEER_HEIGHTS_MAX:
+            self._peer_heights[sender] = status.height
+        if not self._syncing and status.height - 1 >= self.engine.height + 2:
+            self._request_blocks(effects)
+
+    def _get_sync_target(self) -> int:
+        """Return the highest height some peer reports as committed."""
+        return max(self._peer_heights.values(), default=1) - 1
+
+    def _request_blocks(self, effects: list[Effect]) -> None:
+        """Ask peers for the committed blocks we lack, a window per request, spread over them.
+
+        Windows are aligned (window w holds heights w*W+1 .. w*W+W), at most
+        `SYNC_WINDOWS_MAX` ahead of the next height are in flight, and each goes to the next
+        peer in turn among those reporting it committed. A request unanswered after
+        `SYNC_REQUEST_TICKS` ticks is forgotten with the peer's report (its next status
+        restores it) and asked again of another peer.
+        """
+        next_height = self.engine.height + 1
+        for index, request in list(self._requests.items()):
+            if request.last < next_height:
+                del self._requests[index]
+            elif self._tick - request.tick >= SYNC_REQUEST_TICKS:
+                del self._requests[index]
+                self._peer_heights.pop(request.peer, None)
+        target = self._get_sync_target()
+        if target < next_height:
+            return
+        first = (next_height - 1) // SYNC_WINDOW_BLOCKS
+        last_window = min((target - 1) // SYNC_WINDOW_BLOCKS, first + SYNC_WINDOWS_MAX - 1)
+        for index in range(first, last_window + 1):
+            if index in self._requests:
+                continue
+            start = max(index * SYNC_WINDOW_BLOCKS + 1, next_height)
+            holders = sorted(peer for peer, height in self._peer_heights.items()
+                             if height - 1 >= start)
+            if not holders:
+                break
+            peer = holders[self._rotation % len(holders)]
+            self._rotation += 1
+            last = min(index * SYNC_WINDOW_BLOCKS + SYNC_WINDOW_BLOCKS,
+                       self._peer_heights[peer] - 1)
+            self._requests[index] = SyncRequest(peer, self._tick, last)
+            self.sync_requests += 1
+            request = BlockRequest(Height(start), last - start + 1)
+            effects.append(Send(request.encode(), MessageKind.BLOCK_REQUEST, to=peer))
+
+    def _on_block_request(self, sender: bytes, request: BlockRequest,
+                          effects: list[Effect]) -> None:
+        """Send a peer the requested committed blocks we hold, with their commits."""
+        last = min(self.engine.height, request.start + request.count - 1)
+        for height in range(request.start, last + 1):
             block = self.engine.store.get_block(height)
             commit = self.engine.store.get_commit(height)
             assert block is not None and commit is not None
             effects.append(Send(BlockMessage(block, commit).encode(), MessageKind.BLOCK,
                                 to=sender))
 
-    def _on_block_message(self, sender: bytes, message: BlockMessage,
+    def _on_block_message(self, message: BlockMessage, size: int,
                           effects: list[Effect]) -> None:
-        """Commit a synced block if it is our next one and its commit and contents check out."""
-        block, commit = message.block, message.commit
-        height = self.engine.height + 1
-        if block.height != height or self.machine.height != height:
+        """Keep a synced block until it is our next one, then commit what checks out."""
+        height = message.block.height
+        next_height = self.engine.height + 1
+        if height < next_height or height in self._sync_buffer:
+            self.dropped[CoreDrop.SYNC_STALE] += 1
+            return
+        if height >= next_height + SYNC_WINDOW_BLOCKS * SYNC_WINDOWS_MAX:
             self.dropped[CoreDrop.SYNC_NOT_NEXT] += 1
             return
+        if self._sync_buffer_bytes + size > SYNC_BUFFER_BYTES_MAX and height != next_height:
+            self.dropped[CoreDrop.SYNC_BUFFER_FULL] += 1
+            return
+        self._sync_buffer[height] = (message, size)
+        self._sync_buffer_bytes += size
+        if height == next_height:
+            self._drain_sync_buffer(effects)
+
+    def _drain_sync_buffer(self, effects: list[Effect]) -> None:
+        """Commit buffered blocks in height order; then keep syncing or rejoin consensus.
+
+        A block is taken only if its body matches its header, its commit verifies against
+        our validator set for that height, and it passes `process_proposal`; a block that
+        fails is dropped and its window asked again of another peer.
+        """
+        committed = 0
+        while (entry := self._sync_buffer.pop(self.engine.height + 1, None)) is not None:
+            message, size = entry
+            self._sync_buffer_bytes -= size
+            if not self._is_valid_synced_block(message):
+                self._requests.pop((message.block.height - 1) // SYNC_WINDOW_BLOCKS, None)
+                break
+            self.synced_blocks += 1
+            committed += 1
+            self._commit(message.block, message.commit, effects)
+        for height in [height for height in self._sync_buffer if height <= self.engine.height]:
+            self._sync_buffer_bytes -= self._sync_buffer.pop(height)[1]
+        if not committed:
+            return
+        self._sync_progress_tick = self._tick
+        if self._get_sync_target() > self.engine.height:
+            self._syncing = True  # consensus waits until we reach the tip
+            self._request_blocks(effects)
+        else:
+            self._rejoin_consensus(effects)
+
+    def _is_valid_synced_block(self, message: BlockMessage) -> bool:
+        block, commit = message.block, message.commit
         if not is_body_consistent(block):
             self.dropped[CoreDrop.INCONSISTENT_BODY] += 1
-            return
+            return False
         try:
             verify_commit(self.engine.chain_id, self.engine.validators, commit,
-                          block.block_id(), Height(height))
+                          block.block_id(), Height(block.height))
             self.engine.process_proposal(block)
         except RemoteError:
             self.dropped[CoreDrop.SYNC_INVALID] += 1
-            return
-        self.synced_blocks += 1
-        self._commit(block, commit, effects)
-        self._start_height(Height(height + 1), effects)
-        # Ask the same peer for what follows right away rather than at the next tick.
-        status = StatusMessage(self.machine.height, self.machine.round)
-        effects.append(Send(status.encode(), MessageKind.STATUS, to=sender))
+            return False
+        return True
+
+    def _on_sync_tick(self, effects: list[Effect]) -> None:
+        """While syncing: rejoin consensus at the tip or when sync stalls; else ask again."""
+        if (self._get_sync_target() <= self.engine.height
+                or self._tick - self._sync_progress_tick >= SYNC_STALL_TICKS):
+            self._rejoin_consensus(effects)
+        else:
+            self._request_blocks(effects)
+
+    def _rejoin_consensus(self, effects: list[Effect]) -> None:
+        """Leave block sync and start consensus at the height after the store's tip."""
+        self._syncing = False
+        self._requests.clear()
+        self._start_height(Height(self.engine.height + 1), effects)

@@ -256,6 +256,37 @@ def is_valid_consistency(
     return True
 
 
+def compute_checkpoint_consistency(
+    old_size: int, new_size: int, read_node: NodeReader
+) -> tuple[bytes, bytes, list[bytes]]:
+    """Return the roots at `old_size` and `new_size` and the consistency proof between them."""
+    # Every block header is a checkpoint (log_size, log_root) certified by its commit; this
+    # serves a proof between any two, checked here before it leaves (a failure means the
+    # stored nodes disagree with each other, so it is a storage error).
+    old_root = compute_range_root(0, old_size, read_node)
+    new_root = compute_range_root(0, new_size, read_node)
+    proof = compute_consistency_proof(old_size, new_size, read_node)
+    try:
+        verify_consistency(old_size, new_size, old_root, new_root, proof)
+    except VerificationError as exc:
+        raise StorageError(f"stored log nodes give an inconsistent proof: {exc}") from exc
+    return old_root, new_root, proof
+
+
+def compute_checkpoint_inclusion(
+    index: int, size: int, read_node: NodeReader
+) -> tuple[bytes, bytes, list[bytes]]:
+    """Return leaf `index`'s hash, the root at `size` and the inclusion proof between them."""
+    proof = compute_inclusion_proof(index, size, read_node)
+    leaf_hash = _read_checked(read_node, 0, index)
+    root = compute_range_root(0, size, read_node)
+    try:
+        verify_inclusion(leaf_hash, index, size, proof, root)
+    except VerificationError as exc:
+        raise StorageError(f"stored log nodes give an invalid inclusion proof: {exc}") from exc
+    return leaf_hash, root, proof
+
+
 class LogFrontier:
     """The perfect-subtree roots of a log's size decomposition: enough to append and root."""
 

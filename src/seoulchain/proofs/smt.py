@@ -33,6 +33,7 @@ stored bytes `StorageError`, bad proof bytes `DecodeError` and a proof that does
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import itertools
@@ -494,6 +495,10 @@ def compute_node_fault(node: Node, version: Version, path: NibblePath) -> str | 
 # --------------------------------------------------------------------------- stores
 
 
+class VersionUnavailableError(LocalError):
+    """A state tree version was asked for that is not stored: pruned, or never written."""
+
+
 class StaleNode(NamedTuple):
     """A node that is no longer part of the tree from `stale_since_version` on."""
 
@@ -639,6 +644,14 @@ def prune(store: PrunableNodeStore, before_version: Version) -> int:
         store.delete_stale(entries)
         pruned += len(entries)
     return pruned
+
+
+def is_needed_by_versions(entry: StaleNode, versions: Sequence[Version]) -> bool:
+    """Return True if a stale node belongs to one of `versions` (sorted ascending)."""
+    # A node written at version c and stale since s is part of exactly the versions c .. s-1.
+    created, _ = decode_node_key(entry.node_key)
+    position = bisect.bisect_left(versions, created)
+    return position < len(versions) and versions[position] < entry.stale_since_version
 
 
 # --------------------------------------------------------------------------- proofs
@@ -1128,7 +1141,8 @@ class SparseMerkleTree:
         node_key = encode_node_key(version, _ROOT_PATH)
         data = self.store.get_node(node_key)
         if data is None:
-            raise LocalError(f"no state tree at version {version}: never written, or pruned")
+            raise VersionUnavailableError(
+                f"no state tree at version {version}: never written, or pruned")
         return self._decode_cached(node_key, data, version, _ROOT_PATH)
 
     def read_node(self, version: Version, path: NibblePath) -> Node:

@@ -1,0 +1,672 @@
+"""Proof bundles: one self-contained JSON file that proves one fact about the chain offline.
+
+Theory of operation (docs/spec/proofs.md §5–§7). A bundle carries everything a verifier
+needs besides the genesis file: the *light blocks* (header, commit, validator set) that
+lead from the root of trust — the genesis, or a checkpoint the verifier states it trusts —
+to the *proving header*, verified one after another by the light client's rules
+(`proofs/lightclient.py`), and then one *claim* with its Merkle proofs against that header:
+
+- `tx`: a transaction's bytes, its RFC 9162 inclusion in the header's `log_root` /
+  `log_size`, the previous header (linked by `prev_block_id`, so its `log_size` bounds the
+  block from below) and the transaction's execution result with its inclusion in
+  `results_root`;
+- `state`: a state key's value (or absence) with its sparse Merkle proof under
+  `state_root`;
+- `document`: the notary record of a document hash (or its absence) under `state_root`,
+  read as "anchored by, at, not superseded as of".
+
+`verify_bundle` checks every field — unknown or missing fields, non-canonical hex or
+base64, non-canonical CBOR all fail — so flipping any byte of a bundle makes it fail, and
+it returns a `ProvenStatement` in plain words, or raises `BundleError` naming the step.
+Building a bundle (`build_*_bundle`) asks a `ProofSource` (a node's store, its HTTP API,
+or an in-memory chain) for the pieces and verifies the result before returning it.
+
+Pure: no I/O here; the source is a callback object.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any, Protocol
+
+from seoulchain.codec import decode
+from seoulchain.crypto import is_valid_signature, sha256
+from seoulchain.crypto.hashing import HASH_BYTES
+from seoulchain.errors import DecodeError, LocalError, VerificationError
+from seoulchain.ledger.genesis import Genesis
+from seoulchain.ledger.types import (
+    BLOCK_BYTES_MAX,
+    TX_BYTES_MAX,
+    BlockHeader,
+    Commit,
+    Transaction,
+    ValidatorSet,
+)
+from seoulchain.proofs import StateProof, verify_state_proof
+from seoulchain.proofs.lightclient import (
+    DEFAULT_TRUST_LEVEL,
+    LightBlock,
+    LightClient,
+    TrustedState,
+    verify_light_block,
+)
+from seoulchain.proofs.logtree import (
+    INCLUSION_PROOF_HASHES_MAX,
+    compute_leaf_hash,
+    verify_inclusion,
+)
+from seoulchain.proofs.smt import PROOF_BYTES_MAX
+
+BUNDLE_FORMAT = "seoulchain-proof-bundle"
+BUNDLE_VERSION = 1
+# A path of trust by bisection from genesis to any height needs at most about 64 light
+# blocks per halving of the trusted set; 256 bounds a hostile bundle's work (~40 ms).
+LIGHT_BLOCKS_MAX = 256
+# A bundle is a few KiB; 4 MiB bounds the parse of a hostile file with room to spare.
+BUNDLE_BYTES_MAX = 4 * 1024 * 1024
+# A state value is a service record; the block size bounds it from above.
+STATE_VALUE_BYTES_MAX = BLOCK_BYTES_MAX
+# A result is [code, log, events]; bounded like a transaction.
+RESULT_BYTES_MAX = TX_BYTES_MAX
+# The validator set encoding: 150 validators of a 32-byte key, a power and a 64-char name.
+VALIDATOR_SET_BYTES_MAX = 64 * 1024
+NOTARY_NAMESPACE = "notary"
+NOTARY_DOC_PREFIX = b"doc/"
+RESULT_CODE_NAMES = {
+    0: "OK", 1: "MALFORMED", 2: "TOO_LARGE", 3: "WRONG_CHAIN", 4: "BAD_SIGNATURE",
+    5: "BAD_NONCE", 6: "EXPIRED", 7: "UNKNOWN_SERVICE", 8: "UNKNOWN_METHOD",
+    9: "UNAUTHORIZED", 10: "BAD_ARGS", 11: "REFUSED", 12: "INTERNAL",
+}
+DOCUMENT_RECORD_FIELDS = frozenset({
+    "issuer", "kind", "metadata", "height", "time_ms", "tx", "supersedes", "superseded_by",
+    "superseded_height", "superseded_reason"})
+
+
+class BundleError(VerificationError):
+    """A bundle failed verification at a named step."""
+
+    def __init__(self, step: str, message: str):
+        super().__init__(f"{step}: {message}")
+        self.step = step
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A header the verifier trusts by other means: its height and block id."""
+
+    height: int
+    block_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TxProof:
+    """A committed transaction with its log and result inclusion proofs at `height`."""
+
+    height: int
+    tx: bytes
+    log_index: int
+    log_proof: tuple[bytes, ...]
+    prev_header: BlockHeader | None
+    result: bytes
+    result_proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenStatement:
+    """What a bundle proved, in plain words (`text`) and as fields (`facts`)."""
+
+    kind: str
+    text: str
+    height: int
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ProofSource(Protocol):
+    """Where a prover gets the pieces of a bundle: a node's store, its API, a test chain."""
+
+    def get_light_block(self, height: int) -> LightBlock: ...
+
+    def get_tx_proof(self, tx_hash: bytes) -> TxProof: ...
+
+    def get_state_proof(self, namespace: str, key: bytes) -> StateProof: ...
+
+
+# --------------------------------------------------------------------------- JSON fields
+
+
+def encode_b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_b64(value: Any, name: str, bytes_max: int) -> bytes:
+    """Decode canonical padded base64 (the one text `encode_b64` gives) or raise."""
+    if not isinstance(value, str) or len(value) > 4 * (bytes_max // 3 + 1):
+        raise DecodeError(f"{name} must be base64 text of at most {bytes_max} bytes")
+    try:
+        data = base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise DecodeError(f"{name} is not valid base64") from exc
+    if encode_b64(data) != value:
+        raise DecodeError(f"{name} is not canonical base64")
+    return data
+
+
+def decode_hex(value: Any, name: str, size: int | None = None) -> bytes:
+    """Decode lower-case hex (the one text `bytes.hex()` gives) or raise."""
+    if not isinstance(value, str):
+        raise DecodeError(f"{name} must be hex text")
+    try:
+        data = bytes.fromhex(value)
+    except ValueError as exc:
+        raise DecodeError(f"{name} is not hex") from exc
+    if data.hex() != value:
+        raise DecodeError(f"{name} is not lower-case hex without spaces")
+    if size is not None and len(data) != size:
+        raise DecodeError(f"{name} must be {size} bytes, got {len(data)}")
+    return data
+
+
+def require_int(value: Any, name: str, minimum: int = 0) -> int:
+    if type(value) is not int or value < minimum or value > 2**64 - 1:
+        raise DecodeError(f"{name} must be an integer from {minimum} to 2^64 - 1")
+    return value
+
+
+def require_object(value: Any, name: str, keys: set[str]) -> dict[str, Any]:
+    """Return `value` if it is a JSON object with exactly `keys`."""
+    if not isinstance(value, dict):
+        raise DecodeError(f"{name} must be a JSON object")
+    if set(value) != keys:
+        missing, extra = sorted(keys - set(value)), sorted(set(value) - keys)
+        raise DecodeError(f"{name} fields are wrong (missing {missing}, unknown {extra})")
+    return value
+
+
+def require_list(value: Any, name: str, items_max: int) -> list[Any]:
+    if not isinstance(value, list) or len(value) > items_max:
+        raise DecodeError(f"{name} must be a list of at most {items_max} items")
+    return value
+
+
+def light_block_to_json(block: LightBlock) -> dict[str, Any]:
+    return {"header": encode_b64(block.header.encode()),
+            "commit": encode_b64(block.commit.encode()),
+            "validators": encode_b64(encode_validator_set(block.validators))}
+
+
+def light_block_from_json(value: Any, name: str = "light block") -> LightBlock:
+    fields = require_object(value, name, {"header", "commit", "validators"})
+    header = BlockHeader.decode(decode_b64(fields["header"], f"{name} header", TX_BYTES_MAX))
+    commit = Commit.decode(decode_b64(fields["commit"], f"{name} commit", BLOCK_BYTES_MAX))
+    validators = decode_validator_set(
+        decode_b64(fields["validators"], f"{name} validators", VALIDATOR_SET_BYTES_MAX))
+    return LightBlock(header, commit, validators)
+
+
+def encode_validator_set(validators: ValidatorSet) -> bytes:
+    from seoulchain.codec import encode
+
+    return encode(validators.to_cbor())
+
+
+def decode_validator_set(data: bytes) -> ValidatorSet:
+    return ValidatorSet.from_cbor(decode(data, VALIDATOR_SET_BYTES_MAX))
+
+
+def tx_proof_to_json(proof: TxProof) -> dict[str, Any]:
+    return {
+        "kind": "tx",
+        "tx": encode_b64(proof.tx),
+        "log_index": proof.log_index,
+        "log_proof": [sibling.hex() for sibling in proof.log_proof],
+        "prev_header": None if proof.prev_header is None
+        else encode_b64(proof.prev_header.encode()),
+        "result": encode_b64(proof.result),
+        "result_proof": [sibling.hex() for sibling in proof.result_proof],
+    }
+
+
+def tx_proof_from_json(value: Any, height: int) -> TxProof:
+    fields = require_object(value, "tx proof", {"kind", "tx", "log_index", "log_proof",
+                                                "prev_header", "result", "result_proof"})
+    prev = fields["prev_header"]
+    return TxProof(
+        height=height,
+        tx=decode_b64(fields["tx"], "tx", TX_BYTES_MAX),
+        log_index=require_int(fields["log_index"], "log_index"),
+        log_proof=decode_hashes(fields["log_proof"], "log_proof"),
+        prev_header=None if prev is None else BlockHeader.decode(
+            decode_b64(prev, "prev_header", TX_BYTES_MAX)),
+        result=decode_b64(fields["result"], "result", RESULT_BYTES_MAX),
+        result_proof=decode_hashes(fields["result_proof"], "result_proof"),
+    )
+
+
+def decode_hashes(value: Any, name: str) -> tuple[bytes, ...]:
+    items = require_list(value, name, INCLUSION_PROOF_HASHES_MAX)
+    return tuple(decode_hex(item, f"{name} hash", HASH_BYTES) for item in items)
+
+
+def state_proof_to_json(proof: StateProof) -> dict[str, Any]:
+    return {"kind": "state", "key": proof.key.hex(), "key_hash": sha256(proof.key).hex(),
+            "value": None if proof.value is None else encode_b64(proof.value),
+            "proof": encode_b64(proof.proof)}
+
+
+def check_key_hash(value: Any, key: bytes) -> None:
+    """Check the claim's `key_hash` is SHA-256 of its key.
+
+    An absence proof that ends in an empty subtree holds for every key on that path, so the
+    key alone could change and the proof still verify; the hash beside it binds the key.
+    """
+    if decode_hex(value, "key_hash", HASH_BYTES) != sha256(key):
+        raise VerificationError("key_hash is not SHA-256 of the claim's state key")
+
+
+def state_proof_from_json(value: Any, height: int) -> StateProof:
+    fields = require_object(value, "state proof", {"kind", "key", "key_hash", "value",
+                                                   "proof"})
+    raw_value = fields["value"]
+    key = decode_hex(fields["key"], "state key")
+    check_key_hash(fields["key_hash"], key)
+    return StateProof(
+        height=height,
+        key=key,
+        value=None if raw_value is None else decode_b64(raw_value, "state value",
+                                                        STATE_VALUE_BYTES_MAX),
+        proof=decode_b64(fields["proof"], "state tree proof", PROOF_BYTES_MAX),
+    )
+
+
+def document_proof_to_json(doc_hash: bytes, proof: StateProof) -> dict[str, Any]:
+    return {"kind": "document", "doc_hash": doc_hash.hex(),
+            "key_hash": sha256(compute_document_key(doc_hash)).hex(),
+            "record": None if proof.value is None else encode_b64(proof.value),
+            "proof": encode_b64(proof.proof)}
+
+
+def document_proof_from_json(value: Any, height: int) -> tuple[bytes, StateProof]:
+    fields = require_object(value, "document proof", {"kind", "doc_hash", "key_hash",
+                                                      "record", "proof"})
+    doc_hash = decode_hex(fields["doc_hash"], "doc_hash", HASH_BYTES)
+    key = compute_document_key(doc_hash)
+    check_key_hash(fields["key_hash"], key)
+    record = fields["record"]
+    return doc_hash, StateProof(
+        height=height,
+        key=key,
+        value=None if record is None else decode_b64(record, "document record",
+                                                     STATE_VALUE_BYTES_MAX),
+        proof=decode_b64(fields["proof"], "state tree proof", PROOF_BYTES_MAX),
+    )
+
+
+def compute_document_key(doc_hash: bytes) -> bytes:
+    """Return the full state key of a notary record: `notary/doc/<hash>`."""
+    return NOTARY_NAMESPACE.encode() + b"/" + NOTARY_DOC_PREFIX + doc_hash
+
+
+def render_bundle(bundle: dict[str, Any]) -> bytes:
+    """Return the canonical bytes of a bundle: sorted keys, no spaces, a final newline."""
+    return (json.dumps(bundle, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+            + "\n").encode("ascii")
+
+
+def parse_bundle(data: bytes) -> dict[str, Any]:
+    """Parse bundle bytes as strict JSON (no duplicate keys, no floats, no NaN), or raise."""
+    if len(data) > BUNDLE_BYTES_MAX:
+        raise BundleError("parse", f"the bundle is larger than {BUNDLE_BYTES_MAX} bytes")
+
+    def reject_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not allowed")
+
+    def reject_float(text: str) -> Any:
+        raise ValueError(f"non-integer number {text}")
+
+    def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError("duplicate key in an object")
+        return dict(pairs)
+
+    try:
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=unique_object,
+                           parse_constant=reject_constant, parse_float=reject_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BundleError("parse", f"the bundle is not strict JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise BundleError("parse", "the bundle must be a JSON object")
+    return value
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_light_blocks(source: ProofSource, genesis: Genesis, height: int,
+                       checkpoint_height: int | None = None) -> tuple[list[LightBlock], dict]:
+    """Return the light blocks from the root of trust to `height` and the bundle's `trust`."""
+    if checkpoint_height is None:
+        client = LightClient.from_genesis(genesis)
+        blocks: list[LightBlock] = []
+        trust: dict[str, Any] = {"from": "genesis"}
+    else:
+        if not 1 <= checkpoint_height <= height:
+            raise LocalError(f"the trusted height {checkpoint_height} must be from 1 to the "
+                             f"proving height {height}")
+        first = source.get_light_block(checkpoint_height)
+        client = LightClient(TrustedState.from_light_block(first, genesis.chain_id))
+        blocks = [first]
+        trust = {"from": "checkpoint", "height": checkpoint_height,
+                 "block_id": first.block_id().hex()}
+    if height > client.trusted.height:
+        client.verify_to(height, source.get_light_block)
+    return blocks + client.trace, trust
+
+
+def assemble_bundle(genesis: Genesis, trust: dict[str, Any], blocks: list[LightBlock],
+                    claim: dict[str, Any]) -> dict[str, Any]:
+    return {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
+            "genesis_hash": genesis.hash().hex(), "trust": trust,
+            "light_blocks": [light_block_to_json(block) for block in blocks], "proof": claim}
+
+
+def build_tx_bundle(source: ProofSource, genesis: Genesis, tx_hash: bytes,
+                    checkpoint_height: int | None = None) -> dict[str, Any]:
+    """Return a bundle proving a committed transaction and its result."""
+    proof = source.get_tx_proof(tx_hash)
+    if sha256(proof.tx) != tx_hash:
+        raise VerificationError("the source returned another transaction than the one asked")
+    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
+    return finish(assemble_bundle(genesis, trust, blocks, tx_proof_to_json(proof)), genesis,
+                  checkpoint_height)
+
+
+def build_state_bundle(source: ProofSource, genesis: Genesis, namespace: str, key: bytes,
+                       checkpoint_height: int | None = None) -> dict[str, Any]:
+    """Return a bundle proving a state key's value (or absence) at the source's tip."""
+    proof = source.get_state_proof(namespace, key)
+    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
+    return finish(assemble_bundle(genesis, trust, blocks, state_proof_to_json(proof)), genesis,
+                  checkpoint_height)
+
+
+def build_document_bundle(source: ProofSource, genesis: Genesis, doc_hash: bytes,
+                          checkpoint_height: int | None = None) -> dict[str, Any]:
+    """Return a bundle proving a document's notary record (or its absence) at the tip."""
+    proof = source.get_state_proof(NOTARY_NAMESPACE, NOTARY_DOC_PREFIX + doc_hash)
+    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
+    claim = document_proof_to_json(doc_hash, proof)
+    return finish(assemble_bundle(genesis, trust, blocks, claim), genesis, checkpoint_height)
+
+
+def finish(bundle: dict[str, Any], genesis: Genesis,
+           checkpoint_height: int | None) -> dict[str, Any]:
+    """Verify a freshly built bundle, so a prover never hands out one that fails."""
+    checkpoint = None
+    if checkpoint_height is not None:
+        checkpoint = Checkpoint(checkpoint_height,
+                                bytes.fromhex(bundle["trust"]["block_id"]))
+    verify_bundle(bundle, genesis, checkpoint)
+    return bundle
+
+
+# --------------------------------------------------------------------------- verifying
+
+
+def verify_bundle(bundle: dict[str, Any] | bytes, genesis: Genesis,
+                  checkpoint: Checkpoint | None = None,
+                  trust_level: Fraction | None = DEFAULT_TRUST_LEVEL) -> ProvenStatement:
+    """Verify a bundle against `genesis` (and a trusted checkpoint if it starts from one)."""
+    if isinstance(bundle, bytes | bytearray):
+        bundle = parse_bundle(bytes(bundle))
+    fields = step("format", lambda: check_envelope(bundle))
+    step("genesis", lambda: check_genesis(fields["genesis_hash"], genesis))
+    trusted = step("trust", lambda: compute_root_of_trust(fields, genesis, checkpoint))
+    raw_blocks = step("light blocks", lambda: require_list(
+        fields["light_blocks"], "light_blocks", LIGHT_BLOCKS_MAX))
+    if not raw_blocks:
+        raise BundleError("light blocks", "the bundle carries no light block")
+    start = 0
+    if fields["trust"]["from"] == "checkpoint":
+        trusted = step("light block 1", lambda: check_checkpoint_block(
+            raw_blocks[0], trusted, genesis.chain_id))
+        start = 1
+    header = None
+    for position in range(start, len(raw_blocks)):
+        name = f"light block {position + 1}"
+        block = step(name, lambda position=position, name=name: light_block_from_json(
+            raw_blocks[position], name))
+        trusted = step(f"{name} (height {block.height})",
+                       lambda block=block, current=trusted: verify_light_block(
+                           current, block, trust_level))
+        header = block.header
+    if header is None:  # a checkpoint bundle proving at the checkpoint itself
+        header = light_block_from_json(raw_blocks[0])
+    return step(f"proof against header {header.height}",
+                lambda: verify_claim(fields["proof"], header))
+
+
+def step(name: str, action: Callable[[], Any]) -> Any:
+    """Run one verification step, turning any failure into a `BundleError` naming it."""
+    try:
+        return action()
+    except BundleError:
+        raise
+    except (DecodeError, VerificationError) as exc:
+        raise BundleError(name, str(exc)) from exc
+
+
+def check_envelope(bundle: Any) -> dict[str, Any]:
+    fields = require_object(bundle, "bundle", {"format", "version", "genesis_hash", "trust",
+                                               "light_blocks", "proof"})
+    if fields["format"] != BUNDLE_FORMAT:
+        raise DecodeError(f"format is {fields['format']!r}, not {BUNDLE_FORMAT!r}")
+    if type(fields["version"]) is not int or fields["version"] != BUNDLE_VERSION:
+        raise DecodeError(f"bundle version {fields['version']!r} is not supported "
+                          f"(this verifier reads version {BUNDLE_VERSION})")
+    return fields
+
+
+def check_genesis(value: Any, genesis: Genesis) -> None:
+    if decode_hex(value, "genesis_hash", HASH_BYTES) != genesis.hash():
+        raise VerificationError(f"the bundle is for genesis {value}, the given genesis is "
+                                f"{genesis.hash().hex()}")
+
+
+def compute_root_of_trust(fields: dict[str, Any], genesis: Genesis,
+                          checkpoint: Checkpoint | None) -> TrustedState | Checkpoint:
+    trust = fields["trust"]
+    if isinstance(trust, dict) and trust.get("from") == "genesis":
+        require_object(trust, "trust", {"from"})
+        return TrustedState.from_genesis(genesis)
+    if not (isinstance(trust, dict) and trust.get("from") == "checkpoint"):
+        raise DecodeError('trust must be {"from": "genesis"} or a checkpoint')
+    require_object(trust, "trust", {"from", "height", "block_id"})
+    stated = Checkpoint(require_int(trust["height"], "trust height", 1),
+                        decode_hex(trust["block_id"], "trust block_id", HASH_BYTES))
+    if checkpoint is None:
+        raise VerificationError(
+            f"the bundle starts from a checkpoint (height {stated.height}, block "
+            f"{stated.block_id.hex()}), not from genesis; verify it only if you trust that "
+            "checkpoint, by stating it")
+    if stated != checkpoint:
+        raise VerificationError(f"the bundle's checkpoint (height {stated.height}, block "
+                                f"{stated.block_id.hex()}) is not the trusted one (height "
+                                f"{checkpoint.height}, block {checkpoint.block_id.hex()})")
+    return stated
+
+
+def check_checkpoint_block(raw: Any, checkpoint: Any, chain_id: str) -> TrustedState:
+    block = light_block_from_json(raw, "light block 1")
+    if (block.height, block.block_id()) != (checkpoint.height, checkpoint.block_id):
+        raise VerificationError("the first light block is not the trusted checkpoint")
+    return TrustedState.from_light_block(block, chain_id)
+
+
+def verify_claim(claim: Any, header: BlockHeader) -> ProvenStatement:
+    kind = claim.get("kind") if isinstance(claim, dict) else None
+    if kind == "tx":
+        return verify_tx_claim(tx_proof_from_json(claim, header.height), header)
+    if kind == "state":
+        return verify_state_claim(state_proof_from_json(claim, header.height), header)
+    if kind == "document":
+        doc_hash, proof = document_proof_from_json(claim, header.height)
+        return verify_document_claim(doc_hash, proof, header)
+    raise DecodeError(f"proof kind {kind!r} is not one of tx, state, document")
+
+
+def verify_tx_claim(proof: TxProof, header: BlockHeader) -> ProvenStatement:
+    """Check a tx proof against its block's header; see docs/spec/proofs.md §7.1."""
+    tx = Transaction.decode(proof.tx)
+    if not is_valid_signature(tx.signer, tx.sign_bytes(), tx.signature):
+        raise VerificationError("the transaction's signature does not verify")
+    if tx.chain_id != header.chain_id:
+        raise VerificationError(f"the transaction is for chain {tx.chain_id!r}")
+    verify_inclusion(compute_leaf_hash(proof.tx), proof.log_index, header.log_size,
+                     list(proof.log_proof), header.log_root)
+    block_start = check_previous_header(proof.prev_header, header)
+    if proof.log_index < block_start:
+        raise VerificationError(f"log index {proof.log_index} was already in the log at height "
+                                f"{header.height - 1} (size {block_start})")
+    position = proof.log_index - block_start
+    block_txs = header.log_size - block_start
+    verify_inclusion(compute_leaf_hash(proof.result), position, block_txs,
+                     list(proof.result_proof), header.results_root)
+    code, log = decode_result(proof.result)
+    tx_hash = sha256(proof.tx)
+    code_name = RESULT_CODE_NAMES.get(code, f"code {code}")
+    outcome = "OK" if code == 0 else f"{code_name} ({log})" if log else code_name
+    text = (f"transaction sha256:{tx_hash.hex()} ({tx.service}.{tx.method}, signed by "
+            f"{tx.signer.hex()}, nonce {tx.nonce}) was committed at height {header.height}, "
+            f"time {format_time(header.time_ms)}, as transaction {position} of its block "
+            f"(log index {proof.log_index}); result: {outcome}")
+    return ProvenStatement("tx", text, header.height, {
+        "chain_id": header.chain_id, "tx_hash": tx_hash.hex(), "service": tx.service,
+        "method": tx.method, "signer": tx.signer.hex(), "nonce": tx.nonce,
+        "time_ms": header.time_ms, "log_index": proof.log_index, "position": position,
+        "code": code, "code_name": code_name, "log": log})
+
+
+def check_previous_header(prev: BlockHeader | None, header: BlockHeader) -> int:
+    """Return the log size before `header`'s block, from the header linked before it."""
+    if header.height == 1:
+        if prev is not None:
+            raise VerificationError("a transaction of block 1 has no previous header")
+        return 0
+    if prev is None:
+        raise VerificationError(f"the header of height {header.height - 1} is missing")
+    if prev.block_id() != header.prev_block_id or prev.height != header.height - 1:
+        raise VerificationError(f"the previous header does not link to header {header.height}")
+    if prev.log_size > header.log_size:
+        raise VerificationError("the log shrank between the previous header and this one")
+    return prev.log_size
+
+
+def decode_result(data: bytes) -> tuple[int, str]:
+    """Return (code, log) of an encoded result `[code, log, events]`, checking its shape."""
+    value = decode(data, RESULT_BYTES_MAX)
+    if not (isinstance(value, list) and len(value) == 3 and type(value[0]) is int
+            and value[0] >= 0 and isinstance(value[1], str) and isinstance(value[2], list)):
+        raise DecodeError("a result is [code, log, events]")
+    return value[0], value[1]
+
+
+def verify_state_claim(proof: StateProof, header: BlockHeader) -> ProvenStatement:
+    """Check a state proof against the header's state root; see docs/spec/proofs.md §7.2."""
+    verify_state_proof(header.state_root, proof)
+    when = f"height {header.height} (time {format_time(header.time_ms)})"
+    key_text = describe_key(proof.key)
+    if proof.value is None:
+        text = f"state key {key_text} was absent at {when}"
+        value_hash = None
+    else:
+        value_hash = sha256(proof.value)
+        text = (f"state key {key_text} held a value of {len(proof.value)} bytes, "
+                f"sha256:{value_hash.hex()}, at {when}")
+    return ProvenStatement("state", text, header.height, {
+        "chain_id": header.chain_id, "key": proof.key.hex(), "time_ms": header.time_ms,
+        "value": None if proof.value is None else proof.value.hex(),
+        "value_hash": None if value_hash is None else value_hash.hex()})
+
+
+def verify_document_claim(doc_hash: bytes, proof: StateProof,
+                          header: BlockHeader) -> ProvenStatement:
+    """Check a notary record against the state root and read it; docs/spec/proofs.md §7.3."""
+    verify_state_proof(header.state_root, proof)
+    as_of = f"as of height {header.height} (time {format_time(header.time_ms)})"
+    name = f"document sha256:{doc_hash.hex()}"
+    facts: dict[str, Any] = {"chain_id": header.chain_id, "doc_hash": doc_hash.hex(),
+                             "as_of_height": header.height, "as_of_time_ms": header.time_ms}
+    if proof.value is None:
+        return ProvenStatement("document", f"{name} was not anchored {as_of}", header.height,
+                               {**facts, "anchored": False})
+    record = decode_document_record(proof.value)
+    text = (f"{name} was anchored by {record['issuer'].hex()} at height {record['height']}, "
+            f"time {format_time(record['time_ms'])} (kind {record['kind']!r}, transaction "
+            f"sha256:{record['tx'].hex()})")
+    if record["supersedes"] is not None:
+        text += f" as a correction of sha256:{record['supersedes'].hex()}"
+    if record["superseded_by"] is None:
+        text += f"; not superseded {as_of}"
+    else:
+        text += (f"; superseded by sha256:{record['superseded_by'].hex()} at height "
+                 f"{record['superseded_height']} (reason: {record['superseded_reason']!r}), "
+                 f"{as_of}")
+    facts.update(anchored=True, issuer=record["issuer"].hex(), kind=record["kind"],
+                 height=record["height"], time_ms=record["time_ms"], tx=record["tx"].hex(),
+                 superseded_by=None if record["superseded_by"] is None
+                 else record["superseded_by"].hex(),
+                 superseded_height=record["superseded_height"])
+    return ProvenStatement("document", text, header.height, facts)
+
+
+def decode_document_record(data: bytes) -> dict[str, Any]:
+    """Decode a notary record and check the fields a statement reads."""
+    record = decode(data, STATE_VALUE_BYTES_MAX)
+    if not isinstance(record, dict) or set(record) != DOCUMENT_RECORD_FIELDS:
+        raise DecodeError("the state value is not a notary document record")
+    checks = {
+        "issuer": isinstance(record["issuer"], bytes) and len(record["issuer"]) == 32,
+        "kind": isinstance(record["kind"], str),
+        "height": type(record["height"]) is int and record["height"] >= 1,
+        "time_ms": type(record["time_ms"]) is int and record["time_ms"] >= 0,
+        "tx": isinstance(record["tx"], bytes) and len(record["tx"]) == HASH_BYTES,
+        "supersedes": record["supersedes"] is None or (
+            isinstance(record["supersedes"], bytes) and len(record["supersedes"]) == 32),
+        "superseded_by": record["superseded_by"] is None or (
+            isinstance(record["superseded_by"], bytes) and len(record["superseded_by"]) == 32),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise DecodeError(f"the document record's {name} is malformed")
+    return record
+
+
+def describe_key(key: bytes) -> str:
+    """Show a state key as its printable text prefix and the hex of the rest."""
+    prefix = bytearray()
+    for byte in key:
+        if not 0x20 < byte < 0x7F:
+            break
+        prefix.append(byte)
+    rest = key[len(prefix):]
+    text = prefix.decode("ascii")
+    return f"'{text}'" + (f" + 0x{rest.hex()}" if rest else "")
+
+
+def format_time(time_ms: int) -> str:
+    """Return a block time as ISO 8601 UTC with milliseconds."""
+    try:
+        moment = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return f"{time_ms} ms after the Unix epoch"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time_ms % 1000:03d}Z"

@@ -1,0 +1,165 @@
+"""`seoulchain prove` from a node home's store and `seoulchain verify` offline."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seoulchain.cli.main import app
+from seoulchain.client.prover import StoreProofSource, ValidatorHistory
+from seoulchain.crypto import SigningKey, sha256
+from seoulchain.errors import VerificationError
+from seoulchain.ledger.genesis import Genesis
+from seoulchain.ledger.types import Transaction
+from seoulchain.node.home import init_home
+from seoulchain.node.node import Node
+from seoulchain.proofs.bundle import build_document_bundle, render_bundle, verify_bundle
+
+CHAIN_ID = "prove-cli-test"
+runner = CliRunner()
+
+
+def submit(node: Node, key: SigningKey, nonce: int, method: str, args: dict) -> Transaction:
+    tx = Transaction.create(key, chain_id=CHAIN_ID, nonce=nonce, expiry_height=1000,
+                            service="notary" if method != "set_validator" else "validators",
+                            method=method, args=args)
+    check = node.submit(tx.encode())
+    assert check.ok, check.log
+    node.producer.produce_block(node.engine.tip.time_ms + 1000)
+    return tx
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stopped single-validator home: an anchor, a correction, a validator added."""
+    root = tmp_path_factory.mktemp("prove") / "home"
+    created = init_home(root, chain_id=CHAIN_ID)
+    operator = created.load_key("operator")
+    genesis = created.load_genesis()
+    genesis.roles["validators.admin"] = (operator.public_key,)
+    genesis.save(created.genesis_path)
+    (root.parent / "permit.pdf").write_bytes(b"building permit 112-7")
+    (root.parent / "permit-fixed.pdf").write_bytes(b"building permit 112-8")
+    node = Node(created)
+    key = node.home.load_key("operator")
+    original, fixed = (sha256((root.parent / name).read_bytes())
+                       for name in ("permit.pdf", "permit-fixed.pdf"))
+    submit(node, key, 1, "anchor", {"doc_hash": original, "kind": "permit"})
+    submit(node, key, 2, "supersede", {"old_hash": original, "new_hash": fixed,
+                                       "reason": "lot number"})
+    # A second validator with a little power joins: the set changes from height 5 on.
+    newcomer = SigningKey(bytes([9]) * 32)
+    submit(node, key, 3, "set_validator", {"public_key": newcomer.public_key, "power": 1})
+    for nonce in range(4, 7):
+        submit(node, key, nonce, "anchor", {"doc_hash": sha256(bytes([nonce])), "kind": "x"})
+    node.close()
+    return root
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_prove_document_and_verify_offline(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "doc.json"
+    code, _, err = invoke("prove", "document", str(home.parent / "permit.pdf"), "--home",
+                          str(home), "--out", str(out))
+    assert code == 0, err
+    assert "proves: document sha256:" in err
+    genesis = str(home / "genesis.json")
+    code, stdout, _ = invoke("verify", str(out), "--genesis", genesis,
+                             "--document", str(home.parent / "permit.pdf"))
+    assert code == 0
+    assert "verified" in stdout and "superseded by sha256:" in stdout
+    code, stdout, err = invoke("verify", str(out), "--genesis", genesis, "--document",
+                               str(home.parent / "permit-fixed.pdf"))
+    assert code == 2 and "NOT VERIFIED" in err
+
+
+def test_prove_tx_and_state_and_a_checkpoint(home: Path, tmp_path: Path) -> None:
+    genesis_path = str(home / "genesis.json")
+    code, stdout, _ = invoke("prove", "state", "notary", "646f632f" + "00" * 32, "--hex",
+                             "--home", str(home))
+    assert code == 0
+    bundle_path = tmp_path / "state.json"
+    bundle_path.write_text(stdout)
+    code, stdout, _ = invoke("verify", str(bundle_path), "--genesis", genesis_path, "--json")
+    assert code == 0 and json.loads(stdout)["statement"].startswith("state key 'notary/doc/'")
+    genesis = Genesis.load(home / "genesis.json")
+    tx_hash = first_tx_hash(home)
+    out = tmp_path / "tx.json"
+    code, _, err = invoke("prove", "tx", tx_hash, "--home", str(home), "--out", str(out),
+                          "--trusted-height", "2")
+    assert code == 0, err
+    checkpoint = err.split("--checkpoint ")[1].split()[0]
+    code, _, err = invoke("verify", str(out), "--genesis", genesis_path)
+    assert code == 2 and "checkpoint" in err
+    code, stdout, _ = invoke("verify", str(out), "--genesis", genesis_path, "--checkpoint",
+                             checkpoint)
+    assert code == 0 and "was committed at height" in stdout
+    assert genesis.chain_id == CHAIN_ID
+
+
+def first_tx_hash(home: Path) -> str:
+    from seoulchain.ledger.store import BlockStore
+    from seoulchain.node.home import Home
+
+    store = BlockStore(Home(home).store_path)
+    try:
+        block = store.get_block(3)
+        assert block is not None
+        return sha256(block.txs[0]).hex()
+    finally:
+        store.close()
+
+
+def test_validator_history_matches_every_header(home: Path) -> None:
+    from seoulchain.ledger.store import BlockStore
+    from seoulchain.node.home import Home
+
+    node_home = Home(home)
+    store = BlockStore(node_home.store_path)
+    try:
+        genesis = node_home.load_genesis()
+        history = ValidatorHistory(genesis, store)
+        tip = store.get_tip()
+        assert tip is not None
+        hashes = set()
+        for height in range(1, tip.height + 1):
+            header = store.get_block(height).header
+            assert history.get(height).hash() == header.validators_hash
+            hashes.add(header.validators_hash)
+        assert len(hashes) == 2  # the set changed once
+    finally:
+        store.close()
+
+
+def test_every_sampled_flip_of_a_real_bundle_fails(home: Path) -> None:
+    from seoulchain.ledger.store import BlockStore
+    from seoulchain.node.home import Home
+
+    node_home = Home(home)
+    store = BlockStore(node_home.store_path)
+    try:
+        genesis = node_home.load_genesis()
+        doc_hash = sha256((home.parent / "permit-fixed.pdf").read_bytes())
+        data = render_bundle(build_document_bundle(StoreProofSource(genesis, store), genesis,
+                                                   doc_hash))
+    finally:
+        store.close()
+    verify_bundle(data, genesis)
+    for position in sorted(random.Random(7).sample(range(len(data)), 150)):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x04
+        with pytest.raises(VerificationError):
+            verify_bundle(bytes(flipped), genesis)
+
+
+def test_prove_needs_a_node_or_a_home(tmp_path: Path) -> None:
+    code, _, err = invoke("prove", "tx", "00" * 32)
+    assert code == 1 and "--node" in err
