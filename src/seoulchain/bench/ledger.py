@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,12 +68,17 @@ def add_bench_issuers(home: Home, count: int) -> list[SigningKey]:
 
 
 def presign_anchors(keys: list[SigningKey], chain_id: str, count: int,
-                    progress: Progress) -> list[bytes]:
-    """Sign `count` notary anchors of random document hashes, round-robin over `keys`."""
+                    progress: Progress, first_nonces: Sequence[int] | None = None
+                    ) -> list[bytes]:
+    """Sign `count` notary anchors of random document hashes, round-robin over `keys`.
+
+    Each key's nonces run from its entry in `first_nonces` (by default 1, a fresh signer).
+    """
     txs = []
     for index in range(count):
         key = keys[index % len(keys)]
-        tx = Transaction.create(key, chain_id=chain_id, nonce=index // len(keys) + 1,
+        first = 1 if first_nonces is None else first_nonces[index % len(keys)]
+        tx = Transaction.create(key, chain_id=chain_id, nonce=first + index // len(keys),
                                 expiry_height=2**40, service="notary", method="anchor",
                                 args={"doc_hash": os.urandom(32), "kind": "bench"})
         txs.append(tx.encode())

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from seoulchain.cli.bench_network import bench_network
+from seoulchain.cli.bench_suite import bench_postgres, bench_suite
 from seoulchain.cli.common import (
     HomeOption,
     console,
@@ -200,8 +201,10 @@ def audit(home: HomeOption,
     raise typer.Exit(2)
 
 
-bench_app = typer.Typer(no_args_is_help=True, help="Measure throughput (docs/performance.md).")
+bench_app = typer.Typer(help="Measure throughput (docs/performance.md).")
+bench_app.callback(invoke_without_command=True)(bench_suite)
 app.add_typer(bench_app, name="bench")
+bench_app.command("postgres")(bench_postgres)
 bench_app.command("proofs")(bench_proofs_command)
 bench_app.command("network")(bench_network)
 

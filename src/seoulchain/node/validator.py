@@ -955,7 +955,8 @@ class ValidatorCore:
         for height in range(request.start, last + 1):
             block = self.engine.store.get_block(height)
             commit = self.engine.store.get_commit(height)
-            assert block is not None and commit is not None
+            if block is None or commit is None:
+                continue  # below a state-synced store's first block: not ours to serve
             effects.append(Send(BlockMessage(block, commit).encode(), MessageKind.BLOCK,
                                 to=sender))
 

@@ -1,0 +1,127 @@
+"""`seoulchain bench` (the full benchmark) and `seoulchain bench postgres` (the baseline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+
+from seoulchain.cli.common import console, err_console, reports_errors
+
+
+def make_progress_callback(bar: Progress) -> Any:
+    """Return a (phase, done, total) callback that keeps one bar per phase."""
+    tasks: dict[str, Any] = {}
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done, total=total)
+
+    return on_progress
+
+
+@reports_errors
+def bench_suite(
+        ctx: typer.Context,
+        validators: Annotated[int, typer.Option(help="Validators, each its own process.")] = 4,
+        duration: Annotated[float, typer.Option(
+            help="Seconds of load in all: the rate steps share 80%, the latency run 20%.")
+        ] = 120.0,
+        tx_kind: Annotated[str, typer.Option(help="Transactions to offer: notary.")] = "notary",
+        json_file: Annotated[Path | None, typer.Option(
+            "--json", help="Write the figures to this JSON file.")] = None,
+        plot: Annotated[Path | None, typer.Option(
+            help="Draw offered vs committed rate and latency to this PNG (matplotlib).")
+        ] = None,
+        home: Annotated[Path | None, typer.Option(
+            "--home", help="A devnet to attach to (started if down), or an empty directory "
+                           "to create and keep the benchmark devnet in.")] = None,
+        commit_pause_ms: Annotated[int | None, typer.Option(
+            help="Override a fresh network's commit_pause_ms (default: the node's).")
+        ] = None,
+) -> None:
+    """Measure the bound, the highest sustained tx/s and finality latency, in one run.
+
+    Without a subcommand: the full benchmark (docs/performance.md); the subcommands measure
+    parts.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from seoulchain.bench.suite import SuiteOptions, plot_report, run_suite
+
+    options = SuiteOptions(validators=validators, duration_s=duration, tx_kind=tx_kind,
+                           home=home, commit_pause_ms=commit_pause_ms)
+    options.check()
+    if plot is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            from seoulchain.errors import LocalError
+
+            raise LocalError("--plot needs matplotlib: pip install 'seoulchain[plot]'")
+    with Progress(console=err_console, transient=True) as bar:
+        report = run_suite(options, make_progress_callback(bar),
+                           lambda text: bar.console.print(text, highlight=False))
+    print_suite_summary(report)
+    if json_file is not None:
+        json_file.write_text(json.dumps(report, indent=2) + "\n")
+    if plot is not None:
+        plot_report(report, plot)
+        console.print(f"plot written to {plot}", highlight=False)
+    if not report["exactly_once"]["ok"]:
+        raise typer.Exit(2)
+
+
+def print_suite_summary(report: dict[str, Any]) -> None:
+    latency = report["latency"]
+    check = report["exactly_once"]
+    console.print(
+        f"[bold]{report['validators']} validators, {report['cores']} cores:[/bold] "
+        f"tps_max {report['tps_max']:,.0f} tx/s; bound {report['bound']:,.0f} tx/s "
+        f"(verify {report['verify_rate_per_core']:,.0f}/s per core); ratio "
+        f"{report['ratio']:.3f}", highlight=False)
+    console.print(f"finality at {latency['offered'] or 0:,.0f} tx/s offered: p50 "
+                  f"{latency['p50']} ms, p95 {latency['p95']} ms, p99 {latency['p99']} ms "
+                  f"({latency['txs']} txs)", highlight=False)
+    verdict = "[green]yes[/green]" if check["ok"] else "[red]NO[/red]"
+    console.print(f"every acknowledged tx committed exactly once, one chain on every node: "
+                  f"{verdict} ({check['acknowledged']} acknowledged, {check['missing']} "
+                  f"missing, {check['duplicated']} repeated, {check['forked_heights']} forked "
+                  f"heights; heights {check['first_height']}..{check['last_height']})",
+                  highlight=False)
+    console.print(f"load average {report['load_average']['start']} at start, "
+                  f"{report['load_average'].get('end')} at end", highlight=False)
+
+
+@reports_errors
+def bench_postgres(
+        txs: Annotated[int, typer.Option(help="Pre-signed notary anchors to insert.")] = 20_000,
+        clients: Annotated[int, typer.Option(
+            help="Client processes, each with its own connection.")] = 4,
+        batch: Annotated[int, typer.Option(help="Rows per commit (1: each row durable "
+                                                "before the next).")] = 1,
+        dsn: Annotated[str | None, typer.Option(
+            help="libpq DSN of a server to use (default: a throwaway cluster on 127.0.0.1 "
+                 "via initdb/pg_ctl).")] = None,
+        json_file: Annotated[Path | None, typer.Option(
+            "--json", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Baseline: the same signed records, checked, in an append-only PostgreSQL table."""
+    from seoulchain.bench.postgres import run_postgres_bench
+
+    with Progress(console=err_console, transient=True) as bar:
+        result = run_postgres_bench(txs=txs, clients=clients, batch_rows=batch, dsn=dsn,
+                                    progress=make_progress_callback(bar))
+    console.print(
+        f"PostgreSQL {result.server_version}: {result.txs} signed records checked and "
+        f"inserted by {result.clients} clients, {result.batch_rows} per commit: "
+        f"{result.tx_per_s:,.0f} tx/s; per-insert latency p50 {result.latency_ms_p50} ms, "
+        f"p95 {result.latency_ms_p95} ms, p99 {result.latency_ms_p99} ms (client checks "
+        f"{result.check_us_per_tx:.0f} µs/tx; {result.rows} rows; UPDATE refused: "
+        f"{result.append_only}; load average {result.load_average})", highlight=False)
+    if json_file is not None:
+        json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
