@@ -46,6 +46,8 @@ from seoulchain.node.validator import (
     SYNC_REQUEST_TICKS,
     SYNC_WINDOW_BLOCKS,
     SYNC_WINDOWS_MAX,
+    TXS_MESSAGE_BYTES_MAX,
+    TXS_PER_MESSAGE_MAX,
     BlockMessage,
     BlockRequest,
     Committed,
@@ -60,7 +62,9 @@ from seoulchain.node.validator import (
     StatusMessage,
     ValidatorConfig,
     ValidatorCore,
+    decode_txs_message,
     is_body_consistent,
+    split_txs_messages,
 )
 from seoulchain.sim.byzantine import sign_raw_proposal, sign_raw_vote
 from seoulchain.sim.wal import CrashInjected, MemoryWAL
@@ -682,3 +686,31 @@ def test_proposals_name_the_block_they_carry() -> None:
     block = scene.peer_block(proposer)
     proposal = sign_raw_proposal(scene.keys[proposer], CHAIN_ID, 1, 0, -1, block)
     Proposal.decode(proposal.encode()).verify(CHAIN_ID, scene.genesis.validators)
+
+
+def test_validator_core_gossips_a_client_batch_as_one_message_peers_admit_it() -> None:
+    """validator core (n=4): a batch of txs goes to peers as one txs message; a peer admits
+    each tx; a malformed txs message is counted and changes nothing."""
+    scene = Scene()
+    scene.start()
+    raws = [make_tx(nonce) for nonce in range(1, 6)]
+    checks, effects = scene.core.submit_txs([*raws, raws[0]])
+    assert [check.ok for check in checks] == [True] * 5 + [False]
+    assert len(effects) == 1 and isinstance(effects[0], Send)
+    assert effects[0].kind == MessageKind.TXS and effects[0].to is None
+    assert decode_txs_message(effects[0].data) == raws
+    peer = Scene()
+    peer.start()
+    peer.from_peer(1, MessageKind.TXS, effects[0].data)
+    assert len(peer.core.mempool) == 5
+    peer.from_peer(1, MessageKind.TXS, encode([1, [b""]]))
+    assert peer.core.dropped[CoreDrop.MALFORMED] == 1 and len(peer.core.mempool) == 5
+
+
+def test_txs_messages_split_by_count_and_bytes() -> None:
+    raws = [bytes([index % 256]) * 1000 for index in range(2500)]
+    messages = split_txs_messages(raws)
+    decoded = [decode_txs_message(message) for message in messages]
+    assert [raw for batch in decoded for raw in batch] == raws
+    assert all(len(batch) <= TXS_PER_MESSAGE_MAX for batch in decoded)
+    assert all(len(message) <= TXS_MESSAGE_BYTES_MAX for message in messages)

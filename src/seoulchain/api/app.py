@@ -119,7 +119,7 @@ def create_app(node: Node) -> FastAPI:
             raise ApiError(400, "bad_body", "batch must be a CBOR array of byte strings")
         if len(raws) > BATCH_TXS_MAX:
             raise ApiError(413, "too_large", f"a batch holds at most {BATCH_TXS_MAX} txs")
-        checks = [node.submit(raw) for raw in raws]
+        checks = await node.submit_batch(raws)
         return JSONResponse({"results": [
             {"hash": check.hash.hex(), "code": int(check.code), "code_name": check.code.name,
              "log": check.log} for check in checks]}, status_code=202)

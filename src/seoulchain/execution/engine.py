@@ -111,7 +111,11 @@ EvidenceVerifier = Callable[[bytes, str, ValidatorSet], tuple[bytes, int]]
 PREVERIFY_CHUNK = 256
 
 
-def verify_chunk(items: list[tuple[bytes, Transaction, bytes, bytes]]) -> list[bool]:
+# A tx awaiting signature verification: raw bytes, decoded tx, hash, signed bytes.
+PendingSignature = tuple[bytes, Transaction, bytes, bytes]
+
+
+def verify_chunk(items: list[PendingSignature]) -> list[bool]:
     """Verify each (raw, tx, hash, sign bytes) item's signature; runs on a worker thread."""
     return [is_valid_signature(tx.signer, sign_bytes, tx.signature)
             for _, tx, _, sign_bytes in items]
@@ -313,7 +317,15 @@ class Engine:
         Only remembers what verified; anything malformed or forged is left for the ordinary
         checks to refuse with its proper code.
         """
-        pending: list[tuple[bytes, Transaction, bytes, bytes]] = []
+        pending = self.collect_unverified(raws)
+        chunks = [pending[start:start + PREVERIFY_CHUNK]
+                  for start in range(0, len(pending), PREVERIFY_CHUNK)]
+        for chunk, results in zip(chunks, pool.map(verify_chunk, chunks), strict=True):
+            self.record_verified(chunk, results)
+
+    def collect_unverified(self, raws: list[bytes]) -> list[PendingSignature]:
+        """Decode the txs whose signatures are not known yet, for `verify_chunk` elsewhere."""
+        pending: list[PendingSignature] = []
         for raw in raws:
             if raw in self.decoded or len(raw) > TX_BYTES_MAX:
                 continue
@@ -322,13 +334,14 @@ class Engine:
             except DecodeError:
                 continue
             pending.append((raw, tx, sha256(raw), tx.sign_bytes()))
-        chunks = [pending[start:start + PREVERIFY_CHUNK]
-                  for start in range(0, len(pending), PREVERIFY_CHUNK)]
-        for chunk, results in zip(chunks, pool.map(verify_chunk, chunks), strict=True):
-            for (raw, tx, tx_hash, _), is_valid in zip(chunk, results, strict=True):
-                if is_valid:
-                    self.remember_verified(tx_hash)
-                    self.remember_decoded(raw, tx, tx_hash)
+        return pending
+
+    def record_verified(self, pending: list[PendingSignature], results: list[bool]) -> None:
+        """Remember the txs `verify_chunk` found well signed (on the engine's own thread)."""
+        for (raw, tx, tx_hash, _), is_valid in zip(pending, results, strict=True):
+            if is_valid:
+                self.remember_verified(tx_hash)
+                self.remember_decoded(raw, tx, tx_hash)
 
     def remember_decoded(self, raw: bytes, tx: Transaction, tx_hash: bytes) -> None:
         """Keep a well-signed tx's decoding for reuse, evicting the oldest beyond the bound."""

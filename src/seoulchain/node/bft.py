@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from seoulchain.consensus.wal import WriteAheadLog, replay
+from seoulchain.errors import DecodeError
 from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
@@ -35,14 +36,16 @@ from seoulchain.node.validator import (
     SetTimer,
     ValidatorConfig,
     ValidatorCore,
+    decode_txs_message,
 )
+from seoulchain.node.verify import SignatureVerifier
 
 log = logging.getLogger("seoulchain.node")
 
 # Transport frame kinds for the core's messages (the transport reserves kinds below 0x10).
 KIND_CODES = {MessageKind.PROPOSAL: 0x10, MessageKind.VOTE: 0x11, MessageKind.TX: 0x12,
               MessageKind.STATUS: 0x13, MessageKind.BLOCK: 0x14,
-              MessageKind.BLOCK_REQUEST: 0x15}
+              MessageKind.BLOCK_REQUEST: 0x15, MessageKind.TXS: 0x16}
 KINDS_BY_CODE = {code: kind for kind, code in KIND_CODES.items()}
 WAL_FILE = "consensus.wal"
 SIGNING_STATE_FILE = "signing-state.cbor"
@@ -52,8 +55,11 @@ class BftProducer:
     """Runs one validator of a BFT network until stopped."""
 
     def __init__(self, home: Home, engine: Engine, mempool: Mempool, config: NodeConfig,
-                 on_commit: Callable[[CommittedBlock], None]):
+                 on_commit: Callable[[CommittedBlock], None],
+                 verifier: SignatureVerifier | None = None):
         self.engine = engine
+        self.verifier = verifier or SignatureVerifier(engine)
+        self.tasks: set[asyncio.Task[None]] = set()
         self.on_commit = on_commit
         self.fatal: BaseException | None = None
         self.stop_event: asyncio.Event | None = None
@@ -85,7 +91,8 @@ class BftProducer:
             key, network_id=engine.chain_id, trusted_keys=self.trusted_keys,
             peers=self.peer_addresses, listen_host=config.p2p.listen_host,
             listen_port=config.p2p.listen_port, limits=config.p2p.get_limits(),
-            drop_policies={KIND_CODES[MessageKind.TX]: DropPolicy.NEWEST})
+            drop_policies={KIND_CODES[MessageKind.TX]: DropPolicy.NEWEST,
+                           KIND_CODES[MessageKind.TXS]: DropPolicy.NEWEST})
         # Pending timers by token, so a fired one is forgotten without scanning the rest.
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.next_timer = 0
@@ -106,6 +113,8 @@ class BftProducer:
             await stop.wait()
         finally:
             receiver.cancel()
+            for task in self.tasks:
+                task.cancel()
             for timer in self.timers.values():
                 timer.cancel()
             await asyncio.gather(receiver, return_exceptions=True)
@@ -120,6 +129,12 @@ class BftProducer:
         self.apply(effects)
         return check
 
+    def submit_batch(self, raws: list[bytes]) -> list[TxCheck]:
+        """Admit a client's batch and gossip the admitted transactions in few messages."""
+        checks, effects = self.core.submit_txs(raws)
+        self.apply(effects)
+        return checks
+
     def get_peers(self) -> list[dict[str, object]]:
         return [peer.to_json() for peer in self.transport.peers()]
 
@@ -130,7 +145,21 @@ class BftProducer:
             if kind is None:
                 self.transport.penalize(received.peer_key, "unknown message kind")
                 continue
-            self.handle(MessageArrived(received.peer_key, kind, received.payload))
+            event = MessageArrived(received.peer_key, kind, received.payload)
+            if kind == MessageKind.TXS:  # signatures checked off the loop, then admitted
+                task = asyncio.create_task(self.admit_gossiped(event))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            else:
+                self.handle(event)
+
+    async def admit_gossiped(self, event: MessageArrived) -> None:
+        try:
+            raws = decode_txs_message(event.data)
+        except DecodeError:
+            raws = []  # the core counts it as malformed
+        await self.verifier.preverify(raws)
+        self.handle(event)
 
     def handle(self, event: Input) -> None:
         """Feed one input to the core; a failure of the node itself stops it loudly."""

@@ -26,6 +26,7 @@ from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.producer import BlockProducer, SoloProducer
+from seoulchain.node.verify import SignatureVerifier
 
 log = logging.getLogger("seoulchain.node")
 # Longest a client may ask the node to hold a request open waiting for a commit.
@@ -58,10 +59,11 @@ class Node:
         self.mempool = Mempool(self.engine, self.config.mempool.txs_max,
                                self.config.mempool.bytes_max)
         self.key = home.load_key("validator")
+        self.verifier = SignatureVerifier(self.engine)
         self.producer: BlockProducer
         if self.is_networked():
             self.producer = BftProducer(home, self.engine, self.mempool, self.config,
-                                        self.on_commit)
+                                        self.on_commit, self.verifier)
         else:
             self.producer = SoloProducer(self.engine, self.mempool, self.key,
                                          self.config.chain, self.on_commit)
@@ -73,11 +75,17 @@ class Node:
         return len(self.genesis.validators.validators) > 1 or bool(self.config.p2p.peers)
 
     def close(self) -> None:
+        self.verifier.close()
         self.store.close()
 
     def submit(self, raw: bytes) -> TxCheck:
         """Admit a transaction into the mempool."""
         return self.producer.submit(raw)
+
+    async def submit_batch(self, raws: list[bytes]) -> list[TxCheck]:
+        """Admit a batch, its signatures checked on worker threads first."""
+        await self.verifier.preverify(raws)
+        return self.producer.submit_batch(raws)
 
     def on_commit(self, committed: CommittedBlock) -> None:
         block = committed.block

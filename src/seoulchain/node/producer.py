@@ -31,6 +31,8 @@ class BlockProducer(Protocol):
 
     def submit(self, raw: bytes) -> TxCheck: ...
 
+    def submit_batch(self, raws: list[bytes]) -> list[TxCheck]: ...
+
     def get_peers(self) -> list[dict[str, object]]: ...
 
 
@@ -47,6 +49,9 @@ class SoloProducer:
 
     def submit(self, raw: bytes) -> TxCheck:
         return self.mempool.add(raw)
+
+    def submit_batch(self, raws: list[bytes]) -> list[TxCheck]:
+        return [self.mempool.add(raw) for raw in raws]
 
     def get_peers(self) -> list[dict[str, object]]:
         return []

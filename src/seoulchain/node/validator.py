@@ -103,6 +103,7 @@ from seoulchain.execution.engine import EVIDENCE_AGE_BLOCKS_MAX, CommittedBlock,
 from seoulchain.ledger.types import (
     BLOCK_BYTES_MAX,
     FORMAT_VERSION,
+    TX_BYTES_MAX,
     VALIDATORS_MAX,
     Block,
     Commit,
@@ -152,6 +153,10 @@ EVIDENCE_PER_BLOCK_MAX = 16
 # Consensus events one input may cause (answers to RequestBlock/RequestValidation and the
 # next StartHeight); each answer is one event, so a handful suffices.
 INTERNAL_EVENTS_PER_INPUT_MAX = 64
+# Transactions gossiped in one message: what one API batch admits, within a quarter of the
+# transport's frame limit.
+TXS_PER_MESSAGE_MAX = 1000
+TXS_MESSAGE_BYTES_MAX = 2 * 1024 * 1024
 # A status or a block request is three small integers.
 STATUS_BYTES_MAX = 64
 # A synced block and its commit (at most VALIDATORS_MAX signatures of about 100 bytes).
@@ -170,6 +175,7 @@ class MessageKind(enum.StrEnum):
     STATUS = "status"
     BLOCK = "block"
     BLOCK_REQUEST = "block_request"
+    TXS = "txs"
 
 
 class CoreDrop:
@@ -234,6 +240,40 @@ class BlockRequest:
         if type(count) is not int or not 1 <= count <= SYNC_WINDOW_BLOCKS:
             raise DecodeError(f"block request count must be 1..{SYNC_WINDOW_BLOCKS}")
         return cls(start, count, fields[0])
+
+
+def encode_txs_message(raws: Sequence[bytes]) -> bytes:
+    """Encode transactions for gossip as one message (a CBOR array of tx bytes)."""
+    return encode([FORMAT_VERSION, list(raws)])
+
+
+def decode_txs_message(data: bytes) -> list[bytes]:
+    """Decode a gossiped batch of transactions, or raise `DecodeError`."""
+    fields = require_array(decode(data, TXS_MESSAGE_BYTES_MAX), "txs message", 2)
+    require_version(fields[0], "txs message")
+    raws = fields[1]
+    if (type(raws) is not list or len(raws) > TXS_PER_MESSAGE_MAX
+            or not all(type(raw) is bytes and 0 < len(raw) <= TX_BYTES_MAX for raw in raws)):
+        raise DecodeError(f"txs message must hold 1..{TXS_PER_MESSAGE_MAX} transactions of "
+                          f"at most {TX_BYTES_MAX} bytes")
+    return raws
+
+
+def split_txs_messages(raws: Sequence[bytes]) -> list[bytes]:
+    """Encode `raws` as as few gossip messages as the count and byte bounds allow."""
+    messages: list[bytes] = []
+    batch: list[bytes] = []
+    size = 0
+    for raw in raws:
+        if batch and (len(batch) == TXS_PER_MESSAGE_MAX
+                      or size + len(raw) + 16 > TXS_MESSAGE_BYTES_MAX - 64):
+            messages.append(encode_txs_message(batch))
+            batch, size = [], 0
+        batch.append(raw)
+        size += len(raw) + 16
+    if batch:
+        messages.append(encode_txs_message(batch))
+    return messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,12 +662,26 @@ class ValidatorCore:
             effects.append(Send(raw, MessageKind.TX))
         return check, effects
 
+    def submit_txs(self, raws: Sequence[bytes]) -> tuple[list[TxCheck], list[Effect]]:
+        """Admit a client's batch; send the admitted ones to every peer once, batched."""
+        checks = [self.mempool.add(raw) for raw in raws]
+        admitted = [raw for raw, check in zip(raws, checks, strict=True) if check.ok]
+        return checks, [Send(data, MessageKind.TXS) for data in split_txs_messages(admitted)]
+
     def _on_message(self, sender: bytes, kind: str, data: bytes,
                     effects: list[Effect]) -> None:
         if kind == MessageKind.PROPOSAL or kind == MessageKind.VOTE:
             self._on_consensus_message(MessageKind(kind), data, effects)
         elif kind == MessageKind.TX:
             self.mempool.add(data)
+        elif kind == MessageKind.TXS:
+            try:
+                raws = decode_txs_message(data)
+            except DecodeError:
+                self.dropped[CoreDrop.MALFORMED] += 1
+                return
+            for raw in raws:
+                self.mempool.add(raw)
         elif kind == MessageKind.STATUS:
             try:
                 status = StatusMessage.decode(data)
