@@ -244,6 +244,20 @@ def test_validator_core_refuses_inputs_before_start_and_a_second_start() -> None
 # ------------------------------------------------------------------------------ four validators
 
 
+def test_validator_core_shortens_the_commit_pause_while_transactions_wait() -> None:
+    """validator core (n=4): a block decided without the tx waiting in our mempool is
+    followed by the busy pause, not the idle one."""
+    scene, proposer = first_non_proposer_scene()
+    check, _ = scene.core.submit_tx(make_tx(1))
+    assert check.ok
+    block = lock_on_a_block(scene, proposer)  # the peer's block does not carry it
+    scene.vote(1, VoteType.PRECOMMIT, 1, block.block_id())
+    effects = scene.vote(2, VoteType.PRECOMMIT, 1, block.block_id())
+    config = scene.core.config
+    assert config.busy_commit_pause_ms < config.commit_pause_ms
+    assert SetTimer(config.busy_commit_pause_ms, NextHeightDue(2)) in effects
+
+
 def test_validator_core_follows_peers_to_a_decision_and_pauses_before_the_next_height() -> None:
     """validator core (n=4): proposal, polka, 2f + 1 precommits → Committed, then the pause."""
     scene, proposer = first_non_proposer_scene()

@@ -74,6 +74,7 @@ class BftProducer:
         validator_config = ValidatorConfig(
             config.consensus.to_consensus_config(engine.chain_id),
             commit_pause_ms=chain.commit_pause_ms,
+            busy_commit_pause_ms=chain.busy_commit_pause_ms,
             gossip_interval_ms=config.p2p.gossip_interval_ms,
             block_txs_max=chain.block_txs_max, block_tx_bytes_max=chain.block_tx_bytes_max)
         recovery = ValidatorCore.recover(

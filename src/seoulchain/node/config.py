@@ -35,7 +35,10 @@ class ChainConfig:
     block_interval_ms: int = 200
     # With several validators: the pause after a commit before the next height starts
     # (CometBFT's timeout_commit); it gathers late votes and sets the idle block rate.
-    commit_pause_ms: int = 1000
+    commit_pause_ms: int = validator.COMMIT_PAUSE_MS
+    # The same pause while transactions wait in the mempool (at most commit_pause_ms): a
+    # busy chain starts its next height almost at once, an idle one makes few empty blocks.
+    busy_commit_pause_ms: int = validator.BUSY_COMMIT_PAUSE_MS
     # Produce blocks even when no transaction is waiting (keeps block time advancing).
     create_empty_blocks: bool = False
     # The most transactions and bytes of transactions put into one block.

@@ -19,7 +19,8 @@ event is appended to the WAL *before* the machine sees it, every own proposal or
 appended (as the matching received event) before it is sent, `RequestBlock` is answered
 with `Engine.prepare_proposal` over the mempool's candidates, `RequestValidation` with
 `Engine.process_proposal`, and `CommitBlock` commits through the engine, updates the
-mempool and, after the commit pause (CometBFT's timeout_commit), starts the next height
+mempool and, after the commit pause (CometBFT's timeout_commit; `busy_commit_pause_ms`
+instead while the mempool holds transactions), starts the next height
 with `engine.validators` (the set for that height). The WAL is reset at each new height,
 whose predecessor is then in the block store; the new WAL starts with StartHeight and the
 messages for that height that arrived early, which the machine had buffered (the reset
@@ -119,6 +120,9 @@ from seoulchain.proofs.logtree import compute_leaf_hash, compute_root
 # CometBFT's timeout_commit default: the pause after a commit before the next height starts,
 # which gathers late precommits and sets the block rate when the chain is idle.
 COMMIT_PAUSE_MS = 1000
+# The pause when transactions are waiting in the mempool: long enough to gather the late
+# precommits of a local network, short enough that a loaded chain is not held back by it.
+BUSY_COMMIT_PAUSE_MS = 100
 # Below the smallest consensus timeout (prevote/precommit, 1000 ms), so a validator stuck
 # for lack of a lost message re-sends before its peers give up on the round.
 GOSSIP_INTERVAL_MS = 1000
@@ -381,6 +385,7 @@ class ValidatorConfig:
 
     consensus: ConsensusConfig
     commit_pause_ms: int = COMMIT_PAUSE_MS
+    busy_commit_pause_ms: int = BUSY_COMMIT_PAUSE_MS
     gossip_interval_ms: int = GOSSIP_INTERVAL_MS
     block_txs_max: int = BLOCK_TXS_MAX
     block_tx_bytes_max: int = BLOCK_TX_BYTES_MAX
@@ -824,10 +829,16 @@ class ValidatorCore:
                     self._pending_commit = action
                 else:
                     self._commit(block, commit, effects)
-                    effects.append(SetTimer(self.config.commit_pause_ms,
+                    effects.append(SetTimer(self._get_commit_pause_ms(),
                                             NextHeightDue(Height(block.height + 1))))
             case ReportEvidence(evidence):
                 self.evidence.add(evidence)
+
+    def _get_commit_pause_ms(self) -> int:
+        """The pause before the next height: shorter while transactions are waiting."""
+        if len(self.mempool):
+            return min(self.config.busy_commit_pause_ms, self.config.commit_pause_ms)
+        return self.config.commit_pause_ms
 
     def _send_own(self, message: Proposal | Vote, logged: ProposalReceived | VoteReceived,
                   slot: tuple[int, int], send: Send, effects: list[Effect]) -> None:
