@@ -28,7 +28,7 @@ def test_cli_sim_replays_one_seed_with_details() -> None:
 
 
 def test_cli_sim_canary_reports_the_detection_rate() -> None:
-    result = runner.invoke(app, ["--seeds", "2", "--canary", "--validators", "4"])
+    result = runner.invoke(app, ["--seeds", "2", "--start", "1", "--canary", "--validators", "4"])
     assert result.exit_code == 0, result.output
     assert "canary detection rate: 2/2 = 100%" in result.output
     assert result.output.strip().endswith("seeds=2 violations=2 liveness_failures=0")

@@ -243,3 +243,12 @@ def test_sim_the_seeds_that_stalled_in_the_10000_seed_campaign_now_pass(seed: in
     twice, silent) no longer fail (their runs differ now: they check other scenarios)."""
     result = run_seed(seed)
     assert not result.failed, (result.violations, result.liveness_failure)
+
+
+def test_sim_seed_100074_a_kept_synced_block_is_taken_once_consensus_reaches_its_height() -> None:
+    """found by seed 100074 (n=7): a validator kept block 8 from block sync while it still
+    worked on height 7; it decided 7 by consensus, and every later copy of block 8 was
+    dropped as already kept — it never took the kept one. Now a kept block for the next
+    height is taken at the next copy or gossip tick."""
+    result = run_seed(100074)
+    assert not result.failed, (result.violations, result.liveness_failure)

@@ -14,6 +14,10 @@
     GET  /v1/proofs/state/{service}/{key} a state key's value and tree proof at the tip (hex key)
     GET  /v1/log/consistency?old=N&new=M  RFC 9162 consistency proof between log sizes
     GET  /v1/log/inclusion/{index}?size=N RFC 9162 inclusion proof of a log leaf
+    GET  /v1/snapshots                    state sync snapshot heights offered (and the base)
+    POST /v1/snapshots                    take a snapshot of the tip now
+    GET  /v1/snapshots/{h}/manifest       a snapshot's manifest (application/cbor)
+    GET  /v1/snapshots/{h}/chunks/{i}     one chunk of a snapshot (application/cbor)
 """
 
 from __future__ import annotations
@@ -204,7 +208,40 @@ def create_app(node: Node) -> FastAPI:
                 "root": root.hex(), "proof": [sibling.hex() for sibling in proof]}
 
     register_proof_routes(app, node)
+    register_snapshot_routes(app, node)
     return app
+
+
+def register_snapshot_routes(app: FastAPI, node: Node) -> None:
+    """Serve state sync snapshots (docs/spec/proofs.md, "State sync snapshots")."""
+
+    @app.get("/v1/snapshots")
+    async def list_snapshots() -> dict[str, Any]:
+        return {"heights": node.snapshots.files.list_heights(),
+                "base_height": node.store.get_base_height()}
+
+    @app.post("/v1/snapshots")
+    async def take_snapshot() -> dict[str, Any]:
+        if node.engine.height == 0:
+            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        if node.snapshots.busy:
+            raise ApiError(409, "busy", "a snapshot is already being taken")
+        return {"height": await node.snapshots.take()}
+
+    @app.get("/v1/snapshots/{height}/manifest")
+    async def get_snapshot_manifest(height: int) -> Response:
+        if height not in node.snapshots.files.list_heights():
+            raise ApiError(404, "no_snapshot", f"no snapshot at height {height}")
+        return Response(node.snapshots.files.read_manifest(height),
+                        media_type="application/cbor")
+
+    @app.get("/v1/snapshots/{height}/chunks/{index}")
+    async def get_snapshot_chunk(height: int, index: int) -> Response:
+        try:
+            data = node.snapshots.files.read_chunk(height, index)
+        except LocalError as exc:
+            raise ApiError(404, "no_chunk", str(exc)) from exc
+        return Response(data, media_type="application/cbor")
 
 
 def register_proof_routes(app: FastAPI, node: Node) -> None:

@@ -21,6 +21,7 @@ from seoulchain.cli.common import (
 from seoulchain.cli.network import register as register_network_commands
 from seoulchain.cli.prove import bench_proofs_command, prove_app, verify_command
 from seoulchain.cli.sim import sim as sim_command
+from seoulchain.cli.statesync import state_sync
 from seoulchain.cli.tiles import export_tiles
 from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.crypto import SigningKey
@@ -40,6 +41,7 @@ app.command(name="sim")(sim_command)
 app.add_typer(prove_app, name="prove")
 app.command(name="verify")(verify_command)
 app.command(name="export-tiles")(export_tiles)
+app.command(name="state-sync")(state_sync)
 
 
 @app.command()
@@ -207,6 +209,26 @@ app.add_typer(bench_app, name="bench")
 bench_app.command("postgres")(bench_postgres)
 bench_app.command("proofs")(bench_proofs_command)
 bench_app.command("network")(bench_network)
+
+
+@bench_app.command("statesync")
+@reports_errors
+def bench_statesync(home: HomeOption,
+                    replay: Annotated[bool, typer.Option(help="Also time the full replay.")] = True,
+                    ) -> None:
+    """State sync versus full replay on a node home (e.g. one `bench ledger` built)."""
+    from seoulchain.bench.statesync import run_statesync_bench
+
+    result = run_statesync_bench(home, replay)
+    console.print(f"height {result.height}, {result.txs} txs, {result.entries} state entries in "
+                  f"{result.chunks} chunks ({result.snapshot_bytes / 1e6:.1f} MB)", highlight=False)
+    console.print(f"snapshot {result.snapshot_s:.2f} s; state sync {result.state_sync_s:.2f} s "
+                  f"(light client {result.light_client_s:.2f} s, verified restore "
+                  f"{result.restore_s:.2f} s, engine start {result.engine_open_s:.2f} s)",
+                  highlight=False)
+    if result.replay_s is not None:
+        console.print(f"full replay (audit) {result.replay_s:.1f} s: state sync is "
+                      f"{result.replay_s / result.state_sync_s:.0f}x faster", highlight=False)
 
 
 @bench_app.command("ledger")

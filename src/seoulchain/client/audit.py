@@ -13,6 +13,14 @@ index with the replayed ones. The state tree is deterministic — version h's no
 function of the state after block h - 1 and block h's writes — so the stored tree must
 equal the replay's node for node; the first differing node names its version, the height
 that wrote it. The first failure stops the audit and names the height and the check.
+
+A state-synced store holds no blocks up to its base height h (the snapshot it was restored
+from). Its audit checks from the snapshot on: it restores the kept snapshot (DATA/snapshots
+beside the store) into the scratch store, verifying every chunk against the manifest and
+the manifest's roots against the stored base header; it checks that header's commit
+against the validator set the restored state records for h; then it replays the blocks
+after h as above. What happened before h is not re-checked here: the restore proved header
+h from the genesis with the light client (docs/operations.md, "State sync").
 """
 
 from __future__ import annotations
@@ -75,7 +83,11 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
     try:
         if store.get_meta("genesis_hash") != genesis.hash():
             raise AuditFailure(0, "the store was not created from this genesis file")
+        if store.get_base_height() > 0:
+            restore_base(genesis, store, replay_store)
         engine = Engine(genesis, replay_store, services, verify_evidence_bytes)
+        if store.get_base_height() > 0:
+            check_base_commit(engine, store)
         replay_blocks(engine, store, tip_height, counts, progress)
         check_final_state(engine, store, replay_store, tip_height)
     except AuditFailure as failure:
@@ -85,6 +97,45 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
         replay_store.close()
         scratch.cleanup()
     return AuditReport(counts[0], counts[1], tip_height, time.monotonic() - started)
+
+
+def restore_base(genesis: Genesis, store: BlockStore, replay_store: BlockStore) -> None:
+    """Restore a state-synced store's base snapshot into the replay store, verifying it."""
+    from seoulchain.node.statesync import SnapshotFiles, restore_snapshot
+    from seoulchain.proofs.snapshot import Manifest, check_manifest_hashes
+
+    base_height = store.get_base_height()
+    base = store.get_base_header()
+    assert base is not None
+    files = SnapshotFiles(Path(store.path).parent / "snapshots")
+    try:
+        manifest = Manifest.decode(files.read_manifest(base_height))
+        if manifest.header != base[0] or manifest.commit != base[1]:
+            raise AuditFailure(base_height, "the kept snapshot is not the store's base")
+        check_manifest_hashes(manifest)
+        restore_snapshot(replay_store, genesis, manifest,
+                         [lambda index: files.read_chunk(base_height, index)])
+    except AuditFailure:
+        raise
+    except SeoulchainError as exc:
+        raise AuditFailure(base_height, f"the state sync base snapshot does not verify: "
+                                        f"{exc}") from exc
+
+
+def check_base_commit(engine: Engine, store: BlockStore) -> None:
+    """Check the base header's commit against the set the restored state says signed it."""
+    base = store.get_base_header()
+    assert base is not None
+    header, commit = base
+    if engine.last_validators.hash() != header.validators_hash:
+        raise AuditFailure(header.height, "the restored validator set is not the base "
+                                          "header's validators_hash")
+    try:
+        verify_commit(engine.chain_id, engine.last_validators, commit, header.block_id(),
+                      header.height)
+    except RemoteError as exc:
+        raise AuditFailure(header.height, f"the base header's commit does not verify: "
+                                          f"{exc}") from exc
 
 
 def replay_blocks(engine: Engine, store: BlockStore, tip_height: int, counts: list[int],

@@ -91,6 +91,39 @@ class NodeClient:
         """Return {"height", "proof"}: a state key's value and tree proof at the tip."""
         return self.get_json(f"/v1/proofs/state/{service}/{key.hex()}")
 
+    def get_bytes(self, path: str, bytes_max: int) -> bytes:
+        """GET a binary (CBOR) resource of at most `bytes_max` bytes."""
+        response = self.request("GET", path)
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", {}).get("message")
+            except ValueError:
+                message = None
+            raise RemoteError(message or f"HTTP {response.status_code} for {path}")
+        if len(response.content) > bytes_max:
+            raise RemoteError(f"{path}: {len(response.content)} bytes, limit {bytes_max}")
+        return response.content
+
+    def list_snapshots(self) -> list[int]:
+        """Return the heights of the state snapshots the node offers, oldest first."""
+        body = self.get_json("/v1/snapshots")
+        heights = body.get("heights") if isinstance(body, dict) else None
+        if not isinstance(heights, list) or not all(type(item) is int for item in heights):
+            raise RemoteError("the node sent a malformed snapshot list")
+        return heights
+
+    def get_snapshot_manifest(self, height: int) -> bytes:
+        """Return the CBOR manifest of the snapshot at `height` (unverified)."""
+        from seoulchain.proofs.snapshot import MANIFEST_BYTES_MAX
+
+        return self.get_bytes(f"/v1/snapshots/{height}/manifest", MANIFEST_BYTES_MAX)
+
+    def get_snapshot_chunk(self, height: int, index: int) -> bytes:
+        """Return chunk `index` of the snapshot at `height` as CBOR (unverified)."""
+        from seoulchain.proofs.snapshot import CHUNK_BYTES_MAX
+
+        return self.get_bytes(f"/v1/snapshots/{height}/chunks/{index}", CHUNK_BYTES_MAX)
+
     def submit(self, tx: Transaction | bytes) -> dict[str, Any]:
         """Submit a signed transaction; raise `TxRejected` if the node refuses it."""
         raw = tx.encode() if isinstance(tx, Transaction) else tx

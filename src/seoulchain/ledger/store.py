@@ -31,7 +31,7 @@ from pathlib import Path
 
 from seoulchain.codec import decode, encode
 from seoulchain.errors import DecodeError, LocalError, StorageError
-from seoulchain.ledger.types import Block, Commit
+from seoulchain.ledger.types import Block, BlockHeader, Commit
 from seoulchain.proofs.smt import (
     PRUNE_CHUNK_NODES,
     SqliteNodeStore,
@@ -53,6 +53,9 @@ STATE_TREE_CURSOR_KEY = "state_tree_prune_cursor"
 STATE_TREE_PINS_KEY = "state_tree_pins"
 # Each pin keeps up to a whole version of the tree on disk; a handful of snapshots is plenty.
 STATE_PINS_MAX = 64
+# A state-synced store starts at a snapshot: `meta` records its height, header and commit
+# (docs/operations.md, "State sync"). Blocks are held from base + 1 on.
+STATE_SYNC_BASE_KEY = "state_sync_base"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -212,6 +215,57 @@ class BlockStore:
 
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+    # ------------------------------------------------------------------ state sync restore
+
+    def is_blank(self) -> bool:
+        """Return True if nothing but the schema was ever written (a restore target)."""
+        return (self.get_meta("genesis_hash") is None and self.get_tip() is None
+                and self.db.execute("SELECT 1 FROM state LIMIT 1").fetchone() is None)
+
+    def write_restored_rows(self, state: list[tuple[bytes, bytes]],
+                            nodes: list[tuple[bytes, bytes]]) -> None:
+        """Insert a verified snapshot chunk's state entries and tree nodes (caller's txn)."""
+        try:
+            self.db.executemany("INSERT INTO state VALUES (?, ?)", state)
+            self.db.executemany(f"INSERT INTO {self.state_tree.table} VALUES (?, ?)", nodes)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot write restored state: {exc}") from exc
+
+    def write_restored_base(self, genesis_hash: bytes, header: BlockHeader, commit: Commit,
+                            log_nodes: list[tuple[int, int, bytes]]) -> None:
+        """Record a restored snapshot as the store's base and tip (caller's transaction)."""
+        height = header.height
+        self.db.executemany("INSERT INTO log_nodes VALUES (?, ?, ?)", log_nodes)
+        self.db.execute("INSERT INTO commits VALUES (?, ?)", (height, commit.encode()))
+        self.set_meta(STATE_SYNC_BASE_KEY, [height, header.encode(), commit.encode()])
+        self.set_meta("genesis_hash", genesis_hash)
+        # Versions below the base were never here: the pruner starts at the base.
+        self.set_meta(STATE_TREE_FLOOR_KEY, height)
+        self.set_meta(STATE_TREE_CURSOR_KEY, height)
+        self.set_meta(STATE_TREE_PINS_KEY, [height])
+        self.set_meta("tip", [height, header.block_id(), header.state_root, header.log_size,
+                              header.time_ms])
+
+    def get_base_height(self) -> int:
+        """Return the snapshot height a state-synced store starts at (0: from genesis)."""
+        base = self.get_meta(STATE_SYNC_BASE_KEY)
+        if base is None:
+            return 0
+        if not (isinstance(base, list) and len(base) == 3 and type(base[0]) is int):
+            raise StorageError("the state sync base record is malformed")
+        return base[0]
+
+    def get_base_header(self) -> tuple[BlockHeader, Commit] | None:
+        """Return the header and commit of a state-synced store's base, or None."""
+        base = self.get_meta(STATE_SYNC_BASE_KEY)
+        if base is None:
+            return None
+        self.get_base_height()
+        try:
+            return BlockHeader.decode(base[1]), Commit.decode(base[2])
+        except DecodeError as exc:
+            raise StorageError(f"the state sync base header is corrupt: {exc}") from exc
 
     # ------------------------------------------------------------------ reads
 

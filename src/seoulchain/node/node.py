@@ -26,6 +26,7 @@ from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.producer import BlockProducer, SoloProducer
+from seoulchain.node.statesync import SnapshotFiles, SnapshotService
 from seoulchain.node.verify import SignatureVerifier
 
 log = logging.getLogger("seoulchain.node")
@@ -69,6 +70,8 @@ class Node:
                                          self.config.chain, self.on_commit)
         self.commit_event = asyncio.Event()
         self.last_commit_time_ms: int | None = None
+        # State sync snapshots this node serves (docs/operations.md, "State sync").
+        self.snapshots = SnapshotService(SnapshotFiles(home.data_dir / "snapshots"), self.store)
 
     def is_networked(self) -> bool:
         """True when this node runs BFT consensus with peers rather than alone."""
@@ -94,6 +97,7 @@ class Node:
                  block.block_id().hex()[:16])
         self.commit_event.set()
         self.commit_event = asyncio.Event()
+        self.snapshots.on_commit(block.height)
 
     def get_tx_status(self, tx_hash: bytes) -> TxStatus:
         record = self.store.get_tx(tx_hash)

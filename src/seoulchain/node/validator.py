@@ -933,6 +933,8 @@ class ValidatorCore:
         """Broadcast our status; if nothing moved since the last tick, re-send own messages
         and ask for the block we lack; while syncing, keep the block requests going."""
         self._tick += 1
+        if self.engine.height + 1 in self._sync_buffer:  # consensus caught up to a kept block
+            self._drain_sync_buffer(effects)
         machine = self.machine
         mark = (machine.height, machine.round, int(machine.step), self.engine.height)
         status = StatusMessage(Height(self.working_height), machine.round)
@@ -1032,6 +1034,8 @@ class ValidatorCore:
         next_height = self.engine.height + 1
         if height < next_height or height in self._sync_buffer:
             self.dropped[CoreDrop.SYNC_STALE] += 1
+            if next_height in self._sync_buffer:  # kept before consensus reached its height
+                self._drain_sync_buffer(effects)
             return
         if height >= next_height + SYNC_WINDOW_BLOCKS * SYNC_WINDOWS_MAX:
             self.dropped[CoreDrop.SYNC_NOT_NEXT] += 1
@@ -1041,7 +1045,7 @@ class ValidatorCore:
             return
         self._sync_buffer[height] = (message, size)
         self._sync_buffer_bytes += size
-        if height == next_height:
+        if next_height in self._sync_buffer:
             self._drain_sync_buffer(effects)
 
     def _drain_sync_buffer(self, effects: list[Effect]) -> None:

@@ -358,17 +358,20 @@ class Adversary:
     # ------------------------------------------------------------------ network control
 
     def allows(self, source: SimNode, target: SimNode, send: Send) -> bool:
-        """Return False for what the attack keeps from Y: X's precommits and synced blocks."""
+        """Return False for what the attack keeps from Y: synced blocks and the precommits of
+        the attacked height signed by anyone but Y, whoever sends or relays them (its own
+        nil precommits the adversary delivers to Y itself, reliably)."""
         attack = self.attack
         if attack is None or target.index not in attack.y:
             return True
         if send.kind == MessageKind.BLOCK:
             return False
-        if source.index not in attack.x or send.kind != MessageKind.VOTE:
+        if send.kind != MessageKind.VOTE:
             return True
         vote = decode_or_none(send.kind, send.data)
+        y_keys = {self.cluster.nodes[index].key.public_key for index in attack.y}
         return not (isinstance(vote, Vote) and vote.height == attack.height
-                    and vote.vote_type == VoteType.PRECOMMIT)
+                    and vote.vote_type == VoteType.PRECOMMIT and vote.validator not in y_keys)
 
     # ------------------------------------------------------------------ attacker hooks
 
@@ -397,7 +400,8 @@ class Adversary:
         attack = self.attack
         vote = decode_or_none(send.kind, send.data) if attack is not None else None
         if (attack is None or not isinstance(vote, Vote) or vote.height != attack.height
-                or vote.round != 0 or vote.vote_type != VoteType.PRECOMMIT or vote.is_nil):
+                or vote.round != 0 or vote.vote_type != VoteType.PRECOMMIT or vote.is_nil
+                or vote.validator != node.key.public_key):  # others' votes it relays pass
             return [(send, False)]
         attack.nil_senders.add(node.index)
         nil = self.sign_nil_precommit(node, attack).encode()
