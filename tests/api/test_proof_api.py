@@ -13,15 +13,15 @@ from seoulchain.api.app import create_app
 from seoulchain.client.http import NodeClient
 from seoulchain.client.prover import HttpProofSource
 from seoulchain.ledger.types import Transaction
-from seoulchain.node.home import Home, init_home
-from seoulchain.node.node import Node
-from seoulchain.proofs.bundle import (
+from seoulchain.light.bundle import (
     build_document_bundle,
     build_state_bundle,
     build_tx_bundle,
     render_bundle,
     verify_bundle,
 )
+from seoulchain.node.home import Home, init_home
+from seoulchain.node.node import Node
 
 CHAIN_ID = "proof-api-test"
 

@@ -15,9 +15,9 @@ from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import VerificationError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Transaction
+from seoulchain.light.bundle import build_document_bundle, render_bundle, verify_bundle
 from seoulchain.node.home import init_home
 from seoulchain.node.node import Node
-from seoulchain.proofs.bundle import build_document_bundle, render_bundle, verify_bundle
 
 CHAIN_ID = "prove-cli-test"
 runner = CliRunner()

@@ -17,10 +17,10 @@ from seoulchain.client.http import NodeClient
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Transaction
+from seoulchain.light.snapshot import Chunk, Manifest
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
 from seoulchain.node.statesync import SnapshotFiles, StateSyncFailed
-from seoulchain.proofs.snapshot import Chunk, Manifest
 
 CHAIN_ID = "state-sync-test"
 

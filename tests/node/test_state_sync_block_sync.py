@@ -6,6 +6,7 @@ from seoulchain.consensus.machine import ConsensusConfig
 from seoulchain.consensus.safety import InMemorySigningStateStore
 from seoulchain.execution.engine import Engine
 from seoulchain.ledger.store import BlockStore
+from seoulchain.light.snapshot import Manifest
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.statesync import restore_snapshot, take_snapshot
 from seoulchain.node.validator import (
@@ -16,7 +17,6 @@ from seoulchain.node.validator import (
     ValidatorConfig,
     ValidatorCore,
 )
-from seoulchain.proofs.snapshot import Manifest
 from seoulchain.sim.wal import MemoryWAL
 from tests.node.test_validator import (
     CHAIN_ID,

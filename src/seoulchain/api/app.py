@@ -247,7 +247,7 @@ def register_snapshot_routes(app: FastAPI, node: Node) -> None:
 def register_proof_routes(app: FastAPI, node: Node) -> None:
     """Serve the pieces of proof bundles (docs/spec/proofs.md §8)."""
     from seoulchain.client.prover import StoreProofSource
-    from seoulchain.proofs.bundle import (
+    from seoulchain.light.bundle import (
         light_block_to_json,
         state_proof_to_json,
         tx_proof_to_json,

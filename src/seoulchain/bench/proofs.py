@@ -1,6 +1,6 @@
 """Proof benchmark: bundle verification time and size; state proofs at growing state sizes.
 
-Two parts. (1) Bundles: the vectors' in-memory chain (`proofs/vectors.py`: four validators,
+Two parts. (1) Bundles: the vectors' in-memory chain (`light/vectors.py`: four validators,
 a validator set replaced twice, so a bundle from genesis to its tip carries two light
 blocks, a bisection pivot and the tip) gives a tx, a document and a state bundle; each is
 verified from its canonical bytes `rounds` times — JSON parsing, every commit signature,
@@ -22,14 +22,14 @@ from typing import Any
 
 from seoulchain.bench.smt import run_smt_bench
 from seoulchain.errors import LocalError
-from seoulchain.proofs.bundle import (
+from seoulchain.light.bundle import (
     build_document_bundle,
     build_state_bundle,
     build_tx_bundle,
     render_bundle,
     verify_bundle,
 )
-from seoulchain.proofs.vectors import build_story_chain
+from seoulchain.light.vectors import build_story_chain
 
 DEFAULT_ENTRIES = (10_000, 100_000, 1_000_000)
 # Verifications per bundle kind: enough for a stable mean, a few seconds in all.

@@ -23,10 +23,10 @@ from seoulchain.errors import LocalError
 from seoulchain.execution.engine import Engine
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.store import BlockStore
+from seoulchain.light.lightclient import LightClient
+from seoulchain.light.snapshot import Manifest, verify_manifest
 from seoulchain.node.home import Home
 from seoulchain.node.statesync import restore_snapshot, take_snapshot
-from seoulchain.proofs.lightclient import LightClient
-from seoulchain.proofs.snapshot import Manifest, verify_manifest
 
 
 @dataclass(frozen=True)

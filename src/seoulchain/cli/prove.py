@@ -19,7 +19,7 @@ import typer
 from seoulchain.cli.common import console, err_console, hash_file, print_json, reports_errors
 from seoulchain.errors import LocalError
 from seoulchain.ledger.genesis import Genesis
-from seoulchain.proofs.bundle import (
+from seoulchain.light.bundle import (
     BundleError,
     Checkpoint,
     ProofSource,

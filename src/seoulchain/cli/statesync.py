@@ -24,13 +24,13 @@ from seoulchain.client.prover import HttpProofSource
 from seoulchain.errors import LocalError, RemoteError, SeoulchainError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore
+from seoulchain.light.lightclient import LightClient
+from seoulchain.light.snapshot import Manifest, verify_manifest
 from seoulchain.node.statesync import (
     SnapshotFiles,
     StateSyncFailed,
     restore_snapshot,
 )
-from seoulchain.proofs.lightclient import LightClient
-from seoulchain.proofs.snapshot import Manifest, verify_manifest
 
 # The snapshot directory of a node home's data directory (served by the API).
 SNAPSHOTS_DIR_NAME = "snapshots"

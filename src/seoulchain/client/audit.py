@@ -101,8 +101,8 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
 
 def restore_base(genesis: Genesis, store: BlockStore, replay_store: BlockStore) -> None:
     """Restore a state-synced store's base snapshot into the replay store, verifying it."""
+    from seoulchain.light.snapshot import Manifest, check_manifest_hashes
     from seoulchain.node.statesync import SnapshotFiles, restore_snapshot
-    from seoulchain.proofs.snapshot import Manifest, check_manifest_hashes
 
     base_height = store.get_base_height()
     base = store.get_base_header()

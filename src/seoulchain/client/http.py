@@ -114,13 +114,13 @@ class NodeClient:
 
     def get_snapshot_manifest(self, height: int) -> bytes:
         """Return the CBOR manifest of the snapshot at `height` (unverified)."""
-        from seoulchain.proofs.snapshot import MANIFEST_BYTES_MAX
+        from seoulchain.light.snapshot import MANIFEST_BYTES_MAX
 
         return self.get_bytes(f"/v1/snapshots/{height}/manifest", MANIFEST_BYTES_MAX)
 
     def get_snapshot_chunk(self, height: int, index: int) -> bytes:
         """Return chunk `index` of the snapshot at `height` as CBOR (unverified)."""
-        from seoulchain.proofs.snapshot import CHUNK_BYTES_MAX
+        from seoulchain.light.snapshot import CHUNK_BYTES_MAX
 
         return self.get_bytes(f"/v1/snapshots/{height}/chunks/{index}", CHUNK_BYTES_MAX)
 

@@ -1,6 +1,6 @@
 """Where proof bundles get their pieces: a node's store, or a node's HTTP API.
 
-Theory of operation: `proofs/bundle.py` builds a bundle from any `ProofSource`. Two live
+Theory of operation: `light/bundle.py` builds a bundle from any `ProofSource`. Two live
 here. `StoreProofSource` reads a node's SQLite store directly — the API serves from it, and
 `seoulchain prove --home DIR` uses it with no running node (SQLite WAL lets it read beside
 a running one). `HttpProofSource` asks a node's API for the same pieces. Neither is
@@ -23,14 +23,14 @@ from seoulchain.errors import DecodeError, LocalError, RemoteError, StorageError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Block, BlockHeader, Transaction, Validator, ValidatorSet
-from seoulchain.proofs import StateProof
-from seoulchain.proofs.bundle import (
+from seoulchain.light.bundle import (
     TxProof,
     light_block_from_json,
     state_proof_from_json,
     tx_proof_from_json,
 )
-from seoulchain.proofs.lightclient import LightBlock
+from seoulchain.light.lightclient import LightBlock
+from seoulchain.proofs import StateProof
 from seoulchain.proofs.logtree import MemoryLog, compute_inclusion_proof
 from seoulchain.proofs.smt import SparseMerkleTree, compute_value_hash
 

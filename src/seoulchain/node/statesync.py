@@ -1,6 +1,6 @@
 """State sync: take, keep and serve snapshots; fetch, verify and restore one into a new store.
 
-Theory of operation. The formats and every check live in `proofs/snapshot.py`; this module
+Theory of operation. The formats and every check live in `light/snapshot.py`; this module
 is the I/O around them.
 
 Serving. `take_snapshot` reads a store's tip inside one SQLite read transaction (WAL lets
@@ -35,8 +35,7 @@ from pathlib import Path
 from seoulchain.errors import LocalError, RemoteError, SeoulchainError, StorageError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore
-from seoulchain.proofs.logtree import LogFrontier
-from seoulchain.proofs.snapshot import (
+from seoulchain.light.snapshot import (
     BadChunk,
     ChunkRows,
     Manifest,
@@ -44,6 +43,7 @@ from seoulchain.proofs.snapshot import (
     SnapshotRestorer,
     build_snapshot,
 )
+from seoulchain.proofs.logtree import LogFrontier
 
 log = logging.getLogger("seoulchain.statesync")
 

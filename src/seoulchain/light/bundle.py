@@ -4,7 +4,7 @@ Theory of operation (docs/spec/proofs.md §5–§7). A bundle carries everything
 needs besides the genesis file: the *light blocks* (header, commit, validator set) that
 lead from the root of trust — the genesis, or a checkpoint the verifier states it trusts —
 to the *proving header*, verified one after another by the light client's rules
-(`proofs/lightclient.py`), and then one *claim* with its Merkle proofs against that header:
+(`light/lightclient.py`), and then one *claim* with its Merkle proofs against that header:
 
 - `tx`: a transaction's bytes, its RFC 9162 inclusion in the header's `log_root` /
   `log_size`, the previous header (linked by `prev_block_id`, so its `log_size` bounds the
@@ -48,14 +48,14 @@ from seoulchain.ledger.types import (
     Transaction,
     ValidatorSet,
 )
-from seoulchain.proofs import StateProof, verify_state_proof
-from seoulchain.proofs.lightclient import (
+from seoulchain.light.lightclient import (
     DEFAULT_TRUST_LEVEL,
     LightBlock,
     LightClient,
     TrustedState,
     verify_light_block,
 )
+from seoulchain.proofs import StateProof, verify_state_proof
 from seoulchain.proofs.logtree import (
     INCLUSION_PROOF_HASHES_MAX,
     compute_leaf_hash,

@@ -12,9 +12,9 @@ import pytest
 from seoulchain.errors import VerificationError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import Genesis
-from seoulchain.proofs import bundle as bundle_module
-from seoulchain.proofs import vectors
-from seoulchain.proofs.bundle import (
+from seoulchain.light import bundle as bundle_module
+from seoulchain.light import vectors
+from seoulchain.light.bundle import (
     BundleError,
     Checkpoint,
     build_document_bundle,

@@ -9,7 +9,7 @@ import pytest
 from seoulchain.errors import LocalError, VerificationError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Commit
-from seoulchain.proofs.lightclient import (
+from seoulchain.light.lightclient import (
     ForkDetected,
     InsufficientTrust,
     LightBlock,
@@ -17,7 +17,7 @@ from seoulchain.proofs.lightclient import (
     TrustedState,
     verify_light_block,
 )
-from seoulchain.proofs.vectors import (
+from seoulchain.light.vectors import (
     CHAIN_ID,
     GENESIS_TIME_MS,
     MemoryChain,

@@ -14,16 +14,9 @@ from seoulchain.errors import LocalError, RemoteError
 from seoulchain.execution.engine import Engine
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.store import BlockStore
-from seoulchain.node.statesync import (
-    SnapshotFiles,
-    StateSyncFailed,
-    restore_snapshot,
-    take_snapshot,
-)
-from seoulchain.proofs import snapshot as snapshot_module
-from seoulchain.proofs.lightclient import LightClient
-from seoulchain.proofs.smt import EMPTY_HASH, MemoryNodeStore, SparseMerkleTree
-from seoulchain.proofs.snapshot import (
+from seoulchain.light import snapshot as snapshot_module
+from seoulchain.light.lightclient import LightClient
+from seoulchain.light.snapshot import (
     BadChunk,
     BadManifest,
     Chunk,
@@ -35,6 +28,13 @@ from seoulchain.proofs.snapshot import (
     hash_entries,
     verify_manifest,
 )
+from seoulchain.node.statesync import (
+    SnapshotFiles,
+    StateSyncFailed,
+    restore_snapshot,
+    take_snapshot,
+)
+from seoulchain.proofs.smt import EMPTY_HASH, MemoryNodeStore, SparseMerkleTree
 from tests.conftest import LocalChain, make_key
 
 
