@@ -61,9 +61,10 @@ from seoulchain.node.home import OPERATOR_KEY_NAME
 
 REPORT_VERSION = 1
 TX_KINDS = ("notary",)
-# Each verification-rate sample runs this long: long enough for a stable rate, short
-# enough to be a small part of the run.
-VERIFY_MEASURE_S = 1.0
+# The verification rate is the best of a few short samples: on a shared machine the best
+# one is the nearest to what the cores can do (a slow sample measures other jobs).
+VERIFY_SAMPLE_S = 0.25
+VERIFY_SAMPLES = 5
 # The finality the issue asks of a sustained step (p99 under 2 s).
 LATENCY_P99_MS_MAX = 2000.0
 # A step is sustained only if the nodes committed at least this share of what was offered,
@@ -80,11 +81,14 @@ SUBMIT_LAG_MS_MAX = 1000.0
 BACKLOG_GROWTH_FRACTION_MAX = 0.1
 # The search: the first offered rate is the bound over this divisor (far below what any
 # network commits), then it doubles per sustained step; the gap between the last sustained
-# and first unsustained rate is bisected geometrically this many times (each halves the
-# uncertainty's exponent: 2 -> 1.41 -> 1.19).
+# and first unsustained rate is bisected geometrically (each step halves the gap's
+# exponent: 2 -> 1.41 -> 1.19 -> 1.09) with the steps left, until it is within the
+# resolution: finer than the step-to-step noise of a shared machine says nothing.
 RATE_START_BOUND_DIVISOR = 128
 RATE_START_MIN_TX_PER_S = 10.0
 RATE_STEP_FACTOR = 2.0
+RATE_RESOLUTION = 1.1
+# Steps kept for the bisection when the doubling goes on and on.
 REFINE_STEPS = 2
 SEARCH_STEPS_MAX = 10
 # The latency run gets this share of the duration; the search steps share the rest.
@@ -105,8 +109,10 @@ SETTLE_POLL_S = 0.5
 LOAD_BATCH_TXS = 50
 # Time to wait for a network to reach height 1 after start.
 NETWORK_START_TIMEOUT_S = 120.0
-# The backlog curve is evaluated at this resolution.
+# The backlog curve is evaluated at this resolution, and only over submission windows this
+# long: its quarters must span a few block intervals (1 s or more) to average them out.
 BACKLOG_GRID_S = 0.05
+BACKLOG_WINDOW_MIN_S = 8.0
 
 Progress = Callable[[str, int, int], None]
 Note = Callable[[str], None]
@@ -153,25 +159,33 @@ def count_verifications(verify_key: nacl.signing.VerifyKey, message: bytes, sign
     return done
 
 
-def measure_verify_rate(sample_tx: bytes, seconds: float = VERIFY_MEASURE_S) -> VerifyRate:
-    """Time PyNaCl verifying a real transaction's signature: one thread, then one per core."""
+def measure_verify_rate(sample_tx: bytes, seconds: float = VERIFY_SAMPLE_S,
+                        samples: int = VERIFY_SAMPLES) -> VerifyRate:
+    """Time PyNaCl verifying a real transaction's signature: one thread, then one per core.
+
+    Each rate is the best of `samples` samples of `seconds`.
+    """
     tx = Transaction.decode(sample_tx)
     verify_key = nacl.signing.VerifyKey(tx.signer)
     message = tx.sign_bytes()
-    per_core = count_verifications(verify_key, message, tx.signature, seconds) / seconds
     cores = get_usable_cores()
-    counts = [0] * cores
+    per_core = all_cores = 0.0
+    for _ in range(samples):
+        done = count_verifications(verify_key, message, tx.signature, seconds)
+        per_core = max(per_core, done / seconds)
+    for _ in range(samples):
+        counts = [0] * cores
 
-    def work(slot: int) -> None:
-        counts[slot] = count_verifications(verify_key, message, tx.signature, seconds)
+        def work(slot: int, counts: list[int] = counts) -> None:
+            counts[slot] = count_verifications(verify_key, message, tx.signature, seconds)
 
-    threads = [threading.Thread(target=work, args=(slot,)) for slot in range(cores)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return VerifyRate(per_core=round(per_core, 1), all_cores=round(sum(counts) / seconds, 1),
-                      cores=cores)
+        threads = [threading.Thread(target=work, args=(slot,)) for slot in range(cores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        all_cores = max(all_cores, sum(counts) / seconds)
+    return VerifyRate(per_core=round(per_core, 1), all_cores=round(all_cores, 1), cores=cores)
 
 
 # ------------------------------------------------------------------------------ one step
@@ -222,21 +236,24 @@ def judge_step(step: StepResult) -> StepResult:
                          "reason": "; ".join(reasons)})
 
 
-def compute_committed_rate(committed_s: Sequence[float], submit_s: Sequence[float]) -> float:
-    """Return the commit rate: the txs after the first block over the time to the last one.
+def compute_committed_rate(committed_s: Sequence[float], submit_s: Sequence[float],
+                           scheduled_span_s: float) -> float:
+    """Return the txs committed over the longest of the scheduled window, the submission
+    window and the commit span.
 
-    The first block holds what arrived before it, so counting from the first submission
-    would charge one latency to the window and counting it from the first commit would
-    credit it with a block: both are left out. With a single block, the rate is over the
-    whole window from the first submission.
+    When the nodes keep up, commits span the submission window shifted by the latency (less
+    up to a block interval), so the rate is the offered one; when they fall behind, the
+    backlog is committed after the last submission and the commit span sets the rate. (From
+    the first submission to the last commit would charge one latency to every step.) The
+    scheduled window (txs offered / offered rate) keeps a step of a batch or two from
+    dividing by almost nothing.
     """
     if not committed_s:
         return 0.0
-    first, last = min(committed_s), max(committed_s)
-    if last > first:
-        return sum(1 for value in committed_s if value > first) / (last - first)
-    start = min(submit_s) if submit_s else 0.0
-    return len(committed_s) / (last - start) if last > start else 0.0
+    commit_span_s = max(committed_s) - min(committed_s)
+    submit_span_s = max(submit_s) - min(submit_s) if submit_s else 0.0
+    span_s = max(commit_span_s, submit_span_s, scheduled_span_s)
+    return len(committed_s) / span_s if span_s > 0 else 0.0
 
 
 def compute_backlog_growth(submit_s: Sequence[float], committed_s: Sequence[float | None],
@@ -252,7 +269,7 @@ def compute_backlog_growth(submit_s: Sequence[float], committed_s: Sequence[floa
         return 0.0
     start = min(submit_s)
     length = window_end_s - start
-    if length <= 4 * BACKLOG_GRID_S:
+    if length < BACKLOG_WINDOW_MIN_S:
         return 0.0
     submits = sorted(submit_s)
     commits = sorted(value for value in committed_s if value is not None)
@@ -296,7 +313,8 @@ def summarize_step(report: dict[str, Any], offered: float, mempool: int,
     window_end_s = float(report.get("submit_ended_s") or 0.0)
     step = StepResult(
         offered=round(offered, 1),
-        committed=round(compute_committed_rate(done, submit_s), 1),
+        committed=round(compute_committed_rate(done, submit_s, len(columns["code"]) / offered),
+                        1),
         p50=rounded_ms(compute_percentile(latencies, 0.50)),
         p95=rounded_ms(compute_percentile(latencies, 0.95)),
         p99=rounded_ms(compute_percentile(latencies, 0.99)),
@@ -325,9 +343,10 @@ def search_max_rate(measure: Measure, start_rate: float, *, factor: float = RATE
                     refine_steps: int = REFINE_STEPS) -> list[StepResult]:
     """Step the offered rate to find the highest sustained one; return the steps in order.
 
-    Doubling (by `factor`) from `start_rate` while sustained; if the first rate already
-    fails, halving until one holds. Then the last sustained and the first failing rates are
-    bisected geometrically `refine_steps` times. At most `steps_max` steps in all.
+    Doubling (by `factor`) from `start_rate` while sustained (keeping `refine_steps` steps
+    back); if the first rate already fails, halving until one holds. Then the last sustained
+    and the first failing rates are bisected geometrically with the steps left, until their
+    ratio is within `RATE_RESOLUTION`. At most `steps_max` steps in all.
     """
     if start_rate <= 0 or factor <= 1 or steps_max < 1:
         raise LocalError("the search needs a positive start rate, a factor above 1 and a step")
@@ -348,8 +367,8 @@ def search_max_rate(measure: Measure, start_rate: float, *, factor: float = RATE
             if good is not None:
                 break
             rate /= factor
-    for _ in range(refine_steps):
-        if good is None or bad is None or len(steps) >= steps_max:
+    while good is not None and bad is not None and len(steps) < steps_max:
+        if bad / good <= RATE_RESOLUTION:
             break
         rate = math.sqrt(good * bad)
         step = measure(rate)
@@ -668,7 +687,12 @@ def start_missing_nodes(network: LocalNetwork) -> None:
     if answering:
         return
     network.start_all()
-    network.wait_for_height(1, timeout_s=NETWORK_START_TIMEOUT_S)
+    network.wait_until(lambda: all(network.get_status(index) is not None
+                                   for index in range(network.size)),
+                       NETWORK_START_TIMEOUT_S, "every node's API")
+    if network.size > 1:
+        # A lone validator makes no empty blocks; a network's first block shows consensus.
+        network.wait_for_height(1, timeout_s=NETWORK_START_TIMEOUT_S)
 
 
 # ------------------------------------------------------------------------------ the run
@@ -745,6 +769,10 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     rates.legend()
     for name in ("p50", "p95", "p99"):
         latency.plot(offered, [step[name] for step in steps], "o-", label=name)
+    run = report.get("latency_step")
+    if run and run["p99"] is not None:
+        latency.plot([run["offered"]] * 3, [run["p50"], run["p95"], run["p99"]], "k*",
+                     markersize=10, label="latency run (p50, p95, p99)")
     latency.axhline(LATENCY_P99_MS_MAX, color="red", linestyle="--", label="p99 limit")
     latency.set(xlabel="offered tx/s", ylabel="submit -> commit, ms", xscale="log",
                 yscale="log", title="finality latency")
