@@ -63,6 +63,7 @@ from seoulchain.node.validator import (
     ValidatorConfig,
     ValidatorCore,
     decode_txs_message,
+    encode_txs_message,
     is_body_consistent,
     split_txs_messages,
 )
@@ -242,6 +243,26 @@ def test_validator_core_refuses_inputs_before_start_and_a_second_start() -> None
 
 
 # ------------------------------------------------------------------------------ four validators
+
+
+def test_validator_core_a_tx_arriving_in_an_idle_pause_brings_the_next_height_forward() -> None:
+    """validator core (n=4): an empty mempool at the commit means the idle pause; the first
+    tx admitted during it (from a client or a peer) schedules the start after the busy pause,
+    once; the idle pause's own timer then finds the height started."""
+    scene, proposer = first_non_proposer_scene()
+    block = lock_on_a_block(scene, proposer)
+    scene.vote(1, VoteType.PRECOMMIT, 1, block.block_id())
+    effects = scene.vote(2, VoteType.PRECOMMIT, 1, block.block_id())
+    config = scene.core.config
+    assert SetTimer(config.commit_pause_ms, NextHeightDue(2)) in effects
+    scene.from_peer(1, MessageKind.TXS, encode_txs_message([make_tx(1)]))
+    assert SetTimer(config.busy_commit_pause_ms, NextHeightDue(2)) in scene.effects
+    _, effects = scene.core.submit_tx(make_tx(2))
+    assert not any(isinstance(effect, SetTimer) for effect in effects)  # once per pause
+    scene.handle(NextHeightDue(2))
+    assert scene.core.machine.height == 2
+    scene.handle(NextHeightDue(2))
+    assert scene.core.dropped[CoreDrop.STALE_TIMER] == 1
 
 
 def test_validator_core_shortens_the_commit_pause_while_transactions_wait() -> None:

@@ -34,7 +34,11 @@ def test_sim_healthy_network_commits_every_submitted_tx(n: int) -> None:
     """sim: no faults (n=1, 4, 5, 7): ten anchors submitted to random nodes all commit."""
     cluster = Cluster(n=n, seed=7)
     cluster.submit(10, spread_ms=3_000)
-    cluster.run_until(height=8, timeout_ms=MINUTE_MS)
+    assert cluster.run_while(
+        lambda: any(node.store.count_txs() < 10 for node in cluster.nodes),
+        deadline_ms=cluster.now_ms + MINUTE_MS), "not every node committed the ten anchors"
+    cluster.run_until(height=max(node.core.height for node in cluster.nodes) + 2,
+                      timeout_ms=MINUTE_MS)
     cluster.check()
     for node in cluster.nodes:
         assert node.store.count_txs() == 10

@@ -504,6 +504,9 @@ class ValidatorCore:
         self._sync_progress_tick = 0
         self._rotation = 0
         self.sync_requests = 0
+        # The height whose start waits out the idle commit pause: the first transaction
+        # admitted meanwhile brings its start forward to the busy pause.
+        self._idle_pause_height: int | None = None
 
     @property
     def public_key(self) -> bytes:
@@ -665,28 +668,42 @@ class ValidatorCore:
         effects: list[Effect] = []
         if check.ok:
             effects.append(Send(raw, MessageKind.TX))
+            self._end_idle_pause(effects)
         return check, effects
 
     def submit_txs(self, raws: Sequence[bytes]) -> tuple[list[TxCheck], list[Effect]]:
         """Admit a client's batch; send the admitted ones to every peer once, batched."""
         checks = [self.mempool.add(raw) for raw in raws]
         admitted = [raw for raw, check in zip(raws, checks, strict=True) if check.ok]
-        return checks, [Send(data, MessageKind.TXS) for data in split_txs_messages(admitted)]
+        effects: list[Effect] = [Send(data, MessageKind.TXS)
+                                 for data in split_txs_messages(admitted)]
+        if admitted:
+            self._end_idle_pause(effects)
+        return checks, effects
+
+    def _end_idle_pause(self, effects: list[Effect]) -> None:
+        """A transaction arrived during an idle commit pause: start the next height after
+        the busy pause instead (the idle pause's own timer then finds it started)."""
+        height = self._idle_pause_height
+        if height is not None and height == self.engine.height + 1 and self._is_decided():
+            self._idle_pause_height = None
+            effects.append(SetTimer(self._get_commit_pause_ms(), NextHeightDue(Height(height))))
 
     def _on_message(self, sender: bytes, kind: str, data: bytes,
                     effects: list[Effect]) -> None:
         if kind == MessageKind.PROPOSAL or kind == MessageKind.VOTE:
             self._on_consensus_message(MessageKind(kind), data, effects)
         elif kind == MessageKind.TX:
-            self.mempool.add(data)
+            if self.mempool.add(data).ok:
+                self._end_idle_pause(effects)
         elif kind == MessageKind.TXS:
             try:
                 raws = decode_txs_message(data)
             except DecodeError:
                 self.dropped[CoreDrop.MALFORMED] += 1
                 return
-            for raw in raws:
-                self.mempool.add(raw)
+            if [raw for raw in raws if self.mempool.add(raw).ok]:
+                self._end_idle_pause(effects)
         elif kind == MessageKind.STATUS:
             try:
                 status = StatusMessage.decode(data)
@@ -829,8 +846,10 @@ class ValidatorCore:
                     self._pending_commit = action
                 else:
                     self._commit(block, commit, effects)
-                    effects.append(SetTimer(self._get_commit_pause_ms(),
-                                            NextHeightDue(Height(block.height + 1))))
+                    pause = self._get_commit_pause_ms()
+                    if pause == self.config.commit_pause_ms:
+                        self._idle_pause_height = block.height + 1
+                    effects.append(SetTimer(pause, NextHeightDue(Height(block.height + 1))))
             case ReportEvidence(evidence):
                 self.evidence.add(evidence)
 
@@ -903,6 +922,7 @@ class ValidatorCore:
         past it) are dropped with the machine's buffer.
         """
         assert height == self.engine.height + 1
+        self._idle_pause_height = None
         carried = self._carried if height == self.machine.height + 1 else []
         self._carried, self._carried_bytes = [], 0
         self._own.clear()
