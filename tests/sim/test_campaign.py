@@ -16,6 +16,9 @@ from seoulchain.sim.campaign import SeedResult, run_seed
 # docs/simulation.md for the measurement.
 CAMPAIGN_SEEDS = range(10_000, 11_000)
 CANARY_CAMPAIGN_SEEDS = range(20_000, 20_060)
+# The default per-test timeout (300 s) would cut a campaign short on a busy machine.
+CAMPAIGN_TIMEOUT_S = 1800
+
 
 def describe(results: list[SeedResult]) -> str:
     return "\n".join(f"{result.replay_command}: {result.violations or result.liveness_failure}"
@@ -39,6 +42,7 @@ def test_sim_campaign_fixed_size_and_byzantine_count() -> None:
 
 
 @pytest.mark.simulation
+@pytest.mark.timeout(CAMPAIGN_TIMEOUT_S)
 def test_sim_campaign_many_seeds_keeps_safety_and_liveness() -> None:
     """sim campaign (simulation tier): 1000 seeds across n in {1, 4, 5, 7}, every fault class."""
     results = [run_seed(seed) for seed in CAMPAIGN_SEEDS]
@@ -54,6 +58,7 @@ def test_sim_campaign_many_seeds_keeps_safety_and_liveness() -> None:
 
 
 @pytest.mark.simulation
+@pytest.mark.timeout(CAMPAIGN_TIMEOUT_S)
 def test_sim_canary_campaign_is_caught_on_nearly_every_seed() -> None:
     """sim canary campaign (simulation tier): the checkers catch at least 90 % of seeds."""
     results = [run_seed(seed, canary=True) for seed in CANARY_CAMPAIGN_SEEDS]
