@@ -17,13 +17,13 @@ Run: `python -m seoulchain.ledger.vectors [output path]` (or scripts/make-vector
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from seoulchain.codec import decode, encode
+from seoulchain.codec.jsonview import render_vectors_file, write_vectors_file
 from seoulchain.crypto import SigningKey, compute_sign_bytes, sha256
 from seoulchain.ledger.types import (
     FORMAT_VERSION,
@@ -688,15 +688,11 @@ def build_vectors() -> dict[str, Any]:
 
 def render_vectors() -> str:
     """Return the vectors file's exact text."""
-    return json.dumps(build_vectors(), indent=2, ensure_ascii=False) + "\n"
+    return render_vectors_file(build_vectors())
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[1]) if len(argv) > 1 else DEFAULT_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_vectors(), encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return write_vectors_file(render_vectors(), argv, DEFAULT_PATH)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ Run: `python -m seoulchain.light.vectors [output path]` (or scripts/make-vectors
 from __future__ import annotations
 
 import copy
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from seoulchain.codec import encode
+from seoulchain.codec.jsonview import render_vectors_file, write_vectors_file
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import LocalError
 from seoulchain.ledger.genesis import Genesis
@@ -409,15 +409,11 @@ def build_vectors() -> dict[str, Any]:
 
 def render_vectors() -> str:
     """Return the vectors file's exact text."""
-    return json.dumps(build_vectors(), indent=2, ensure_ascii=False) + "\n"
+    return render_vectors_file(build_vectors())
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[1]) if len(argv) > 1 else DEFAULT_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_vectors(), encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return write_vectors_file(render_vectors(), argv, DEFAULT_PATH)
 
 
 if __name__ == "__main__":

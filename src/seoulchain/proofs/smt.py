@@ -37,7 +37,6 @@ import bisect
 import functools
 import hashlib
 import itertools
-import json
 import re
 import sqlite3
 import sys
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from seoulchain.codec import decode, encode
+from seoulchain.codec.jsonview import render_vectors_file, write_vectors_file
 from seoulchain.crypto.hashing import HASH_BYTES
 from seoulchain.errors import DecodeError, LocalError, StorageError, VerificationError
 
@@ -1500,16 +1500,12 @@ def build_vectors() -> dict[str, Any]:
 
 def render_vectors() -> str:
     """Return the vectors file's exact text."""
-    return json.dumps(build_vectors(), indent=2, ensure_ascii=False) + "\n"
+    return render_vectors_file(build_vectors())
 
 
 def main(argv: list[str]) -> int:
     """Write the vectors file (default docs/spec/vectors/state-tree.json)."""
-    path = Path(argv[1]) if len(argv) > 1 else VECTORS_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_vectors(), encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return write_vectors_file(render_vectors(), argv, VECTORS_PATH)
 
 
 if __name__ == "__main__":
