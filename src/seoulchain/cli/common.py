@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
 from seoulchain.client.http import NodeClient
 from seoulchain.errors import LocalError, SeoulchainError
@@ -78,3 +79,12 @@ def hash_file(path: Path) -> bytes:
     except OSError as exc:
         raise LocalError(f"cannot read {path}: {exc.strerror}") from exc
     return digest.digest()
+
+
+def make_count_progress(unit: str, *, quiet: bool = False,
+                        transient: bool = False) -> Progress:
+    """Return a progress bar on stderr that counts `unit`s (blocks, chunks, tiles...)."""
+    return Progress("[progress.description]{task.description}", BarColumn(),
+                    TaskProgressColumn(), "{task.completed}/{task.total} " + unit,
+                    TimeRemainingColumn(), console=err_console, disable=quiet,
+                    transient=transient)

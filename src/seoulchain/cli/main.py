@@ -16,6 +16,7 @@ from seoulchain.cli.common import (
     HomeOption,
     console,
     err_console,
+    make_count_progress,
     reports_errors,
 )
 from seoulchain.cli.network import register as register_network_commands
@@ -167,7 +168,6 @@ def keys_list(home: HomeOption) -> None:
 def audit(home: HomeOption,
           quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False) -> None:
     """Re-verify every block from genesis: hashes, signatures, roots, replayed state."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     from seoulchain.client.audit import audit_chain
     from seoulchain.execution.service import load_services
@@ -178,9 +178,7 @@ def audit(home: HomeOption,
     genesis = node_home.load_genesis()
     store = BlockStore(node_home.store_path)
     try:
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      TaskProgressColumn(), "{task.completed}/{task.total} blocks",
-                      TimeRemainingColumn(), console=err_console, disable=quiet) as bar:
+        with make_count_progress("blocks", quiet=quiet) as bar:
             task = bar.add_task("auditing", total=None)
 
             def on_progress(height: int, tip: int) -> None:

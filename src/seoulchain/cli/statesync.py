@@ -18,7 +18,13 @@ from typing import Annotated
 
 import typer
 
-from seoulchain.cli.common import HomeOption, console, err_console, reports_errors
+from seoulchain.cli.common import (
+    HomeOption,
+    console,
+    err_console,
+    make_count_progress,
+    reports_errors,
+)
 from seoulchain.client.http import NodeClient
 from seoulchain.client.prover import HttpProofSource
 from seoulchain.errors import LocalError, RemoteError, SeoulchainError
@@ -121,7 +127,6 @@ def state_sync(home: HomeOption,
                                      "equal the home's genesis.json.")] = None,
                quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False) -> None:
     """Restore a new node's state from the newest verified snapshot its peers offer."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     from seoulchain.node.home import Home
 
@@ -133,9 +138,7 @@ def state_sync(home: HomeOption,
     node_home.data_dir.mkdir(exist_ok=True)
     store = BlockStore(node_home.store_path)
     try:
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      TaskProgressColumn(), "{task.completed}/{task.total} chunks",
-                      TimeRemainingColumn(), console=err_console, disable=quiet) as bar:
+        with make_count_progress("chunks", quiet=quiet) as bar:
             task = bar.add_task("restoring", total=None)
 
             def on_progress(done: int, total: int) -> None:

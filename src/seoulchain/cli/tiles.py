@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from seoulchain.api.views import commit_view, header_view
-from seoulchain.cli.common import HomeOption, console, err_console, reports_errors
+from seoulchain.cli.common import HomeOption, console, make_count_progress, reports_errors
 from seoulchain.errors import LocalError, StorageError
 from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Block, Commit
@@ -156,7 +156,6 @@ def export_tiles(home: HomeOption,
                  quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
                  ) -> None:
     """Write the transparency log as C2SP tlog-tiles files with a certified checkpoint."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     node_home = Home(home)
     node_home.require_initialised()
@@ -166,10 +165,7 @@ def export_tiles(home: HomeOption,
     store = BlockStore(node_home.store_path)
     started = time.perf_counter()
     try:
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      TaskProgressColumn(), "{task.completed}/{task.total} tiles",
-                      TimeRemainingColumn(), console=err_console, disable=quiet,
-                      transient=True) as bar:
+        with make_count_progress("tiles", quiet=quiet, transient=True) as bar:
             task = bar.add_task("exporting tiles", total=None, visible=False)
 
             def on_progress(done: int, total: int) -> None:
