@@ -155,19 +155,26 @@ class BftProducer:
                 self.handle(event)
 
     async def admit_gossiped(self, event: MessageArrived) -> None:
+        """Decode a peer's txs once, check their signatures off the loop, then admit them."""
         try:
             raws = decode_txs_message(event.data)
         except DecodeError:
-            raws = []  # the core counts it as malformed
+            self.handle(event)  # the core counts it as malformed
+            return
         await self.verifier.preverify(raws)
-        self.handle(event)
+        self.run_core(lambda: self.core.receive_txs(raws))
 
     def handle(self, event: Input) -> None:
-        """Feed one input to the core; a failure of the node itself stops it loudly."""
+        """Feed one input to the core."""
+        self.run_core(lambda: self.core.handle(event))
+
+    def run_core(self, call: Callable[[], list[Effect]]) -> None:
+        """Run one call into the core and carry out its effects; a failure of the node
+        itself stops it loudly."""
         if self.fatal is not None:
             return
         try:
-            self.apply(self.core.handle(event))
+            self.apply(call())
         except Exception as exc:
             log.exception("validator core failed; stopping the node")
             self.fatal = exc

@@ -681,6 +681,13 @@ class ValidatorCore:
             self._end_idle_pause(effects)
         return checks, effects
 
+    def receive_txs(self, raws: Sequence[bytes]) -> list[Effect]:
+        """Admit the transactions of a peer's decoded `txs` message; return the effects."""
+        effects: list[Effect] = []
+        if [raw for raw in raws if self.mempool.add(raw).ok]:
+            self._end_idle_pause(effects)
+        return effects
+
     def _end_idle_pause(self, effects: list[Effect]) -> None:
         """A transaction arrived during an idle commit pause: start the next height after
         the busy pause instead (the idle pause's own timer then finds it started)."""
@@ -702,8 +709,7 @@ class ValidatorCore:
             except DecodeError:
                 self.dropped[CoreDrop.MALFORMED] += 1
                 return
-            if [raw for raw in raws if self.mempool.add(raw).ok]:
-                self._end_idle_pause(effects)
+            effects.extend(self.receive_txs(raws))
         elif kind == MessageKind.STATUS:
             try:
                 status = StatusMessage.decode(data)

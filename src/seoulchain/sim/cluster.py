@@ -37,7 +37,7 @@ import heapq
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.consensus.machine import ConsensusConfig
@@ -65,6 +65,8 @@ from seoulchain.sim.byzantine import Adversary, Behaviour, make_behaviour
 from seoulchain.sim.checkers import Violation, check_cluster
 from seoulchain.sim.network import Network, NetworkFaults
 from seoulchain.sim.wal import CrashInjected, MemoryWAL
+
+T = TypeVar("T")
 
 CHAIN_ID = "seoul-sim"
 GENESIS_TIME_MS = 1_700_000_000_000
@@ -422,16 +424,11 @@ class Cluster:
         mempool = Mempool(engine, SIM_MEMPOOL_TXS_MAX, SIM_MEMPOOL_BYTES_MAX)
         safety = node.behaviour.make_safety(node.key, self.chain_id, node.signing_store)
         node.incarnation += 1
-        try:
-            recovery = ValidatorCore.recover(
-                key=node.key, engine=engine, mempool=mempool, wal=node.wal, replay=replay,
-                signing_store=node.signing_store, config=self.config,
-                clock=lambda: self.node_time_ms(node), safety=safety)
-        except CrashInjected:
-            self._kill(node)
-            return
-        except AssertionError as exc:
-            self._fail_byzantine(node, exc)
+        recovery = self._guard(node, lambda: ValidatorCore.recover(
+            key=node.key, engine=engine, mempool=mempool, wal=node.wal, replay=replay,
+            signing_store=node.signing_store, config=self.config,
+            clock=lambda: self.node_time_ms(node), safety=safety))
+        if recovery is None:
             return
         node.core = recovery.core
         node.recoveries.append(recovery.tail)
@@ -524,15 +521,22 @@ class Cluster:
         if self.adversary.is_active:
             self.adversary.after_step()
 
-    def _handle(self, node: SimNode, event: Input) -> None:
-        assert node.core is not None
+    def _guard(self, node: SimNode, call: Callable[[], T]) -> T | None:
+        """Run a call into a node's core; an injected crash kills the node, an assertion
+        (a twin's) fails it as Byzantine, and either returns None."""
         try:
-            effects = node.core.handle(event)
+            return call()
         except CrashInjected:
             self._kill(node)
-            return
         except AssertionError as exc:
             self._fail_byzantine(node, exc)
+        return None
+
+    def _handle(self, node: SimNode, event: Input) -> None:
+        assert node.core is not None
+        core = node.core
+        effects = self._guard(node, lambda: core.handle(event))
+        if effects is None:
             return
         self._carry_out(node, effects)
         if (node.crash_after_lock and node.core is not None
