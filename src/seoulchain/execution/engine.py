@@ -454,6 +454,7 @@ class Engine:
         execution = BlockExecution(height, time_ms, [], [], [], [], {}, frontier, [],
                                    b"", b"", b"", self.validators, self.next_validators)
         execution.evidence = self.apply_evidence(block_state, height, evidence or [], strict)
+        leaf_hashes: list[bytes] = []  # the same leaves make the tx root and extend the log
         for raw in raw_txs:
             check = self.check_admission(raw, block_state, height, exact_nonce=True)
             if not check.ok:
@@ -467,10 +468,12 @@ class Engine:
             execution.tx_hashes.append(check.hash)
             execution.signers.append(check.tx.signer)
             execution.results.append(result)
-            execution.log_nodes.extend(frontier.append(compute_leaf_hash(raw)))
+            leaf_hash = compute_leaf_hash(raw)
+            leaf_hashes.append(leaf_hash)
+            execution.log_nodes.extend(frontier.append(leaf_hash))
         self.advance_validators(block_state, execution)
         execution.writes = block_state.writes
-        execution.tx_root = compute_root([compute_leaf_hash(raw) for raw in execution.txs])
+        execution.tx_root = compute_root(leaf_hashes)
         execution.results_root = compute_root(
             [compute_leaf_hash(result.encode()) for result in execution.results])
         execution.state_tree = self.state_tree.apply_batch(height, block_state.writes)

@@ -13,6 +13,7 @@ body])`, a vote signs `CBOR(["seoulchain/vote", chain_id, vote_body])`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, NewType
@@ -105,6 +106,18 @@ def require_version(value: Any, name: str) -> None:
 
 # --------------------------------------------------------------------------- transactions
 
+# CBOR heads of the 9-item transaction, the 8-item body and a 64-byte signature string.
+_TX_ARRAY_HEAD = b"\x89"
+_BODY_ARRAY_HEAD = b"\x88"
+_SIGNATURE_HEAD = b"\x58\x40"
+_SIGNATURE_ITEM_BYTES = len(_SIGNATURE_HEAD) + SIGNATURE_BYTES
+
+
+@functools.lru_cache(maxsize=16)
+def _compute_sign_prefix(chain_id: str) -> bytes:
+    """Return the sign bytes' head: the 3-item array head, the context and the chain id."""
+    return b"\x83" + encode(TX_CONTEXT) + encode(chain_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
@@ -128,6 +141,14 @@ class Transaction:
 
     def sign_bytes(self) -> bytes:
         """Return the exact bytes the signer signs."""
+        raw = self._raw
+        if raw[:1] == _TX_ARRAY_HEAD and raw[-_SIGNATURE_ITEM_BYTES:-SIGNATURE_BYTES] == \
+                _SIGNATURE_HEAD:
+            # The canonical encoding of an array is its head followed by its items' encodings,
+            # so the body's items are the canonical tx's bytes between its head and the
+            # signature item: the same bytes `encode` would give, without re-encoding.
+            return (_compute_sign_prefix(self.chain_id) + _BODY_ARRAY_HEAD
+                    + raw[1:-_SIGNATURE_ITEM_BYTES])
         return encode([TX_CONTEXT, self.chain_id, self.body()])
 
     def to_cbor(self) -> list[Any]:

@@ -49,13 +49,16 @@ class Mempool:
                            f"bytes); retry after the next block")
         check = self.engine.check_tx(raw)
         if not check.ok:
+            # A committed tx used its signer's nonce in the same store transaction, so it
+            # always fails the nonce check: only then is the store asked, for a clearer answer.
+            if (check.code == ResultCode.BAD_NONCE and check.hash
+                    and self.engine.store.get_tx(check.hash) is not None):
+                return TxCheck(ResultCode.DUPLICATE, "transaction is already committed",
+                               check.tx, check.hash)
             return check
         assert check.tx is not None
         if check.hash in self.entries:
             return TxCheck(ResultCode.DUPLICATE, "transaction is already in the mempool",
-                           check.tx, check.hash)
-        if self.engine.store.get_tx(check.hash) is not None:
-            return TxCheck(ResultCode.DUPLICATE, "transaction is already committed",
                            check.tx, check.hash)
         self.sequence += 1
         self.entries[check.hash] = PoolEntry(raw, check.tx.signer, check.tx.nonce,
