@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from seoulchain.api.app import SUBMIT_BODY_BYTES_MAX, create_app
 from seoulchain.crypto import SigningKey
-from seoulchain.ledger.types import Transaction
+from seoulchain.ledger.types import Block, Transaction
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
 
@@ -54,6 +54,9 @@ def test_submit_commit_and_read_back(node: Node, api: TestClient) -> None:
     assert block["commit"]["block_id"] == block["block_id"]
     raw = api.get("/v1/blocks/1", params={"format": "cbor"}).content
     assert raw == node.store.get_block_bytes(1)
+    assert Block.decode(raw).block_id().hex() == block["block_id"]
+    missing = api.get("/v1/blocks/2", params={"format": "cbor"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_block"
     answer = api.get("/v1/query/notary/document",
                      params={"doc_hash": tx.args["doc_hash"].hex()}).json()
     assert answer["result"]["status"] == "valid"

@@ -40,7 +40,7 @@ from seoulchain.codec import decode, encode
 from seoulchain.crypto import sha256
 from seoulchain.errors import DecodeError, LocalError
 from seoulchain.execution.results import ResultCode
-from seoulchain.ledger.types import TX_BYTES_MAX
+from seoulchain.ledger.types import TX_BYTES_MAX, Block
 
 TX_FILE_MAGIC = b"SCTXS001"
 RECORD_HEADER_BYTES = 4
@@ -307,10 +307,11 @@ class LoadGenerator:
                 waiting_since = self.now()
             await asyncio.sleep(self.config.poll_interval_s)
 
-    async def get_block(self, node: int, height: int) -> dict[str, Any] | None:
+    async def get_block(self, node: int, height: int) -> Block | None:
         """Return block `height` from `node`, or None if it has none yet or did not answer."""
         try:
             response = await self.clients[node].get(f"/v1/blocks/{height}",
+                                                    params={"format": "cbor"},
                                                     timeout=self.config.request_timeout_s / 4)
         except httpx.HTTPError:
             self.follow.node = (node + 1) % len(self.clients)
@@ -318,7 +319,13 @@ class LoadGenerator:
             return None
         if response.status_code != 200:
             return None
-        return response.json()
+        # The node's stored encoding: decoding it checks it, as any client should.
+        try:
+            return Block.decode(response.content)
+        except DecodeError:
+            self.follow.node = (node + 1) % len(self.clients)
+            self.follow.switches += 1
+            return None
 
     async def choose_node(self) -> None:
         """Follow the node that is furthest ahead."""
@@ -335,13 +342,13 @@ class LoadGenerator:
             self.follow.node = best
             self.follow.switches += 1
 
-    def on_block(self, block: dict[str, Any]) -> None:
+    def on_block(self, block: Block) -> None:
         state = self.follow
         seen_s = self.now()
-        height = int(block["header"]["height"])
+        height = block.height
         assert height == state.next_height, "the follower read a block out of order"
-        for tx_hex in block["txs"]:
-            record = self.by_hash.get(bytes.fromhex(tx_hex))
+        for raw in block.txs:
+            record = self.by_hash.get(sha256(raw))
             if record is None:
                 state.foreign_txs += 1
                 continue
