@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seoulchain.bench.ledger import run_ledger_bench
+import pytest
+from typer.testing import CliRunner
+
+from seoulchain.bench.ledger import (
+    compute_padding_metadata,
+    get_anchor_bytes_range,
+    run_ledger_bench,
+    sign_anchor,
+)
+from seoulchain.cli.main import app
 from seoulchain.client.audit import audit_chain
+from seoulchain.crypto import SigningKey
+from seoulchain.errors import LocalError
+from seoulchain.execution.results import ResultCode
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.store import BlockStore
+from seoulchain.ledger.types import Transaction
 from seoulchain.node.home import Home
+from seoulchain.services.notary import AnchorArgs
+
+# A padded tx is the target size for a fresh signer's first nonce (to a byte); later nonces
+# encode a byte or two longer.
+TX_BYTES_SLACK = 3
 
 
 def test_ledger_bench_commits_every_tx_and_records_growth_checkpoints(tmp_path: Path) -> None:
@@ -24,3 +42,62 @@ def test_ledger_bench_commits_every_tx_and_records_growth_checkpoints(tmp_path: 
     finally:
         store.close()
     assert report.ok and report.txs == 1200
+
+
+def test_ledger_bench_pads_txs_that_the_notary_admits_and_reports_their_size(
+        tmp_path: Path) -> None:
+    result = run_ledger_bench(tmp_path / "chain", 200, 100, lambda *args: None, tx_bytes=2000)
+    assert (result.txs, result.blocks) == (200, 2)
+    assert abs(result.tx_bytes - 2000) <= TX_BYTES_SLACK
+    store = BlockStore(Home(tmp_path / "chain").store_path)
+    try:
+        blocks = [store.get_block(height) for height in range(1, result.blocks + 1)]
+        raws = [raw for block in blocks if block is not None for raw in block.txs]
+        records = [store.get_tx(Transaction.decode(raw).hash()) for raw in raws]
+    finally:
+        store.close()
+    assert len(raws) == 200
+    assert all(record is not None and record.code == ResultCode.OK for record in records)
+    for raw in raws:
+        tx = Transaction.decode(raw)
+        assert abs(len(raw) - 2000) <= TX_BYTES_SLACK
+        assert AnchorArgs.model_validate(tx.args).metadata == tx.args["metadata"]
+
+
+@pytest.mark.parametrize("tx_bytes", [212, 236, 500, 1000, 1264, 2000, 4000, 4445])
+def test_padding_metadata_reaches_the_target_within_the_notary_schema(tx_bytes: int) -> None:
+    metadata = compute_padding_metadata(tx_bytes, "seoul-bench-1")
+    args = AnchorArgs.model_validate({"doc_hash": bytes(32), "kind": "bench",
+                                      "metadata": metadata})
+    assert args.metadata == metadata
+    raw = sign_anchor([SigningKey.generate()], "seoul-bench-1", 0, metadata=metadata)
+    assert abs(len(raw) - tx_bytes) <= 1
+    assert Transaction.decode(raw).args["metadata"] == metadata
+
+
+def test_padding_of_the_bare_anchor_size_is_no_metadata() -> None:
+    bare, smallest, largest = get_anchor_bytes_range("seoul-bench-1")
+    assert bare < smallest < largest
+    assert compute_padding_metadata(bare, "seoul-bench-1") == {}
+    raw = sign_anchor([SigningKey.generate()], "seoul-bench-1", 0)
+    assert len(raw) == bare and "metadata" not in Transaction.decode(raw).args
+
+
+def test_padding_refuses_sizes_out_of_reach_naming_the_range(tmp_path: Path) -> None:
+    bare, smallest, largest = get_anchor_bytes_range("seoul-bench-1")
+    for tx_bytes in (0, bare - 1, bare + 1, smallest - 1, largest + 1, 100_000):
+        with pytest.raises(LocalError, match=f"{bare} bytes bare or {smallest}..{largest}"):
+            compute_padding_metadata(tx_bytes, "seoul-bench-1")
+    with pytest.raises(LocalError, match="out of reach"):
+        run_ledger_bench(tmp_path / "chain", 10, 10, lambda *args: None, tx_bytes=largest + 1)
+    assert not (tmp_path / "chain").exists()
+
+
+def test_cli_bench_ledger_lists_tx_bytes_and_refuses_a_size_out_of_reach(
+        tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "ledger", "--help"])
+    assert result.exit_code == 0 and "--tx-bytes" in result.output
+    result = CliRunner().invoke(app, ["bench", "ledger", "--home", str(tmp_path / "chain"),
+                                      "--tx-bytes", "10000"])
+    assert result.exit_code == 1 and "out of reach" in result.output
+    assert not (tmp_path / "chain").exists()

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seoulchain.bench import suite
+from seoulchain.bench.ledger import presign_anchors
 from seoulchain.bench.suite import (
     ExactlyOnce,
     StepResult,
@@ -274,3 +275,24 @@ def test_postgres_client_checks_accept_a_signed_anchor_and_refuse_a_forged_one()
     forged = raw[:-1] + bytes([raw[-1] ^ 1])
     with pytest.raises(LocalError):
         check_and_row(forged)
+
+
+def test_options_refuse_a_tx_size_the_notary_cannot_carry() -> None:
+    for tx_bytes in (100, 10_000):
+        with pytest.raises(LocalError, match="--tx-bytes"):
+            SuiteOptions(tx_bytes=tx_bytes).check()
+    SuiteOptions(tx_bytes=2000).check()
+    assert SuiteOptions().compute_metadata(suite.BENCH_CHAIN_ID) is None
+    metadata = SuiteOptions(tx_bytes=2000).compute_metadata(suite.BENCH_CHAIN_ID)
+    assert metadata is not None
+    raw = presign_anchors([SigningKey.generate()], suite.BENCH_CHAIN_ID, 1,
+                          lambda phase, done, total: None, metadata=metadata)[0]
+    assert abs(len(raw) - 2000) <= 1
+
+
+def test_cli_bench_lists_tx_bytes_and_refuses_a_size_out_of_reach_before_starting() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0 and "--tx-bytes" in result.output
+    result = CliRunner().invoke(app, ["bench", "--tx-bytes", "100", "--duration", "5"])
+    assert result.exit_code == 1
+    assert "--tx-bytes 100 is out of reach" in result.output

@@ -12,6 +12,11 @@ process holds one block of load at a time and its memory is the ledger's own: at
 lengths 1k, 10k, 100k, 1M (and the end) it records the throughput of the span since the
 last checkpoint, the process's resident memory and the disk bytes per committed tx — the
 figures that must stay flat as the chain grows.
+
+A bare anchor (a document hash and kind "bench") is the smallest notary tx; a target
+`tx_bytes` is reached honestly, through the anchor's public `metadata` map within the
+notary's schema (`compute_padding_metadata`), so the padded tx is admitted, executed and
+stored like any other. The reported `tx_bytes` is the mean encoded size of what was signed.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +40,11 @@ from seoulchain.node.config import ChainConfig
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.producer import SoloProducer
+from seoulchain.services.notary import (
+    METADATA_ENTRIES_MAX,
+    METADATA_KEY_CHARS_MAX,
+    METADATA_VALUE_CHARS_MAX,
+)
 
 Progress = Callable[[str, int, int], None]
 # Distinct signers in the load; enough that a block of thousands of txs stays within each
@@ -42,6 +52,21 @@ Progress = Callable[[str, int, int], None]
 BENCH_SIGNERS = 64
 # Chain lengths (in txs) at which the growth figures are taken, beside the last one.
 CHECKPOINT_TXS = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+LEDGER_BENCH_CHAIN_ID = "seoul-bench-1"
+# Padding metadata: keys "ref00".."ref15", values of one filler character. The notary's
+# schema (services/notary.py) bounds it: METADATA_ENTRIES_MAX entries, keys of at most
+# METADATA_KEY_CHARS_MAX characters, values of at most METADATA_VALUE_CHARS_MAX.
+PADDING_KEY_FORMAT = "ref{:02d}"
+PADDING_FILLER = "x"
+# Measure-and-adjust rounds when sizing the padding: CBOR length headers grow by a byte at
+# 24 and at 256 characters, so a round's correction can move a header; a few rounds settle.
+PADDING_FIT_ROUNDS = 6
+# The nonce and expiry of the probe anchor the padding is measured on: a fresh signer's
+# first tx. Later nonces encode one or two bytes longer (CBOR: 24+, 256+).
+PROBE_NONCE = 1
+ANCHOR_EXPIRY_HEIGHT = 2**40
+
+assert len(PADDING_KEY_FORMAT.format(METADATA_ENTRIES_MAX - 1)) <= METADATA_KEY_CHARS_MAX
 
 
 @dataclass(frozen=True)
@@ -102,36 +127,111 @@ def add_bench_issuers(home: Home, count: int) -> list[SigningKey]:
 
 
 def presign_anchors(keys: list[SigningKey], chain_id: str, count: int,
-                    progress: Progress, first_nonces: Sequence[int] | None = None
-                    ) -> list[bytes]:
+                    progress: Progress, first_nonces: Sequence[int] | None = None, *,
+                    metadata: Mapping[str, str] | None = None) -> list[bytes]:
     """Sign `count` notary anchors of random document hashes, round-robin over `keys`.
 
-    Each key's nonces run from its entry in `first_nonces` (by default 1, a fresh signer).
+    Each key's nonces run from its entry in `first_nonces` (by default 1, a fresh signer);
+    each anchor carries `metadata` (e.g. `compute_padding_metadata`'s), by default none.
     """
     txs = []
     for index in range(count):
-        txs.append(sign_anchor(keys, chain_id, index, first_nonces))
+        txs.append(sign_anchor(keys, chain_id, index, first_nonces, metadata=metadata))
         if (index + 1) % 5000 == 0 or index + 1 == count:
             progress("signing", index + 1, count)
     return txs
 
 
 def sign_anchor(keys: list[SigningKey], chain_id: str, index: int,
-                first_nonces: Sequence[int] | None = None) -> bytes:
+                first_nonces: Sequence[int] | None = None, *,
+                metadata: Mapping[str, str] | None = None) -> bytes:
     """Sign the `index`-th anchor of the round-robin load `presign_anchors` describes."""
     key = keys[index % len(keys)]
     first = 1 if first_nonces is None else first_nonces[index % len(keys)]
-    return Transaction.create(key, chain_id=chain_id, nonce=first + index // len(keys),
-                              expiry_height=2**40, service="notary", method="anchor",
-                              args={"doc_hash": os.urandom(32), "kind": "bench"}).encode()
+    return build_anchor(key, chain_id, first + index // len(keys), metadata).encode()
 
 
-def run_ledger_bench(directory: Path, txs: int, block_txs: int,
-                     progress: Progress) -> LedgerBenchResult:
-    """Create a fresh chain in `directory` and push `txs` pre-signed txs through it."""
+def build_anchor(key: SigningKey, chain_id: str, nonce: int,
+                 metadata: Mapping[str, str] | None) -> Transaction:
+    """Return a signed notary anchor of a random document hash (no metadata key if empty)."""
+    args: dict[str, object] = {"doc_hash": os.urandom(32), "kind": "bench"}
+    if metadata:
+        args["metadata"] = dict(metadata)
+    return Transaction.create(key, chain_id=chain_id, nonce=nonce,
+                              expiry_height=ANCHOR_EXPIRY_HEIGHT, service="notary",
+                              method="anchor", args=args)
+
+
+def measure_anchor_bytes(chain_id: str, metadata: Mapping[str, str] | None) -> int:
+    """Return the encoded length of a fresh signer's first anchor carrying `metadata`."""
+    return len(build_anchor(SigningKey.generate(), chain_id, PROBE_NONCE, metadata).encode())
+
+
+def build_filled_metadata(entries: int, value_chars: int) -> dict[str, str]:
+    """Return `entries` padding entries holding `value_chars` filler characters, each entry
+    full before the next.
+
+    Full entries keep their length headers fixed, so only the last one or two entries move
+    when the padding is adjusted.
+    """
+    metadata = {}
+    for index in range(entries):
+        chars = min(max(value_chars, 0), METADATA_VALUE_CHARS_MAX)
+        metadata[PADDING_KEY_FORMAT.format(index)] = PADDING_FILLER * chars
+        value_chars -= chars
+    return metadata
+
+
+def get_anchor_bytes_range(chain_id: str) -> tuple[int, int, int]:
+    """Return the bare anchor's size and the smallest and largest padded anchor's sizes."""
+    return (measure_anchor_bytes(chain_id, None),
+            measure_anchor_bytes(chain_id, build_filled_metadata(1, 0)),
+            measure_anchor_bytes(chain_id, build_filled_metadata(
+                METADATA_ENTRIES_MAX, METADATA_ENTRIES_MAX * METADATA_VALUE_CHARS_MAX)))
+
+
+def compute_padding_metadata(tx_bytes: int, chain_id: str) -> dict[str, str]:
+    """Return the fewest metadata entries that make an anchor on `chain_id` encode to
+    `tx_bytes` bytes (or a byte or two off: CBOR length headers skip a few sizes).
+
+    Refuses, with the reachable sizes, a target the notary's schema cannot carry.
+    """
+    bare, smallest, largest = get_anchor_bytes_range(chain_id)
+    if tx_bytes == bare:
+        return {}
+    if not smallest <= tx_bytes <= largest:
+        raise LocalError(
+            f"--tx-bytes {tx_bytes} is out of reach: a notary anchor on {chain_id} is "
+            f"{bare} bytes bare or {smallest}..{largest} bytes with padding metadata (at most "
+            f"{METADATA_ENTRIES_MAX} entries of {METADATA_VALUE_CHARS_MAX} characters)")
+    entries = 1
+    while measure_anchor_bytes(chain_id, build_filled_metadata(
+            entries, entries * METADATA_VALUE_CHARS_MAX)) < tx_bytes:
+        entries += 1
+    value_chars = tx_bytes - measure_anchor_bytes(chain_id, build_filled_metadata(entries, 0))
+    best: tuple[int, dict[str, str]] | None = None
+    for _ in range(PADDING_FIT_ROUNDS):
+        value_chars = min(max(value_chars, 0), entries * METADATA_VALUE_CHARS_MAX)
+        metadata = build_filled_metadata(entries, value_chars)
+        shortfall = tx_bytes - measure_anchor_bytes(chain_id, metadata)
+        if best is None or abs(shortfall) < best[0]:
+            best = (abs(shortfall), metadata)
+        if shortfall == 0:
+            break
+        value_chars += shortfall
+    assert best is not None
+    return best[1]
+
+
+def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progress,
+                     tx_bytes: int | None = None) -> LedgerBenchResult:
+    """Create a fresh chain in `directory` and push `txs` pre-signed txs through it, each
+    padded to about `tx_bytes` bytes (by default a bare anchor)."""
+    metadata = None if tx_bytes is None else compute_padding_metadata(
+        tx_bytes, LEDGER_BENCH_CHAIN_ID)
     if Home(directory).is_initialised():
         raise LocalError(f"{directory} already holds a chain; the benchmark needs a fresh one")
-    home = init_home(directory, chain_id="seoul-bench-1", moniker="bench")
+    home = init_home(directory, chain_id=LEDGER_BENCH_CHAIN_ID, moniker="bench")
     signers = add_bench_issuers(home, BENCH_SIGNERS)
     genesis = home.load_genesis()
     store = BlockStore(home.store_path)
@@ -141,14 +241,14 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int,
     producer = SoloProducer(engine, mempool, home.load_key("validator"), config, lambda c: None)
     admission_s = blocks_s = 0.0
     clock_ms = genesis.genesis_time_ms
-    tx_bytes = 0
+    signed_bytes = 0
     checkpoints: list[Checkpoint] = []
     span_txs, span_s = 0, 0.0
     marks = [mark for mark in CHECKPOINT_TXS if mark < txs] + [txs]
     for start in range(0, txs, block_txs):
-        batch = [sign_anchor(signers, genesis.chain_id, index)
+        batch = [sign_anchor(signers, genesis.chain_id, index, metadata=metadata)
                  for index in range(start, min(start + block_txs, txs))]
-        tx_bytes = tx_bytes or len(batch[0])
+        signed_bytes += sum(len(raw) for raw in batch)
         tick = time.perf_counter()
         for raw in batch:
             check = mempool.add(raw)
@@ -179,7 +279,8 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int,
         txs=txs, blocks=blocks, block_txs=block_txs, seconds=round(seconds, 3),
         tx_per_s=round(txs / seconds, 1), blocks_per_s=round(blocks / seconds, 2),
         admission_s=round(admission_s, 3), blocks_s=round(blocks_s, 3),
-        tx_bytes=tx_bytes, db_bytes=measure_disk_bytes(home), home=str(directory),
+        tx_bytes=round(signed_bytes / txs), db_bytes=measure_disk_bytes(home),
+        home=str(directory),
         checkpoints=tuple(checkpoints))
 
 

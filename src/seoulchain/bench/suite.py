@@ -16,7 +16,9 @@ Theory of operation: one run measures, in order,
    node holds the same block at each height of the run.
 
 Each step's transactions are signed before the step starts, while the network idles:
-signing is the clients' cost. On a fresh network each step has signers of its own, so a
+signing is the clients' cost. With `tx_bytes` each anchor is padded to about that size with
+public metadata (bench/ledger.py `compute_padding_metadata`); the verification sample for
+the bound is padded alike. On a fresh network each step has signers of its own, so a
 transaction refused in an overloaded step (a nonce gap) cannot hold up a later step; on an
 attached devnet the keys it holds are used and their nonces read from the chain.
 
@@ -42,7 +44,7 @@ from typing import Any
 
 import nacl.signing
 
-from seoulchain.bench.ledger import BENCH_SIGNERS, presign_anchors
+from seoulchain.bench.ledger import BENCH_SIGNERS, compute_padding_metadata, presign_anchors
 from seoulchain.bench.loadgen import ACKNOWLEDGED_CODES, compute_percentile, write_tx_file
 from seoulchain.bench.network import (
     BENCH_CHAIN_ID,
@@ -65,6 +67,7 @@ TX_KINDS = ("notary",)
 # one is the nearest to what the cores can do (a slow sample measures other jobs).
 VERIFY_SAMPLE_S = 0.25
 VERIFY_SAMPLES = 5
+VERIFY_SAMPLE_CHAIN_ID = "seoul-bench-verify"
 # The finality the issue asks of a sustained step (p99 under 2 s).
 LATENCY_P99_MS_MAX = 2000.0
 # A step is sustained only if the nodes committed at least this share of what was offered,
@@ -463,14 +466,22 @@ class SuiteOptions:
     tx_kind: str = "notary"
     home: Path | None = None
     commit_pause_ms: int | None = None
+    tx_bytes: int | None = None
 
     def check(self) -> None:
         if self.tx_kind not in TX_KINDS:
             raise LocalError(f"--tx-kind must be one of {', '.join(TX_KINDS)}")
+        self.compute_metadata(BENCH_CHAIN_ID)
         if not 1 <= self.validators <= 16:
             raise LocalError("--validators must be 1..16")
         if self.duration_s < 5:
             raise LocalError("--duration must be at least 5 s")
+
+    def compute_metadata(self, chain_id: str) -> dict[str, str] | None:
+        """Return the metadata that pads an anchor on `chain_id` to `tx_bytes` (None: bare)."""
+        if self.tx_bytes is None:
+            return None
+        return compute_padding_metadata(self.tx_bytes, chain_id)
 
     @property
     def step_s(self) -> float:
@@ -485,7 +496,8 @@ class NetworkDriver:
     """Runs steps against a local network: signs, loads, samples, settles, remembers."""
 
     def __init__(self, network: LocalNetwork, signer_groups: list[list[SigningKey]],
-                 workdir: Path, progress: Progress, note: Note):
+                 workdir: Path, progress: Progress, note: Note,
+                 metadata: dict[str, str] | None = None):
         if not signer_groups or not all(signer_groups):
             raise LocalError("the benchmark needs keys holding the notary.issuer role")
         self.network = network
@@ -496,7 +508,14 @@ class NetworkDriver:
         self.runs = 0
         self.acknowledged: set[str] = set()
         self.first_height: int | None = None
-        self.tx_bytes = 0
+        self.metadata = metadata
+        self.signed_txs = 0
+        self.signed_bytes = 0
+
+    @property
+    def tx_bytes(self) -> int:
+        """Return the mean encoded size of the txs signed so far."""
+        return round(self.signed_bytes / self.signed_txs) if self.signed_txs else 0
 
     def get_status(self, index: int) -> dict[str, Any] | None:
         """Ask node `index` directly (it may be a process this run did not start)."""
@@ -520,8 +539,10 @@ class NetworkDriver:
         group = self.signer_groups[self.runs % len(self.signer_groups)]
         client = self.network.clients[0]
         nonces = [client.get_next_nonce(key.public_key) for key in group]
-        txs = presign_anchors(group, self.network.chain_id, count, self.progress, nonces)
-        self.tx_bytes = len(txs[0])
+        txs = presign_anchors(group, self.network.chain_id, count, self.progress, nonces,
+                              metadata=self.metadata)
+        self.signed_txs += len(txs)
+        self.signed_bytes += sum(len(raw) for raw in txs)
         return txs
 
     def measure(self, rate: float, seconds: float, label: str) -> StepResult:
@@ -703,7 +724,8 @@ def run_suite(options: SuiteOptions, progress: Progress = noop_progress,
     """Measure the bound, search the highest sustained rate, time latency at half of it."""
     options.check()
     load_average = {"start": [round(value, 2) for value in os.getloadavg()]}
-    sample = presign_anchors([SigningKey.generate()], "seoul-bench-verify", 1, noop_progress)
+    sample = presign_anchors([SigningKey.generate()], VERIFY_SAMPLE_CHAIN_ID, 1, noop_progress,
+                             metadata=options.compute_metadata(VERIFY_SAMPLE_CHAIN_ID))
     verify = measure_verify_rate(sample[0])
     bound = verify.compute_bound(options.validators)
     note(f"Ed25519 verify: {verify.per_core:,.0f}/s on one core, {verify.all_cores:,.0f}/s "
@@ -712,7 +734,8 @@ def run_suite(options: SuiteOptions, progress: Progress = noop_progress,
     with open_network(options, note) as network, \
             tempfile.TemporaryDirectory(prefix="seoulchain-bench-load-") as workdir:
         groups = group_keys(network.issuers, BENCH_SIGNERS)
-        driver = NetworkDriver(network, groups, Path(workdir), progress, note)
+        driver = NetworkDriver(network, groups, Path(workdir), progress, note,
+                               options.compute_metadata(network.chain_id))
 
         def measure(rate: float) -> StepResult:
             step = driver.measure(rate, options.step_s, f"step {len(steps) + 1}: "
@@ -734,7 +757,8 @@ def run_suite(options: SuiteOptions, progress: Progress = noop_progress,
     config = {"duration_s": options.duration_s, "step_s": round(options.step_s, 2),
               "latency_s": round(options.latency_s, 2), "commit_pause_ms": pause,
               "home": None if options.home is None else str(options.home),
-              "latency_p99_ms_max": LATENCY_P99_MS_MAX, "batch_txs": LOAD_BATCH_TXS}
+              "latency_p99_ms_max": LATENCY_P99_MS_MAX, "batch_txs": LOAD_BATCH_TXS,
+              "tx_bytes_target": options.tx_bytes}
     return compose_report(verify=verify, validators=network.size, tx_kind=options.tx_kind,
                           tx_bytes=driver.tx_bytes, steps=steps, latency=latency,
                           check=check, config=config, load_average=load_average)

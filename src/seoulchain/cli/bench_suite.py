@@ -43,6 +43,9 @@ def bench_suite(
         commit_pause_ms: Annotated[int | None, typer.Option(
             help="Override a fresh network's commit_pause_ms (default: the node's).")
         ] = None,
+        tx_bytes: Annotated[int | None, typer.Option(
+            help="Pad each signed tx to about this many bytes with notary metadata "
+                 "(default: the bare anchor).")] = None,
 ) -> None:
     """Measure the bound, the highest sustained tx/s and finality latency, in one run.
 
@@ -54,7 +57,7 @@ def bench_suite(
     from seoulchain.bench.suite import SuiteOptions, plot_report, run_suite
 
     options = SuiteOptions(validators=validators, duration_s=duration, tx_kind=tx_kind,
-                           home=home, commit_pause_ms=commit_pause_ms)
+                           home=home, commit_pause_ms=commit_pause_ms, tx_bytes=tx_bytes)
     options.check()
     if plot is not None:
         import importlib.util
@@ -83,7 +86,7 @@ def print_suite_summary(report: dict[str, Any]) -> None:
         f"[bold]{report['validators']} validators, {report['cores']} cores:[/bold] "
         f"tps_max {report['tps_max']:,.0f} tx/s; bound {report['bound']:,.0f} tx/s "
         f"(verify {report['verify_rate_per_core']:,.0f}/s per core); ratio "
-        f"{report['ratio']:.3f}", highlight=False)
+        f"{report['ratio']:.3f}; {report['tx_bytes']} B/tx", highlight=False)
     console.print(f"finality at {latency['offered'] or 0:,.0f} tx/s offered: p50 "
                   f"{latency['p50']} ms, p95 {latency['p95']} ms, p99 {latency['p99']} ms "
                   f"({latency['txs']} txs)", highlight=False)

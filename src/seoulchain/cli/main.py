@@ -237,6 +237,9 @@ def bench_ledger(home: Annotated[Path, typer.Option("--home", help="Fresh direct
                  block_txs: Annotated[int, typer.Option(help="Transactions per block.")] = 2000,
                  json_file: Annotated[Path | None, typer.Option(
                      "--json", help="Also write the figures to this JSON file.")] = None,
+                 tx_bytes: Annotated[int | None, typer.Option(
+                     help="Pad each signed tx to about this many bytes with notary metadata "
+                          "(default: the bare anchor).")] = None,
                  ) -> None:
     """Single validator: pre-signed notary txs through admission, execution and commit."""
     import json as json_module
@@ -255,7 +258,7 @@ def bench_ledger(home: Annotated[Path, typer.Option("--home", help="Fresh direct
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.update(tasks[phase], completed=done)  # type: ignore[arg-type]
 
-        result = run_ledger_bench(home, txs, block_txs, on_progress)
+        result = run_ledger_bench(home, txs, block_txs, on_progress, tx_bytes)
     console.print(f"{result.txs} txs in {result.blocks} blocks of {result.block_txs}: "
                   f"{result.tx_per_s:,.0f} tx/s, {result.blocks_per_s:,.1f} blocks/s "
                   f"(admission {result.admission_s:.1f} s, blocks {result.blocks_s:.1f} s; "
