@@ -35,6 +35,12 @@ def test_ledger_bench_commits_every_tx_and_records_growth_checkpoints(tmp_path: 
     assert [point.txs for point in result.checkpoints] == [1200]
     point = result.checkpoints[0]
     assert point.span_tx_per_s > 0 and point.rss_mb > 0 and point.disk_bytes_per_tx > 0
+    # The stage breakdown names where a tx's time goes; the timed stages were really run.
+    assert list(result.stages_us) == ["signature", "admission_other", "execution",
+                                      "state_tree", "store_commit"]
+    assert all(result.stages_us[name] > 0
+               for name in ("signature", "execution", "state_tree", "store_commit"))
+    assert result.cpu_us_per_tx > 0
     home = Home(tmp_path / "chain")
     store = BlockStore(home.store_path)
     try:

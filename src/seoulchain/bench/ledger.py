@@ -25,21 +25,22 @@ import os
 import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from seoulchain.consensus.evidence import verify_evidence_bytes
-from seoulchain.crypto import SigningKey
+from seoulchain.crypto import SigningKey, is_valid_signature
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import Engine
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.genesis import Genesis
-from seoulchain.ledger.store import BlockStore
+from seoulchain.ledger.store import BlockStore, BlockWrite
 from seoulchain.ledger.types import Transaction
 from seoulchain.node.config import ChainConfig
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.producer import SoloProducer
+from seoulchain.proofs.smt import SparseMerkleTree, TreeBatch
 from seoulchain.services.notary import (
     METADATA_ENTRIES_MAX,
     METADATA_KEY_CHARS_MAX,
@@ -65,6 +66,8 @@ PADDING_FIT_ROUNDS = 6
 # first tx. Later nonces encode one or two bytes longer (CBOR: 24+, 256+).
 PROBE_NONCE = 1
 ANCHOR_EXPIRY_HEIGHT = 2**40
+# Signatures of the last block checked alone, to split admission into verification and rest.
+VERIFY_SAMPLE_TXS = 1000
 
 assert len(PADDING_KEY_FORMAT.format(METADATA_ENTRIES_MAX - 1)) <= METADATA_KEY_CHARS_MAX
 
@@ -107,9 +110,68 @@ class LedgerBenchResult:
     db_bytes: int
     home: str
     checkpoints: tuple[Checkpoint, ...] = ()
+    # Where a tx's time goes, in µs per tx (see `StageTimes`).
+    stages_us: dict[str, float] = field(default_factory=dict)
+    # Process CPU time over the timed spans, per tx: on a shared machine this moves less
+    # than the wall-clock figures.
+    cpu_us_per_tx: float = 0.0
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+class StageTimes:
+    """Time spent in the state tree update and the store's block commit, by wrapping both.
+
+    The bench drives the node's own producer; these two calls are where the block time not
+    spent executing transactions goes, so timing them splits a block into execution, state
+    tree and storage without touching the pipeline.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.state_tree_s = 0.0
+        self.store_commit_s = 0.0
+        tree_apply = engine.state_tree.apply_batch
+        store_commit = engine.store.commit_block
+
+        def timed_apply(version: int, updates: Mapping[bytes, bytes | None]) -> TreeBatch:
+            tick = time.perf_counter()
+            try:
+                return tree_apply(version, updates)
+            finally:
+                self.state_tree_s += time.perf_counter() - tick
+
+        def timed_commit(write: BlockWrite) -> None:
+            tick = time.perf_counter()
+            try:
+                store_commit(write)
+            finally:
+                self.store_commit_s += time.perf_counter() - tick
+
+        engine.state_tree = _TimedTree(engine.state_tree, timed_apply)  # type: ignore[assignment]
+        engine.store.commit_block = timed_commit  # type: ignore[method-assign]
+
+
+class _TimedTree:
+    """A state tree whose `apply_batch` is timed; everything else goes to the tree."""
+
+    def __init__(self, tree: SparseMerkleTree,
+                 apply_batch: Callable[[int, Mapping[bytes, bytes | None]], TreeBatch]) -> None:
+        self._tree = tree
+        self.apply_batch = apply_batch
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tree, name)
+
+
+def measure_verify_us(raw_txs: Sequence[bytes]) -> float:
+    """Return the mean time to check one of `raw_txs`' signatures alone, in µs."""
+    txs = [Transaction.decode(raw) for raw in raw_txs]
+    pairs = [(tx.signer, tx.sign_bytes(), tx.signature) for tx in txs]
+    tick = time.perf_counter()
+    for signer, message, signature in pairs:
+        is_valid_signature(signer, message, signature)
+    return 1e6 * (time.perf_counter() - tick) / max(len(pairs), 1)
 
 
 def add_bench_issuers(home: Home, count: int) -> list[SigningKey]:
@@ -239,7 +301,8 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
     mempool = Mempool(engine, txs_max=block_txs * 2, bytes_max=1 << 30)
     config = ChainConfig(block_txs_max=block_txs, block_tx_bytes_max=64 << 20)
     producer = SoloProducer(engine, mempool, home.load_key("validator"), config, lambda c: None)
-    admission_s = blocks_s = 0.0
+    stages = StageTimes(engine)
+    admission_s = blocks_s = cpu_s = 0.0
     clock_ms = genesis.genesis_time_ms
     signed_bytes = 0
     checkpoints: list[Checkpoint] = []
@@ -249,6 +312,7 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
         batch = [sign_anchor(signers, genesis.chain_id, index, metadata=metadata)
                  for index in range(start, min(start + block_txs, txs))]
         signed_bytes += sum(len(raw) for raw in batch)
+        cpu_tick = time.process_time()
         tick = time.perf_counter()
         for raw in batch:
             check = mempool.add(raw)
@@ -258,6 +322,7 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
         clock_ms += 1
         producer.produce_block(clock_ms)
         done = time.perf_counter()
+        cpu_s += time.process_time() - cpu_tick
         blocks_s += done - tock
         admission_s += tock - tick
         span_s += done - tick
@@ -275,13 +340,24 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
     seconds = admission_s + blocks_s
     blocks = engine.height
     store.close()
+    verify_us = measure_verify_us(batch[:VERIFY_SAMPLE_TXS])
+    per_tx = 1e6 / txs
+    stages_us = {
+        "signature": verify_us,
+        "admission_other": admission_s * per_tx - verify_us,
+        "execution": (blocks_s - stages.state_tree_s - stages.store_commit_s) * per_tx,
+        "state_tree": stages.state_tree_s * per_tx,
+        "store_commit": stages.store_commit_s * per_tx,
+    }
     return LedgerBenchResult(
         txs=txs, blocks=blocks, block_txs=block_txs, seconds=round(seconds, 3),
         tx_per_s=round(txs / seconds, 1), blocks_per_s=round(blocks / seconds, 2),
         admission_s=round(admission_s, 3), blocks_s=round(blocks_s, 3),
         tx_bytes=round(signed_bytes / txs), db_bytes=measure_disk_bytes(home),
         home=str(directory),
-        checkpoints=tuple(checkpoints))
+        checkpoints=tuple(checkpoints),
+        stages_us={name: round(value, 1) for name, value in stages_us.items()},
+        cpu_us_per_tx=round(cpu_s * per_tx, 1))
 
 
 def measure_disk_bytes(home: Home) -> int:

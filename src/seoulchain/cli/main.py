@@ -264,6 +264,9 @@ def bench_ledger(home: Annotated[Path, typer.Option("--home", help="Fresh direct
                   f"(admission {result.admission_s:.1f} s, blocks {result.blocks_s:.1f} s; "
                   f"{result.tx_bytes} B/tx, {result.db_bytes / max(result.txs, 1):,.0f} "
                   f"disk B/tx)", highlight=False)
+    console.print("  µs per tx: " + ", ".join(
+        f"{name.replace('_', ' ')} {value:,.0f}" for name, value in result.stages_us.items())
+        + f"; CPU {result.cpu_us_per_tx:,.0f}", highlight=False)
     for point in result.checkpoints:
         console.print(f"  at {point.txs:>9,} txs: {point.span_tx_per_s:>7,.0f} tx/s since the "
                       f"last mark, RSS {point.rss_mb:,.0f} MiB (peak {point.peak_rss_mb:,.0f}), "
