@@ -38,6 +38,9 @@ def test_bench_smoke_completes_and_writes_its_json(tmp_path: Path) -> None:
     assert report["steps"] and all({"offered", "committed", "p50", "p99", "mempool"}
                                    <= set(step) for step in report["steps"])
     assert report["exactly_once"]["ok"] is True
+    # Each step names the heights it spanned, read back from the commits.
+    assert all(step["heights"] >= 1 and 0 <= step["later_round_heights"] <= step["heights"]
+               for step in report["steps"])
     assert "tps_max" in result.stdout
 
 

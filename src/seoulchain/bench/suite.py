@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,11 @@ class StepResult:
     seconds: float
     sustained: bool = False
     reason: str = ""
+    # The heights the step's load and drain spanned, and how many of them needed more than
+    # one consensus round (a proposer that timed out or a lost vote): where slow heights
+    # come from, read from the commits after the step.
+    heights: int = 0
+    later_round_heights: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -579,7 +584,21 @@ class NetworkDriver:
                                  if code in ACKNOWLEDGED_CODES)
         step = summarize_step(report, rate, mempool, time.monotonic() - started)
         self.settle()
-        return step
+        rounds = self.get_commit_rounds(from_height, self.get_tip())
+        return replace(step, heights=len(rounds),
+                       later_round_heights=sum(1 for round_ in rounds if round_ > 0))
+
+    def get_commit_rounds(self, first: int, last: int) -> list[int]:
+        """Return the round each height from `first` to `last` was committed in (node 0)."""
+        rounds = []
+        for height in range(first, last + 1):
+            try:
+                commit = self.network.clients[0].get_json(f"/v1/blocks/{height}")["commit"]
+            except (NodeUnavailable, RemoteError, KeyError, TypeError):
+                continue  # a figure for the report only: a height we cannot read is skipped
+            if commit is not None:
+                rounds.append(int(commit["round"]))
+        return rounds
 
     def settle(self) -> int:
         """Wait until every answering node's mempool is empty (or stops shrinking); return
@@ -767,7 +786,8 @@ def run_suite(options: SuiteOptions, progress: Progress = noop_progress,
 def describe_step(step: StepResult) -> str:
     verdict = "sustained" if step.sustained else f"not sustained ({step.reason})"
     return (f"offered {step.offered:,.0f} tx/s: committed {step.committed:,.0f} tx/s, "
-            f"p50 {step.p50} ms, p99 {step.p99} ms, mempool max {step.mempool}: {verdict}")
+            f"p50 {step.p50} ms, p99 {step.p99} ms, mempool max {step.mempool}, "
+            f"{step.heights} heights ({step.later_round_heights} past round 0): {verdict}")
 
 
 # ------------------------------------------------------------------------------ the plot
