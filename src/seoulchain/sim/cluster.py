@@ -28,6 +28,15 @@ Validator-set changes: standbys (keys outside the genesis set) follow the chain 
 observers; `change_validators(add=[...], remove=[...])` has the cluster's admin sign
 `validators.set_validator` transactions, which the engine applies at h + 2, from when the
 added nodes vote. The checkers verify each block's commit against the set its header names.
+
+Modelled CPU costs (`Cluster(..., costs=CpuCosts())`, off by default): each node works on
+one event at a time. An event arriving while its node works waits in the node's inbox; the
+node handles it when free, the cluster measures what it did (`EventWork`: txs admitted,
+blocks executed and committed, WAL appends, signatures persisted) and the node's effects
+are carried out when the priced work ends. Virtual time is kept in microseconds; without
+costs every item still falls on a whole millisecond and the trace is the one from before.
+`offer_load(rate_tps, duration_ms)` is an open-loop client for throughput studies
+(`seoulchain.sim.costs`), with `SimLimits` giving the blocks and mempools real sizes.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -44,7 +54,7 @@ from seoulchain.consensus.machine import ConsensusConfig
 from seoulchain.consensus.safety import InMemorySigningStateStore
 from seoulchain.consensus.wal import TailReport
 from seoulchain.crypto import SigningKey, sha256
-from seoulchain.errors import LocalError
+from seoulchain.errors import DecodeError, LocalError
 from seoulchain.execution.engine import Engine
 from seoulchain.execution.service import Service, load_services
 from seoulchain.ledger.genesis import Genesis
@@ -56,13 +66,16 @@ from seoulchain.node.validator import (
     Effect,
     Input,
     MessageArrived,
+    MessageKind,
     Send,
     SetTimer,
     ValidatorConfig,
     ValidatorCore,
+    decode_txs_message,
 )
 from seoulchain.sim.byzantine import Adversary, Behaviour, make_behaviour
 from seoulchain.sim.checkers import Violation, check_cluster
+from seoulchain.sim.costs import MICROS_PER_S, CpuCosts, EventWork
 from seoulchain.sim.network import Network, NetworkFaults
 from seoulchain.sim.wal import CrashInjected, MemoryWAL
 
@@ -88,7 +101,13 @@ QUEUE_ITEMS_PER_RUN_MAX = 20_000_000
 CLIENTS_DEFAULT = 3
 PARTS_PER_MILLION = 1_000_000
 
-_DELIVER, _TIMER, _CALL = 0, 1, 2
+# Virtual time is kept in microseconds (modelled costs are fractions of a millisecond);
+# without costs every item falls on a whole millisecond, as before.
+MICROS_PER_MS = 1000
+# An open-loop load hands each tick's transactions, as one batch, to the next validator.
+LOAD_TICK_MS = 10
+
+_DELIVER, _TIMER, _CALL, _SUBMIT, _DONE = 0, 1, 2, 3, 4
 
 
 class SafetyViolation(AssertionError):
@@ -101,6 +120,14 @@ class SafetyViolation(AssertionError):
 
 class LivenessFailure(AssertionError):
     """Honest nodes did not reach the required height within the virtual time bound."""
+
+
+def count_txs(data: bytes) -> int:
+    """Return how many transactions a peer's txs message carries (0 if malformed)."""
+    try:
+        return len(decode_txs_message(data))
+    except DecodeError:
+        return 0
 
 
 def make_sim_key(seed: int, role: str, index: int) -> SigningKey:
@@ -130,6 +157,12 @@ class SimNode:
     recoveries: list[TailReport] = field(default_factory=list)
     commits: dict[int, bytes] = field(default_factory=dict)
     state_roots: dict[int, bytes] = field(default_factory=dict)
+    txs_committed: int = 0
+    # With modelled costs: events waiting while the node works, whether it works (an
+    # effects item is pending), and its busy time so far (µs).
+    inbox: deque[tuple[int, int, Any]] = field(default_factory=deque)
+    is_working: bool = False
+    busy_us: int = 0
 
     @property
     def is_crashed(self) -> bool:
@@ -155,6 +188,77 @@ class SimClient:
     key: SigningKey
     nonce: int = 0
     pending: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SimLimits:
+    """Block and mempool bounds of every simulated validator (small by default: each seed's
+    signature work stays small; the scaling study uses the real node's sizes)."""
+
+    block_txs_max: int = SIM_BLOCK_TXS_MAX
+    block_tx_bytes_max: int = SIM_BLOCK_TX_BYTES_MAX
+    mempool_txs_max: int = SIM_MEMPOOL_TXS_MAX
+    mempool_bytes_max: int = SIM_MEMPOOL_BYTES_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """Client transactions handed to a node: one (`submit_tx`) or a batch (`submit_txs`)."""
+
+    raws: tuple[bytes, ...]
+    is_batch: bool
+
+
+@dataclass
+class LoadRecord:
+    """An open-loop load: what was offered when, and when each tx committed at the node it
+    was submitted to (virtual µs)."""
+
+    rate_tps: int
+    start_us: int
+    end_us: int
+    submitted: int = 0
+    pending: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    submit_times_us: list[int] = field(default_factory=list)
+    commit_times_us: list[int] = field(default_factory=list)
+    latencies_us: list[int] = field(default_factory=list)
+    # Per height: when the last node committed it, and the backlog just after.
+    troughs: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def backlog(self) -> int:
+        """Txs submitted and not yet committed at their node."""
+        return len(self.pending)
+
+    def on_commit(self, index: int, height: int, tx_hashes: list[bytes], now_us: int) -> None:
+        """Record the txs of a block that node `index` committed at `now_us`."""
+        for tx_hash in tx_hashes:
+            entry = self.pending.get(tx_hash)
+            if entry is not None and entry[1] == index:
+                del self.pending[tx_hash]
+                self.commit_times_us.append(now_us)
+                self.latencies_us.append(now_us - entry[0])
+        self.troughs[height] = (now_us, self.backlog)
+
+    def compute_backlog_growth_tps(self) -> float:
+        """Return how fast the backlog grew over the offered window after its first quarter
+        (the pipeline filling).
+
+        The backlog is a sawtooth, up between commits and down at each; it is sampled at one
+        phase, just after the last node committed each height (`troughs`), and the growth is
+        the least-squares slope of those samples (0 with fewer than two).
+        """
+        first = self.start_us + (self.end_us - self.start_us) // 4
+        points = [(time_us, backlog) for time_us, backlog in self.troughs.values()
+                  if first <= time_us <= self.end_us]
+        if len(points) < 2:
+            return 0.0
+        mean_time = sum(time_us for time_us, _ in points) / len(points)
+        mean_backlog = sum(backlog for _, backlog in points) / len(points)
+        covariance = sum((time_us - mean_time) * (backlog - mean_backlog)
+                         for time_us, backlog in points)
+        variance = sum((time_us - mean_time) ** 2 for time_us, _ in points)
+        return covariance / variance * MICROS_PER_S if variance else 0.0
 
 
 class NodeHandle:
@@ -221,7 +325,8 @@ class Cluster:
     def __init__(self, n: int, seed: int, *, byzantine: dict[int, str] | None = None,
                  canary: bool = False, faults: NetworkFaults | None = None,
                  clients: int = CLIENTS_DEFAULT, standbys: int = 0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, limits: SimLimits | None = None,
+                 costs: CpuCosts | None = None) -> None:
         if n < 1:
             raise LocalError("a cluster has at least one validator")
         byzantine = dict(byzantine or {})
@@ -229,12 +334,18 @@ class Cluster:
             raise LocalError(f"{len(byzantine)} Byzantine validators exceed f = {(n - 1) // 3}")
         self.seed = seed
         self.rng = rng or random.Random(seed)
-        self.now_ms = 0
+        self.now_us = 0
         self.chain_id = CHAIN_ID
+        self.limits = limits or SimLimits()
+        # All-zero costs are no costs: the model-free event loop, item for item.
+        self.costs = None if costs is None or costs.is_zero() else costs
+        # Called with (node index, start µs, end µs) for each busy interval (tests, tools).
+        self.on_busy: Callable[[int, int, int], None] | None = None
+        self.load: LoadRecord | None = None
         self.config = ValidatorConfig(
             ConsensusConfig(CHAIN_ID, canary_ignore_lock=canary),
-            commit_pause_ms=SIM_COMMIT_PAUSE_MS, block_txs_max=SIM_BLOCK_TXS_MAX,
-            block_tx_bytes_max=SIM_BLOCK_TX_BYTES_MAX)
+            commit_pause_ms=SIM_COMMIT_PAUSE_MS, block_txs_max=self.limits.block_txs_max,
+            block_tx_bytes_max=self.limits.block_tx_bytes_max)
         self.services: dict[str, Service] = load_services()
         validator_keys = [make_sim_key(seed, "validator", index) for index in range(n)]
         self.clients = [SimClient(make_sim_key(seed, "client", index)) for index in range(clients)]
@@ -266,6 +377,11 @@ class Cluster:
         self._sequence = 0
         for node in self.nodes:
             self._start(node)
+
+    @property
+    def now_ms(self) -> int:
+        """Virtual time, in whole milliseconds."""
+        return self.now_us // MICROS_PER_MS
 
     # ------------------------------------------------------------------ the DSL
 
@@ -309,8 +425,48 @@ class Cluster:
 
     def at(self, time_ms: int, call: Callable[[], object]) -> Cluster:
         """Run `call` at virtual time `time_ms` (faults, submissions, scenario steps)."""
-        self._push(max(time_ms, self.now_ms), _CALL, -1, 0, call)
+        self._push(max(time_ms * MICROS_PER_MS, self.now_us), _CALL, -1, 0, call)
         return self
+
+    def offer_load(self, rate_tps: int, duration_ms: int) -> LoadRecord:
+        """Offer `rate_tps` signed notary anchors a second, open loop, for `duration_ms`.
+
+        Every `LOAD_TICK_MS` the txs that fell due go as one batch to the next validator in
+        turn, signed by the clients assigned to it (client c to validator c mod n, so each
+        mempool sees a signer's nonces in order); the returned record tracks each tx until
+        the node it went to commits it.
+        """
+        validators = [node for node in self.nodes if node.is_validator]
+        if rate_tps < 1 or duration_ms < LOAD_TICK_MS or len(self.clients) < len(validators):
+            raise LocalError("a load needs a positive rate, a duration of at least one tick "
+                             "and at least one client per validator")
+        start_us = self.now_us
+        load = self.load = LoadRecord(rate_tps, start_us, start_us + duration_ms * MICROS_PER_MS)
+        for tick in range(duration_ms // LOAD_TICK_MS):
+            due = (rate_tps * (tick + 1) * LOAD_TICK_MS // 1000
+                   - rate_tps * tick * LOAD_TICK_MS // 1000)
+            if due:
+                target = validators[tick % len(validators)]
+                self._push(start_us + tick * LOAD_TICK_MS * MICROS_PER_MS, _CALL, -1, 0,
+                           lambda target=target, due=due: self._submit_load(target, due, load))
+        return load
+
+    def _submit_load(self, node: SimNode, count: int, load: LoadRecord) -> None:
+        """Sign `count` anchors from the clients assigned to `node` and submit them as a batch."""
+        validators = [item for item in self.nodes if item.is_validator]
+        position = validators.index(node)
+        clients = self.clients[position::len(validators)]
+        raws = []
+        for _ in range(count):
+            client = clients[load.submitted % len(clients)]
+            raw = self.sign_tx(client, "notary", "anchor",
+                               {"doc_hash": self.rng.randbytes(32), "kind": "load"})
+            load.pending[sha256(raw)] = (self.now_us, node.index)
+            load.submit_times_us.append(self.now_us)
+            load.submitted += 1
+            raws.append(raw)
+        if not node.is_crashed:
+            self._submit_to_node(node, Submission(tuple(raws), is_batch=True))
 
     def run_for(self, duration_ms: int) -> Cluster:
         """Advance virtual time by `duration_ms`."""
@@ -412,6 +568,8 @@ class Cluster:
     def _kill(self, node: SimNode) -> None:
         node.core = None
         node.incarnation += 1
+        node.inbox.clear()
+        node.is_working = False
         node.crashes += 1
         node.crash_mid_commit_step = None
         node.crash_after_lock = False
@@ -421,7 +579,7 @@ class Cluster:
         """Build the node's volatile parts over its durable ones and carry out the effects."""
         replay = node.wal.replay()
         engine = Engine(self.genesis, node.store, self.services, verify_evidence_bytes)
-        mempool = Mempool(engine, SIM_MEMPOOL_TXS_MAX, SIM_MEMPOOL_BYTES_MAX)
+        mempool = Mempool(engine, self.limits.mempool_txs_max, self.limits.mempool_bytes_max)
         safety = node.behaviour.make_safety(node.key, self.chain_id, node.signing_store)
         node.incarnation += 1
         recovery = self._guard(node, lambda: ValidatorCore.recover(
@@ -476,10 +634,34 @@ class Cluster:
         return raw
 
     def _submit_to(self, node: SimNode, raw: bytes) -> None:
+        if self.costs is not None:
+            self._submit_to_node(node, Submission((raw,), is_batch=False))
+            return
         assert node.core is not None
         self._record("submit", node.index, raw)
         _, effects = node.core.submit_tx(raw)
         self._carry_out(node, effects)
+
+    def _submit_to_node(self, node: SimNode, submission: Submission) -> None:
+        """Hand client transactions to a live node: at once, or behind its work with costs."""
+        if self.costs is not None:
+            self._enqueue(node, _SUBMIT, 0, submission)
+            return
+        self._handle_submission(node, submission)
+
+    def _handle_submission(self, node: SimNode, submission: Submission) -> list[Effect]:
+        """Let the node admit client transactions; carry out the effects without costs."""
+        assert node.core is not None
+        core = node.core
+        for raw in submission.raws:
+            self._record("submit", node.index, raw)
+        if submission.is_batch:
+            effects = core.submit_txs(list(submission.raws))[1]
+        else:
+            effects = [effect for raw in submission.raws for effect in core.submit_tx(raw)[1]]
+        if self.costs is None:
+            self._carry_out(node, effects)
+        return effects
 
     # ------------------------------------------------------------------ the event loop
 
@@ -488,28 +670,35 @@ class Cluster:
 
         Return True if the condition stopped holding (and False at the deadline).
         """
+        deadline_us = deadline_ms * MICROS_PER_MS
         for _ in range(QUEUE_ITEMS_PER_RUN_MAX):
             if not condition():
                 return True
-            if not self._queue or self._queue[0][0] > deadline_ms:
-                self.now_ms = max(self.now_ms, deadline_ms)
+            if not self._queue or self._queue[0][0] > deadline_us:
+                self.now_us = max(self.now_us, deadline_us)
                 return not condition()
             self._step()
         raise AssertionError("the simulation processed too many items in one run")
 
-    def _push(self, time_ms: int, kind: int, index: int, incarnation: int, payload: Any) -> None:
+    def _push(self, time_us: int, kind: int, index: int, incarnation: int, payload: Any) -> None:
         self._sequence += 1
-        heapq.heappush(self._queue, (time_ms, self._sequence, kind, index, incarnation, payload))
+        heapq.heappush(self._queue, (time_us, self._sequence, kind, index, incarnation, payload))
 
     def _step(self) -> None:
-        time_ms, _, kind, index, incarnation, payload = heapq.heappop(self._queue)
-        assert time_ms >= self.now_ms
-        self.now_ms = time_ms
+        time_us, _, kind, index, incarnation, payload = heapq.heappop(self._queue)
+        assert time_us >= self.now_us
+        self.now_us = time_us
         self.items_processed += 1
         if kind == _CALL:
             payload()
             return
         node = self.nodes[index]
+        if kind == _DONE:
+            self._finish_work(node, incarnation, payload)
+            return
+        if self.costs is not None:
+            self._enqueue(node, kind, incarnation, payload)
+            return
         if node.core is None or (kind == _TIMER and incarnation != node.incarnation):
             return
         if kind == _DELIVER:
@@ -520,6 +709,90 @@ class Cluster:
         self._handle(node, payload)
         if self.adversary.is_active:
             self.adversary.after_step()
+
+    # ------------------------------------------------------------------ modelled costs
+
+    def _enqueue(self, node: SimNode, kind: int, incarnation: int, payload: Any) -> None:
+        """Queue an event behind the node's work (FIFO); start it at once if the node idles."""
+        if node.core is None:
+            return
+        node.inbox.append((kind, incarnation, payload))
+        if not node.is_working:
+            self._work_next(node)
+
+    def _work_next(self, node: SimNode) -> None:
+        """Start the node's next waiting event: handle it now, keep the node busy for its
+        modelled cost, and carry out its effects when that ends."""
+        assert self.costs is not None
+        while node.inbox and not node.is_working and node.core is not None:
+            kind, incarnation, payload = node.inbox.popleft()
+            if kind == _TIMER and incarnation != node.incarnation:
+                continue
+            before = self._snapshot_work(node)
+            if kind == _SUBMIT:
+                effects: list[Effect] | None = self._handle_submission(node, payload)
+            else:
+                if kind == _DELIVER:
+                    self._record("recv", node.index, payload.data)
+                    node.behaviour.on_receive(node, payload)
+                else:
+                    self._record("timer", node.index, repr(payload))
+                effects = self._handle(node, payload)
+            if self.adversary.is_active:
+                self.adversary.after_step()
+            if effects is None or node.core is None:
+                continue  # the node died handling it: nothing it did leaves the node
+            busy_us = self.costs.compute_busy_us(
+                self._measure_work(node, kind, payload, effects, before))
+            node.busy_us += busy_us
+            if self.on_busy is not None:
+                self.on_busy(node.index, self.now_us, self.now_us + busy_us)
+            node.is_working = True
+            self._push(self.now_us + busy_us, _DONE, node.index, node.incarnation, effects)
+
+    def _finish_work(self, node: SimNode, incarnation: int, effects: list[Effect]) -> None:
+        """The node's work ends: its effects happen now, then its next event starts."""
+        if incarnation != node.incarnation:
+            return  # it crashed meanwhile: the work and its inbox died with it
+        node.is_working = False
+        self._carry_out(node, effects)
+        self._work_next(node)
+
+    def _snapshot_work(self, node: SimNode) -> tuple[int, int, frozenset[bytes]]:
+        """Return the node's counters that an event's work moves: WAL appends, signatures
+        persisted, executions the engine holds."""
+        assert node.core is not None
+        return (node.wal.appends, node.signing_store.saves,
+                frozenset(node.core.engine.executions))
+
+    def _measure_work(self, node: SimNode, kind: int, payload: Any, effects: list[Effect],
+                      before: tuple[int, int, frozenset[bytes]]) -> EventWork:
+        """Return what handling `payload` made the node do (for pricing by `CpuCosts`)."""
+        assert node.core is not None
+        appends, saves, executions = before
+        admitted = consensus = 0
+        if kind == _SUBMIT:
+            admitted = len(payload.raws)
+        elif kind == _DELIVER:
+            if payload.kind in (MessageKind.PROPOSAL, MessageKind.VOTE):
+                consensus = 1
+            elif payload.kind == MessageKind.TX:
+                admitted = 1
+            elif payload.kind == MessageKind.TXS:
+                admitted = count_txs(payload.data)
+        committed = [effect.block for effect in effects if isinstance(effect, Committed)]
+        cached = node.core.engine.executions
+        executed = [len(cached[block_id].txs) for block_id in cached
+                    if block_id not in executions]
+        executed += [len(block.txs) for block in committed
+                     if block.block_id() not in executions and block.block_id() not in cached]
+        return EventWork(
+            consensus_messages=consensus, txs_admitted=admitted,
+            blocks_executed=len(executed), txs_executed=sum(executed),
+            blocks_committed=len(committed),
+            txs_committed=sum(len(block.txs) for block in committed),
+            fsyncs=(node.wal.appends - appends + 2 * (node.signing_store.saves - saves)
+                    + len(committed)))
 
     def _guard(self, node: SimNode, call: Callable[[], T]) -> T | None:
         """Run a call into a node's core; an injected crash kills the node, an assertion
@@ -532,16 +805,22 @@ class Cluster:
             self._fail_byzantine(node, exc)
         return None
 
-    def _handle(self, node: SimNode, event: Input) -> None:
+    def _handle(self, node: SimNode, event: Input) -> list[Effect] | None:
+        """Hand `event` to the node's core; carry out the effects now unless costs defer them.
+
+        Return the effects, or None if the node died handling the event.
+        """
         assert node.core is not None
         core = node.core
         effects = self._guard(node, lambda: core.handle(event))
         if effects is None:
-            return
-        self._carry_out(node, effects)
+            return None
+        if self.costs is None:
+            self._carry_out(node, effects)
         if (node.crash_after_lock and node.core is not None
                 and node.core.machine.state.locked_round >= 0):
             self._kill(node)
+        return effects
 
     def _fail_byzantine(self, node: SimNode, exc: AssertionError) -> None:
         """A Byzantine node's core broke an invariant (twins share a key): it dies.
@@ -561,11 +840,16 @@ class Cluster:
                         self.send(node, send, reliable=reliable)
                 case SetTimer(duration_ms, event):
                     scale = PARTS_PER_MILLION + node.clock_drift_ppm
-                    delay = duration_ms * PARTS_PER_MILLION // scale
-                    self._push(self.now_ms + delay, _TIMER, node.index, node.incarnation, event)
+                    delay_us = duration_ms * PARTS_PER_MILLION // scale * MICROS_PER_MS
+                    self._push(self.now_us + delay_us, _TIMER, node.index, node.incarnation,
+                               event)
                 case Committed(block, _, result):
                     node.commits[block.height] = block.block_id()
                     node.state_roots[block.height] = result.execution.state_root
+                    node.txs_committed += len(block.txs)
+                    if self.load is not None:
+                        self.load.on_commit(node.index, block.height,
+                                            result.execution.tx_hashes, self.now_us)
                     assert node.core is not None
                     for validator_set in (node.core.engine.validators,
                                           node.core.engine.next_validators):
@@ -583,8 +867,10 @@ class Cluster:
                     and not self.adversary.allows(node, target, send)):
                 continue
             for delay in self.network.compute_delays(node.index, target.index, reliable):
-                self._push(self.now_ms + delay, _DELIVER, target.index, 0, message)
+                self._push(self.now_us + delay * MICROS_PER_MS, _DELIVER, target.index, 0,
+                           message)
 
     def _record(self, what: str, index: int, data: bytes | str) -> None:
-        self.trace.update(f"{self.now_ms} {what} {index} ".encode())
+        stamp = self.now_ms if self.costs is None else f"{self.now_us}us"
+        self.trace.update(f"{stamp} {what} {index} ".encode())
         self.trace.update(data if isinstance(data, bytes) else data.encode())
