@@ -372,6 +372,39 @@ def test_validator_core_recovers_its_lock_and_votes_from_the_wal() -> None:
     assert [effect.block for effect in committed if isinstance(effect, Committed)] == [block]
 
 
+def test_validator_core_syncs_the_wal_before_each_own_message_only() -> None:
+    """validator core (n=4): a peer's message or a timeout is logged without a sync; an own
+    vote is logged with one, before it is sent, making every earlier input durable too."""
+    scene, proposer = first_non_proposer_scene()
+    block = scene.peer_block(proposer)
+    syncs = scene.disk.wal.syncs
+    assert scene.propose(proposer, block) and scene.sent(MessageKind.VOTE)  # own prevote
+    assert scene.disk.wal.syncs == syncs + 1
+    assert scene.disk.wal.synced_bytes == len(scene.disk.wal.data)
+    syncs = scene.disk.wal.syncs
+    assert scene.vote(1, VoteType.PREVOTE, 1, block.block_id()) == []  # no own message
+    assert scene.disk.wal.syncs == syncs
+    assert scene.disk.wal.synced_bytes < len(scene.disk.wal.data)
+
+
+def test_validator_core_keeps_its_lock_through_a_power_cut() -> None:
+    """validator core (n=4): locked and precommitted, then a power cut loses the WAL's
+    unsynced tail: the precommit's sync kept the prevotes it was decided on, so the lock and
+    the vote survive; a peer's precommit logged after it is lost, and peers re-send it."""
+    scene, proposer = first_non_proposer_scene()
+    block = lock_on_a_block(scene, proposer)
+    before = scene.core.machine.state
+    scene.vote(1, VoteType.PRECOMMIT, 1, block.block_id())
+    scene.disk.wal.lose_unsynced()
+    scene.crash_and_recover()
+    assert scene.recovery.tail.is_clean
+    assert scene.core.machine.state == before
+    assert scene.core.machine.step == Step.PRECOMMIT
+    scene.vote(1, VoteType.PRECOMMIT, 1, block.block_id())
+    committed = scene.vote(2, VoteType.PRECOMMIT, 1, block.block_id())
+    assert [effect.block for effect in committed if isinstance(effect, Committed)] == [block]
+
+
 def test_validator_core_re_sends_own_votes_that_only_the_wal_restored() -> None:
     """validator core (n=4): nil prevote, nil precommit, crash. Replaying, the safety rules
     refuse to sign the prevote again (the precommit came later), so only the WAL restores

@@ -122,11 +122,13 @@ class WriteAheadLog:
         self.fsync = fsync
         self._handle = path.open("ab")
 
-    def append(self, payload: bytes) -> None:
-        """Append one record; with `fsync`, return only once it is on stable storage."""
+    def append(self, payload: bytes, *, sync: bool = True) -> None:
+        """Append one record and hand it to the OS (it survives the process being killed);
+        with `sync` (and `fsync`), return only once it and every record before it are on
+        stable storage (they survive a power cut too)."""
         self._handle.write(compute_record(payload))
         self._handle.flush()
-        if self.fsync:
+        if sync and self.fsync:
             os.fsync(self._handle.fileno())
 
     def reset(self) -> None:

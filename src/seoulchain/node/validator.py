@@ -371,7 +371,7 @@ class SyncRequest:
 class WalWriter(Protocol):
     """The appending side of a write-ahead log (`consensus.wal.WriteAheadLog` or in memory)."""
 
-    def append(self, payload: bytes) -> None: ...
+    def append(self, payload: bytes, *, sync: bool = True) -> None: ...
 
     def reset(self) -> None: ...
 
@@ -820,7 +820,8 @@ class ValidatorCore:
                 return
             current = queue.popleft()
             if not self._replaying and not (logged and current is event):
-                self.wal.append(encode_event(current))
+                # Not synced: inputs become durable with the next own message (see _send_own).
+                self.wal.append(encode_event(current), sync=False)
             for action in self.machine.on_event(current):
                 self._carry_out(action, queue, effects)
         raise AssertionError("one input caused more internal events than the limit")
@@ -867,10 +868,17 @@ class ValidatorCore:
 
     def _send_own(self, message: Proposal | Vote, logged: ProposalReceived | VoteReceived,
                   slot: tuple[int, int], send: Send, effects: list[Effect]) -> None:
-        """Log an own message to the WAL, then send it; keep it for re-sending."""
+        """Log an own message to the WAL, synced, then send it; keep it for re-sending.
+
+        The sync is the one a height needs (as CometBFT's WriteSync of its own messages):
+        it makes this message durable before anyone can see it, and with it every input
+        logged before it — all that the message was decided on. Inputs logged since the last
+        own message may be lost to a power cut; the node never acted on them, and peers
+        re-send what it lacks.
+        """
         payload = encode_event(logged)
         if not self._replaying or payload not in self._replayed_payloads:
-            self.wal.append(payload)
+            self.wal.append(payload, sync=True)
         self._remember_seen(logged.data)
         if isinstance(message, Vote):
             self._index_prevote(message, logged.data)
@@ -936,12 +944,12 @@ class ValidatorCore:
         self._prevotes.clear()
         event = StartHeight(height, self.engine.validators, self._last_commit)
         self.wal.reset()
-        self.wal.append(encode_event(event))
+        self.wal.append(encode_event(event), sync=False)
         for kind, data in carried:
             message = decode_consensus_message(kind, data)
             assert message is not None and message.height == height
             self.wal.append(encode_event(ProposalReceived(data) if kind == MessageKind.PROPOSAL
-                                         else VoteReceived(data)))
+                                         else VoteReceived(data)), sync=False)
             self._remember_seen(data)
             if isinstance(message, Vote):
                 self._index_prevote(message, data)

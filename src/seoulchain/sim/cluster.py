@@ -32,7 +32,7 @@ added nodes vote. The checkers verify each block's commit against the set its he
 Modelled CPU costs (`Cluster(..., costs=CpuCosts())`, off by default): each node works on
 one event at a time. An event arriving while its node works waits in the node's inbox; the
 node handles it when free, the cluster measures what it did (`EventWork`: txs admitted,
-blocks executed and committed, WAL appends, signatures persisted) and the node's effects
+blocks executed and committed, WAL syncs, signatures persisted) and the node's effects
 are carried out when the priced work ends. Virtual time is kept in microseconds; without
 costs every item still falls on a whole millisecond and the trace is the one from before.
 `offer_load(rate_tps, duration_ms)` is an open-loop client for throughput studies
@@ -152,6 +152,8 @@ class SimNode:
     clock_drift_ppm: int = 0
     crash_mid_commit_step: str | None = None
     crash_after_lock: bool = False
+    # The crash after locking is a power cut (the WAL keeps only what was synced).
+    power_loss_after_lock: bool = False
     crashes: int = 0
     assertion_failures: int = 0
     recoveries: list[TailReport] = field(default_factory=list)
@@ -286,9 +288,12 @@ class NodeHandle:
     def is_crashed(self) -> bool:
         return self.sim.is_crashed
 
-    def crash(self, *, torn_write: bool = False, zero_fill: bool = False) -> NodeHandle:
-        """Crash now; with `torn_write`, the node instead dies inside its next WAL append."""
-        self.cluster.crash(self.index, torn_write=torn_write, zero_fill=zero_fill)
+    def crash(self, *, torn_write: bool = False, zero_fill: bool = False,
+              power_loss: bool = False) -> NodeHandle:
+        """Crash now; with `torn_write`, the node instead dies inside its next WAL append;
+        with `power_loss`, the WAL also loses what was written since its last sync."""
+        self.cluster.crash(self.index, torn_write=torn_write, zero_fill=zero_fill,
+                           power_loss=power_loss)
         return self
 
     def crash_during_commit(self, step: str = "state") -> NodeHandle:
@@ -296,9 +301,11 @@ class NodeHandle:
         self.sim.crash_mid_commit_step = step
         return self
 
-    def crash_after_lock(self) -> NodeHandle:
-        """Crash right after the node next locks on a block (its lock must survive)."""
+    def crash_after_lock(self, *, power_loss: bool = False) -> NodeHandle:
+        """Crash right after the node next locks on a block (its lock must survive), by a
+        power cut with `power_loss`."""
         self.sim.crash_after_lock = True
+        self.sim.power_loss_after_lock = power_loss
         return self
 
     def restart(self) -> NodeHandle:
@@ -548,15 +555,17 @@ class Cluster:
 
     # ------------------------------------------------------------------ crash and restart
 
-    def crash(self, index: int, *, torn_write: bool = False, zero_fill: bool = False) -> None:
-        """Crash node `index` now, or arm a torn write that kills it inside its next append."""
+    def crash(self, index: int, *, torn_write: bool = False, zero_fill: bool = False,
+              power_loss: bool = False) -> None:
+        """Crash node `index` now, or arm a torn write that kills it inside its next append;
+        a power cut also loses the WAL's unsynced tail."""
         node = self.nodes[index]
         if node.is_crashed:
             return
         if torn_write:
             node.wal.arm_torn_write(self.rng.randint(1, 24), zero_fill)
             return
-        self._kill(node)
+        self._kill(node, power_loss=power_loss)
 
     def restart(self, index: int) -> None:
         """Rebuild node `index` from its durable state; crash it first if it still runs."""
@@ -565,7 +574,11 @@ class Cluster:
             self._kill(node)
         self._start(node)
 
-    def _kill(self, node: SimNode) -> None:
+    def _kill(self, node: SimNode, *, power_loss: bool = False) -> None:
+        if power_loss:
+            # The OS may have written any part of the unsynced tail, up to a torn record.
+            unsynced = len(node.wal.data) - node.wal.synced_bytes
+            node.wal.lose_unsynced(self.rng.randint(0, unsynced))
         node.core = None
         node.incarnation += 1
         node.inbox.clear()
@@ -759,17 +772,17 @@ class Cluster:
         self._work_next(node)
 
     def _snapshot_work(self, node: SimNode) -> tuple[int, int, frozenset[bytes]]:
-        """Return the node's counters that an event's work moves: WAL appends, signatures
+        """Return the node's counters that an event's work moves: WAL syncs, signatures
         persisted, executions the engine holds."""
         assert node.core is not None
-        return (node.wal.appends, node.signing_store.saves,
+        return (node.wal.syncs, node.signing_store.saves,
                 frozenset(node.core.engine.executions))
 
     def _measure_work(self, node: SimNode, kind: int, payload: Any, effects: list[Effect],
                       before: tuple[int, int, frozenset[bytes]]) -> EventWork:
         """Return what handling `payload` made the node do (for pricing by `CpuCosts`)."""
         assert node.core is not None
-        appends, saves, executions = before
+        syncs, saves, executions = before
         admitted = consensus = 0
         if kind == _SUBMIT:
             admitted = len(payload.raws)
@@ -791,7 +804,7 @@ class Cluster:
             blocks_executed=len(executed), txs_executed=sum(executed),
             blocks_committed=len(committed),
             txs_committed=sum(len(block.txs) for block in committed),
-            fsyncs=(node.wal.appends - appends + 2 * (node.signing_store.saves - saves)
+            fsyncs=(node.wal.syncs - syncs + 2 * (node.signing_store.saves - saves)
                     + len(committed)))
 
     def _guard(self, node: SimNode, call: Callable[[], T]) -> T | None:
@@ -819,7 +832,7 @@ class Cluster:
             self._carry_out(node, effects)
         if (node.crash_after_lock and node.core is not None
                 and node.core.machine.state.locked_round >= 0):
-            self._kill(node)
+            self._kill(node, power_loss=node.power_loss_after_lock)
         return effects
 
     def _fail_byzantine(self, node: SimNode, exc: AssertionError) -> None:

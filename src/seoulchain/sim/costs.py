@@ -83,8 +83,9 @@ class CpuCosts:
     tx_commit_us: int = 90
     # One fsync: ≈ 3.3 ms on this box's disk (docs/performance.md, catch-up table; a probe
     # of 200 small appends gave a 3.6 ms median). Paid per block commit (SQLite,
-    # synchronous=FULL), per WAL append (every consensus event is logged and synced before
-    # the machine sees it) and twice per own signature (signing state: file and directory).
+    # synchronous=FULL), per synced WAL write (an own proposal or vote, which makes the
+    # inputs logged before it durable too, and the log's reset at each height) and twice
+    # per own signature (signing state: file and directory).
     fsync_us: int = 3300
 
     def __post_init__(self) -> None:

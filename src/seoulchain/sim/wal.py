@@ -28,10 +28,14 @@ class MemoryWAL:
     def __init__(self) -> None:
         self.data = bytearray()
         self.appends = 0
+        # Synced appends (resets included): what a file WAL pays an fsync for.
+        self.syncs = 0
+        # The bytes a power cut keeps: everything up to the last sync.
+        self.synced_bytes = 0
         self._torn_keep_bytes: int | None = None
         self._torn_zero_fill = False
 
-    def append(self, payload: bytes) -> None:
+    def append(self, payload: bytes, *, sync: bool = True) -> None:
         """Append one record, or a torn part of it and crash if a torn write is armed."""
         record = compute_record(payload)
         if self._torn_keep_bytes is not None:
@@ -43,10 +47,20 @@ class MemoryWAL:
             raise CrashInjected("torn WAL write")
         self.data += record
         self.appends += 1
+        if sync:
+            self.syncs += 1
+            self.synced_bytes = len(self.data)
 
     def reset(self) -> None:
-        """Empty the log."""
+        """Empty the log (synced, as the file WAL's truncate is)."""
         self.data.clear()
+        self.syncs += 1
+        self.synced_bytes = 0
+
+    def lose_unsynced(self, keep_bytes: int = 0) -> None:
+        """Cut the log as a power cut would: to the last sync, plus `keep_bytes` of what
+        followed (the OS may have written some of it, up to a torn record)."""
+        del self.data[self.synced_bytes + max(0, keep_bytes):]
 
     def close(self) -> None:
         """Nothing to release; the bytes stay, as on a disk."""
