@@ -12,6 +12,7 @@ from seoulchain.codec import decode, encode
 from seoulchain.crypto import SigningKey
 from seoulchain.execution.engine import InvalidBlock
 from seoulchain.execution.results import ResultCode
+from seoulchain.execution.state import StateCache
 from seoulchain.ledger.types import TX_BYTES_MAX, Block
 from tests.conftest import LocalChain
 
@@ -47,6 +48,38 @@ def test_replayed_transaction_is_refused_by_nonce(chain: LocalChain) -> None:
     chain.commit(tx)
     check = chain.engine.check_tx(tx.encode())
     assert check.code == ResultCode.BAD_NONCE
+
+
+def test_commit_forgets_its_txs_from_the_admission_caches(chain: LocalChain) -> None:
+    """A committed tx can never be included again (its nonce is used): keeping its decoding
+    and verified signature would only hold memory until evicted."""
+    committed, pending = chain.make_tx(), chain.make_tx()
+    raw = committed.encode()
+    assert chain.engine.check_tx(raw).ok and chain.engine.check_tx(pending.encode()).ok
+    chain.commit(committed)
+    assert raw not in chain.engine.decoded and committed.hash() not in chain.engine.verified
+    assert pending.encode() in chain.engine.decoded and pending.hash() in chain.engine.verified
+    assert chain.engine.check_tx(raw).code == ResultCode.BAD_NONCE  # checked afresh
+
+
+def test_state_cache_keeps_hot_keys_and_stays_bounded() -> None:
+    """The read cache evicts the least recently used entry: a key read again and again (a
+    signer's nonce) survives a stream of one-off reads (new documents), and the cache never
+    holds more than its bound."""
+    store = {b"hot": b"1", **{b"cold/%d" % index: b"x" for index in range(100)}}
+    reads: list[bytes] = []
+
+    class Base:
+        def get_state(self, key: bytes) -> bytes | None:
+            reads.append(key)
+            return store.get(key)
+
+    cache = StateCache(Base(), entries_max=8)
+    for index in range(100):
+        assert cache.get_state(b"hot") == b"1"
+        assert cache.get_state(b"cold/%d" % index) == b"x"
+        assert len(cache.entries) <= 8
+    assert reads.count(b"hot") == 1
 
 
 def test_nonce_far_ahead_is_refused(chain: LocalChain) -> None:

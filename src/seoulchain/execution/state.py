@@ -11,6 +11,7 @@ engine updates with each block's writes.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Protocol
 
 from seoulchain.codec import decode, encode
@@ -20,6 +21,10 @@ from seoulchain.errors import LocalError
 KEY_BYTES_MAX = 256
 # A single state value; a notary record is a few hundred bytes.
 VALUE_BYTES_MAX = 64 * 1024
+# Entries the read cache keeps (least recently used evicted first): the hot keys — signers'
+# nonces, roles, validator sets — with room to spare. About 400 bytes an entry for notary
+# records (key, value, slot): 13 MiB when full.
+STATE_CACHE_ENTRIES_MAX = 32_768
 
 
 class StateReader(Protocol):
@@ -36,26 +41,30 @@ class StateCache:
     never holds anything the store does not.
     """
 
-    def __init__(self, base: StateReader, entries_max: int = 200_000):
+    def __init__(self, base: StateReader, entries_max: int = STATE_CACHE_ENTRIES_MAX):
         self.base = base
         self.entries_max = entries_max
-        self.entries: dict[bytes, bytes | None] = {}
+        self.entries: OrderedDict[bytes, bytes | None] = OrderedDict()
 
     def get_state(self, key: bytes) -> bytes | None:
+        entries = self.entries
         try:
-            return self.entries[key]
+            value = entries[key]
         except KeyError:
             value = self.base.get_state(key)
-            if len(self.entries) >= self.entries_max:
-                self.entries.pop(next(iter(self.entries)))
-            self.entries[key] = value
+            if len(entries) >= self.entries_max:
+                entries.popitem(last=False)
+            entries[key] = value
             return value
+        entries.move_to_end(key)
+        return value
 
     def apply_committed(self, writes: dict[bytes, bytes | None]) -> None:
         """Record writes that the store has durably committed."""
+        entries = self.entries
         for key, value in writes.items():
-            if key in self.entries or len(self.entries) < self.entries_max:
-                self.entries[key] = value
+            if key in entries or len(entries) < self.entries_max:
+                entries[key] = value
 
 
 class Overlay:

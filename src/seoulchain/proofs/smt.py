@@ -78,8 +78,9 @@ PRUNE_CHUNK_NODES = 10_000
 # before a batch rewrites it under a new key: keeping those saved less decoding than the
 # garbage collector then spent walking them (docs/performance.md, "State tree").
 NODE_CACHE_DEPTH_MAX = 2
-# Several versions' worth of those 273 nodes.
-NODE_CACHE_NODES_MAX = 4096
+# A few versions' worth of those 273 nodes (a large batch rewrites all of them, and the next
+# batch reads only the newest version's): about 1.7 KiB a node.
+NODE_CACHE_NODES_MAX = 1024
 NODE_FORMAT_VERSION = 1
 PROOF_FORMAT_VERSION = 1
 
