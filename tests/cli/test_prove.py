@@ -16,7 +16,7 @@ from seoulchain.errors import VerificationError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Transaction
 from seoulchain.light.bundle import build_document_bundle, render_bundle, verify_bundle
-from seoulchain.node.home import init_home
+from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
 
 CHAIN_ID = "prove-cli-test"
@@ -89,7 +89,7 @@ def test_prove_tx_and_state_and_a_checkpoint(home: Path, tmp_path: Path) -> None
     bundle_path = tmp_path / "state.json"
     bundle_path.write_text(stdout)
     code, stdout, _ = invoke("verify", str(bundle_path), "--genesis", genesis_path, "--json")
-    assert code == 0 and json.loads(stdout)["statement"].startswith("state key 'notary/doc/'")
+    assert code == 0 and json.loads(stdout)["statement"].startswith('state key "notary/doc/"')
     genesis = Genesis.load(home / "genesis.json")
     tx_hash = first_tx_hash(home)
     out = tmp_path / "tx.json"
@@ -102,6 +102,8 @@ def test_prove_tx_and_state_and_a_checkpoint(home: Path, tmp_path: Path) -> None
     code, stdout, _ = invoke("verify", str(out), "--genesis", genesis_path, "--checkpoint",
                              checkpoint)
     assert code == 0 and "was committed at height" in stdout
+    operator = Home(home).load_key("operator").public_key.hex()
+    assert f"signed by operator (ed25519 {operator})" in stdout  # the agency genesis names
     assert genesis.chain_id == CHAIN_ID
 
 

@@ -43,6 +43,12 @@ def commit_anchors(node: Node, count: int) -> None:
         node.producer.produce_block(node.engine.tip.time_ms + 1000)
 
 
+def make_admin_api(node: Node) -> TestClient:
+    """An API client that sends the node's admin token (POST /v1/snapshots needs it)."""
+    token = node.home.load_admin_token()
+    return TestClient(create_app(node), headers={"authorization": f"Bearer {token}"})
+
+
 def connect_to(api: TestClient):  # type: ignore[no-untyped-def]
     def connect(url: str) -> NodeClient:
         client = NodeClient(url)
@@ -60,7 +66,7 @@ def make_joiner(tmp_path: Path, source: Node) -> Home:
 
 
 def test_snapshot_endpoints_serve_manifest_and_chunks(node: Node) -> None:
-    api = TestClient(create_app(node))
+    api = make_admin_api(node)
     assert api.post("/v1/snapshots").status_code == 404  # nothing committed yet
     commit_anchors(node, 3)
     assert api.get("/v1/snapshots").json() == {"heights": [], "base_height": 0}
@@ -79,7 +85,7 @@ def test_snapshot_endpoints_serve_manifest_and_chunks(node: Node) -> None:
 
 def test_state_sync_restores_a_new_node_that_continues_the_chain(node: Node,
                                                                  tmp_path: Path) -> None:
-    api = TestClient(create_app(node))
+    api = make_admin_api(node)
     commit_anchors(node, 4)
     api.post("/v1/snapshots")
     commit_anchors(node, 2)
@@ -112,7 +118,7 @@ def test_state_sync_restores_a_new_node_that_continues_the_chain(node: Node,
 
 def test_state_sync_fails_plainly_without_snapshots_or_on_a_foreign_genesis(
         node: Node, tmp_path: Path) -> None:
-    api = TestClient(create_app(node))
+    api = make_admin_api(node)
     commit_anchors(node, 2)
     joiner = make_joiner(tmp_path, node)
     store = BlockStore(joiner.store_path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import pytest
 
@@ -162,3 +164,42 @@ def test_altered_stale_node_index_fails(built: LocalChain) -> None:
     report = audit(built)
     assert report.bad_height == 2
     assert "state_nodes_stale" in report.failure
+
+
+def test_audit_while_blocks_commit_reads_one_snapshot(built: LocalChain) -> None:
+    built.open()  # the node's own connection, committing while the audit reads
+
+    def commit_meanwhile(height: int, tip: int) -> None:
+        built.commit(built.make_tx())
+
+    store = BlockStore(built.path)
+    try:
+        report = audit_chain(built.genesis, store, load_services(), commit_meanwhile)
+    finally:
+        store.close()
+    assert report.ok, report.failure
+    assert (report.tip_height, report.blocks) == (BLOCKS, BLOCKS)
+    assert built.store.get_tip().height == 2 * BLOCKS
+    assert audit(built).ok
+
+
+def test_audit_passes_while_another_thread_commits_blocks(built: LocalChain) -> None:
+    built.open()
+    done = threading.Event()
+    committed: list[int] = []
+
+    def commit_until_done() -> None:
+        while not done.is_set() and len(committed) < 200:
+            committed.append(built.commit(built.make_tx()).block.height)
+
+    writer = threading.Thread(target=commit_until_done)
+    writer.start()
+    try:
+        while len(committed) < 3:
+            time.sleep(0.005)
+        reports = [audit(built) for _ in range(3)]
+    finally:
+        done.set()
+        writer.join()
+    assert all(report.ok for report in reports), [report.failure for report in reports]
+    assert reports[-1].tip_height > BLOCKS

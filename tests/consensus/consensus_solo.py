@@ -41,12 +41,13 @@ class Solo:
     """
 
     def __init__(self, count: int = 4, me: int = 3, *, canary: bool = False,
-                 store: InMemorySigningStateStore | None = None) -> None:
+                 store: InMemorySigningStateStore | None = None,
+                 config: ConsensusConfig | None = None) -> None:
         self.keys = make_keys(count)
         self.validator_set = make_validator_set(self.keys)
         self.me = me
         self.store = store or InMemorySigningStateStore()
-        self.config = ConsensusConfig(CHAIN_ID, canary_ignore_lock=canary)
+        self.config = config or ConsensusConfig(CHAIN_ID, canary_ignore_lock=canary)
         self.machine = ConsensusMachine(
             self.config, SafetyRules(self.keys[me], CHAIN_ID, self.store))
         self.log: list[Event] = []

@@ -2,7 +2,8 @@
 
 Every network a test makes is killed at teardown (each node in its own process group),
 whatever the test did to it. Configs are tuned so scenarios take seconds: a short commit
-pause, one-second consensus timeouts and quick redials.
+pause, one-second consensus timeouts, quick redials, and empty blocks at every pause (the
+stories watch heights advance; the shipped default waits for transactions).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ MakeNetwork = Callable[..., LocalNetwork]
 
 
 def configure_fast(index: int, config: NodeConfig) -> None:
-    """Shorten the commit pause, timeouts and redial backoff for test scenarios."""
+    """Shorten the commit pause, timeouts and redial backoff for test scenarios; make empty
+    blocks, so that heights advance while a story's network is idle."""
     config.chain.commit_pause_ms = COMMIT_PAUSE_MS
+    config.chain.create_empty_blocks = True
     timeouts = config.consensus
     timeouts.timeout_propose_ms = TIMEOUT_PROPOSE_MS
     timeouts.timeout_prevote_ms = timeouts.timeout_precommit_ms = TIMEOUT_VOTE_MS

@@ -15,6 +15,7 @@ from seoulchain.errors import DecodeError, LocalError
 from seoulchain.ledger.types import (
     BLOCK_TXS_MAX,
     FORMAT_VERSION,
+    HEIGHT_MAX,
     TX_BYTES_MAX,
     TX_CONTEXT,
     VALIDATORS_MAX,
@@ -37,7 +38,7 @@ CHAIN_ID = "seoul-devnet-1"
 # --------------------------------------------------------------------------- strategies
 
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
-HEIGHTS = st.integers(min_value=1, max_value=2**64 - 1)
+HEIGHTS = st.integers(min_value=1, max_value=HEIGHT_MAX)
 HASHES = st.binary(min_size=32, max_size=32)
 CHAIN_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}", fullmatch=True)
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from seoulchain.codec import decode, encode
 from seoulchain.crypto import SigningKey, compute_sign_bytes, is_valid_signature
 from seoulchain.errors import DecodeError
 from seoulchain.ledger import vectors
+from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import (
     Block,
     BlockHeader,
@@ -235,3 +237,71 @@ def test_vectors_every_decoder_has_invalid_vectors() -> None:
 def test_vectors_oversized_transaction_is_one_byte_over_the_limit() -> None:
     (vector,) = [item for item in VECTORS["invalid"] if "oversized" in item["name"]]
     assert len(bytes.fromhex(vector["cbor_hex"])) == vectors.TX_BYTES_MAX + 1
+
+
+# --------------------------------------------------------------------------- genesis
+
+LEDGER_SPEC = (VECTORS_PATH.parents[1] / "ledger.md").read_text(encoding="utf-8")
+
+
+def read_genesis_field_order() -> list[str]:
+    """Return the hashed genesis fields in the order of ledger.md §16.2's table."""
+    section = LEDGER_SPEC[LEDGER_SPEC.index("### 16.2 The hashed value"):]
+    rows = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
+    return [row.split("|")[2].strip().strip("`") for row in rows]
+
+
+def compute_genesis_value_from_spec(file: dict[str, Any]) -> list[Any]:
+    """Build the hashed value of a genesis file following ledger.md §16 alone."""
+    version = file.get("version", 1)
+    validators = sorted(([bytes.fromhex(item["public_key"]), item["power"],
+                          item.get("name", "")] for item in file["validators"]),
+                        key=lambda entry: entry[0])
+    roles = {name: sorted({bytes.fromhex(key) for key in keys})
+             for name, keys in file.get("roles", {}).items()}
+    fields = {"version": version, "chain_id": file["chain_id"],
+              "genesis_time_ms": file["genesis_time_ms"], "validator_set": validators,
+              "roles": roles}
+    if version == 2:
+        agencies = file["agencies"]
+        fields["agencies"] = [agencies["version"], [
+            [member["name"], bytes.fromhex(member["public_key"])]
+            for member in agencies["members"]]]
+    return [fields[name] for name in read_genesis_field_order() if name in fields]
+
+
+def test_genesis_spec_lists_the_hashed_fields_in_order() -> None:
+    assert read_genesis_field_order() == ["version", "chain_id", "genesis_time_ms",
+                                          "validator_set", "roles", "agencies"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["genesis"], ids=lambda vector: vector["name"])
+def test_vectors_genesis_hash_follows_the_spec(vector: dict[str, Any]) -> None:
+    value = compute_genesis_value_from_spec(vector["file"])
+    assert encode(value).hex() == vector["cbor_hex"]
+    assert vectors.from_typed_json(vector["value"]) == decode(bytes.fromhex(vector["cbor_hex"]))
+    assert vector["hash_hex"] == sha256_hex(vector["cbor_hex"])
+    genesis = Genesis.from_json(vector["file"])
+    assert genesis.hash().hex() == vector["hash_hex"]
+    assert Genesis.from_json(genesis.to_json()).hash() == genesis.hash()
+
+
+def test_vectors_genesis_order_and_duplicates_do_not_change_the_hash() -> None:
+    hashes = {vector["name"]: vector["hash_hex"] for vector in VECTORS["genesis"]}
+    by_hand = next(name for name in hashes if "by hand" in name)
+    canonical = next(name for name in hashes if "two agencies" in name)
+    assert hashes[by_hand] == hashes[canonical]
+    assert len(set(hashes.values())) == len(hashes) - 1
+
+
+def test_vectors_genesis_version_1_keeps_its_five_field_hash() -> None:
+    (vector,) = [item for item in VECTORS["genesis"] if item["file"]["version"] == 1]
+    value = decode(bytes.fromhex(vector["cbor_hex"]))
+    assert value[0] == 1 and len(value) == 5
+
+
+@pytest.mark.parametrize("vector", VECTORS["invalid_genesis"],
+                         ids=lambda vector: vector["name"])
+def test_vectors_invalid_genesis_is_refused(vector: dict[str, Any]) -> None:
+    with pytest.raises(DecodeError):
+        Genesis.from_json(vector["file"])

@@ -13,12 +13,19 @@ from seoulchain.consensus.messages import Step
 from seoulchain.consensus.safety import SafetyRules, SignedRecord, SigningRefused
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import DecodeError, StorageError
-from seoulchain.ledger.types import Height, Round, VoteType
+from seoulchain.ledger.types import Height, Round, Transaction, VoteType
+from seoulchain.node.bft import SIGNING_STATE_FILE
+from seoulchain.node.home import Home, init_home
+from seoulchain.node.node import Node
 from seoulchain.node.signing_store import (
     MAGIC,
     FileSigningStateStore,
+    SigningStateMissing,
     compute_file_bytes,
+    compute_floor_record,
     parse_file_bytes,
+    require_signing_state,
+    write_floor_record,
 )
 
 CHAIN_ID = "seoul-test"
@@ -125,3 +132,77 @@ def test_parsing_any_bytes_returns_a_record_or_raises_decode_error(data: bytes) 
 def test_file_bytes_round_trip(height: int, round_: int, step: Step) -> None:
     record = make_record(height, round_, step)
     assert parse_file_bytes(compute_file_bytes(record)) == record
+
+
+# ----------------------------------------------------------------- a missing file
+
+
+@pytest.mark.parametrize(("present", "committed", "base", "validator", "refused"), [
+    (False, 5, 0, True, True),     # a validator with blocks of its own: it may have signed
+    (False, 9, 6, True, True),     # the same after a state sync, blocks since its base
+    (True, 5, 0, True, False),     # the file is there
+    (False, 0, 0, True, False),    # a new node: nothing committed, nothing signed
+    (False, 6, 6, True, False),    # freshly state-synced: no block of its own yet
+    (False, 5, 0, False, False),   # not in the next height's set: it signs nothing there
+])
+def test_missing_signing_state_is_refused_only_where_something_may_be_signed(
+        tmp_path: Path, present: bool, committed: int, base: int, validator: bool,
+        refused: bool) -> None:
+    path = tmp_path / "signing-state.cbor"
+    if present:
+        FileSigningStateStore(path).save(make_record())
+    if refused:
+        with pytest.raises(SigningStateMissing, match=f"height {committed + 1}.*"
+                                                      "--allow-missing-signing-state"):
+            require_signing_state(path, committed, base, validator)
+    else:
+        require_signing_state(path, committed, base, validator)
+
+
+def test_floor_record_forbids_the_next_height_and_allows_the_one_after(tmp_path: Path) -> None:
+    path = tmp_path / "signing-state.cbor"
+    FileSigningStateStore(path).save(compute_floor_record(5))
+    rules = SafetyRules(KEY, CHAIN_ID, FileSigningStateStore(path))
+    block_id = sha256(b"block")
+    for vote_type, round_ in ((VoteType.PREVOTE, 0), (VoteType.PRECOMMIT, 3),
+                              (VoteType.PRECOMMIT, 2**31 - 1)):
+        with pytest.raises(SigningRefused):
+            rules.sign_vote(vote_type, Height(6), Round(round_), block_id)
+    with pytest.raises(SigningRefused):
+        rules.sign_vote(VoteType.PREVOTE, Height(5), Round(0), block_id)
+    vote = rules.sign_vote(VoteType.PREVOTE, Height(7), Round(0), block_id)
+    assert vote.height == 7
+
+
+def make_networked_home_with_blocks(root: Path, blocks: int) -> Home:
+    """A validator home with `blocks` committed blocks that starts BFT consensus next."""
+    home = init_home(root, chain_id="signing-test")
+    node = Node(home)
+    operator = home.load_key("operator")
+    try:
+        for nonce in range(1, blocks + 1):
+            node.submit(Transaction.create(
+                operator, chain_id="signing-test", nonce=nonce, expiry_height=100,
+                service="notary", method="anchor",
+                args={"doc_hash": sha256(bytes([nonce])), "kind": "permit"}).encode())
+            node.producer.produce_block(node.engine.tip.time_ms + 1000)
+        assert node.engine.height == blocks
+    finally:
+        node.close()
+    config = home.load_config()
+    config.p2p.peers = [f"{sha256(b'peer').hex()}@127.0.0.1:9"]
+    config.save(home.config_path)
+    return home
+
+
+def test_validator_with_blocks_and_no_signing_state_does_not_start(tmp_path: Path) -> None:
+    home = make_networked_home_with_blocks(tmp_path / "home", 3)
+    with pytest.raises(SigningStateMissing, match=r"signing-state\.cbor is missing"):
+        Node(home)
+    write_floor_record(home.data_dir / SIGNING_STATE_FILE, home.store_path)
+    node = Node(home)  # the operator's override: it starts, signing nothing at height 4
+    try:
+        assert node.producer.core.machine._safety.last_signed == compute_floor_record(3)
+    finally:
+        node.close()
+    assert write_floor_record(home.data_dir / SIGNING_STATE_FILE, home.store_path) is None

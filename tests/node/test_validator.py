@@ -22,6 +22,7 @@ from seoulchain.consensus.events import (
     StartHeight,
     TimeoutFired,
     TimeoutKind,
+    TxsAvailable,
     VoteReceived,
     decode_event,
     encode_event,
@@ -60,6 +61,7 @@ from seoulchain.node.validator import (
     Send,
     SetTimer,
     StatusMessage,
+    TxsAdmitted,
     ValidatorConfig,
     ValidatorCore,
     decode_txs_message,
@@ -107,7 +109,8 @@ class Disk:
 class Scene:
     """Validator 0's real core among peers 1..n-1 played by hand; the clock is settable."""
 
-    def __init__(self, count: int = 4) -> None:
+    def __init__(self, count: int = 4, consensus: ConsensusConfig | None = None) -> None:
+        self.consensus = consensus or ConsensusConfig(CHAIN_ID)
         self.keys = [make_key(f"validator-{index}") for index in range(count)]
         self.genesis = make_genesis(self.keys)
         self.now_ms = GENESIS_TIME_MS + 1000
@@ -120,7 +123,7 @@ class Scene:
         return ValidatorCore(key=self.keys[0], engine=engine,
                              mempool=Mempool(engine, 1000, 10**7), wal=self.disk.wal,
                              signing_store=self.disk.signing,
-                             config=ValidatorConfig(ConsensusConfig(CHAIN_ID)),
+                             config=ValidatorConfig(self.consensus),
                              clock=lambda: self.now_ms)
 
     def start(self) -> list[object]:
@@ -138,7 +141,7 @@ class Scene:
         recovery = ValidatorCore.recover(
             key=self.keys[0], engine=engine, mempool=Mempool(engine, 1000, 10**7),
             wal=self.disk.wal, replay=replay, signing_store=self.disk.signing,
-            config=ValidatorConfig(ConsensusConfig(CHAIN_ID)), clock=lambda: self.now_ms)
+            config=ValidatorConfig(self.consensus), clock=lambda: self.now_ms)
         self.core = recovery.core
         self.recovery = recovery
         self.effects = list(recovery.effects)
@@ -295,6 +298,84 @@ def test_validator_core_follows_peers_to_a_decision_and_pauses_before_the_next_h
     events = scene.wal_events()  # the WAL was reset: height 1 is in the store
     assert isinstance(events[0], StartHeight) and events[0].height == 2
     assert not any(isinstance(event, StartHeight) for event in events[1:])
+
+
+# ------------------------------------------------------------------------------ empty blocks
+
+WAIT_MS = 30_000
+NO_EMPTY_BLOCKS = ConsensusConfig(CHAIN_ID, create_empty_blocks=False,
+                                  create_empty_blocks_interval_ms=WAIT_MS)
+WAIT_TIMER = SetTimer(WAIT_MS, TimeoutFired(TimeoutKind.WAIT_FOR_TXS, 2, 0))
+
+
+def commit_height_1(scene: Scene) -> None:
+    """Start validator 0 and follow its peers to a decision on height 1 (no txs in it)."""
+    scene.start()
+    proposer = scene.proposer_of(1, 0)
+    block = lock_on_a_block(scene, proposer)
+    scene.vote(1, VoteType.PRECOMMIT, 1, block.block_id())
+    scene.vote(2, VoteType.PRECOMMIT, 1, block.block_id())
+    assert scene.core.height == 1
+    assert scene.proposer_of(2, 0) == 0, "test keys must make validator 0 propose height 2"
+
+
+def proposed_blocks(effects: list[object]) -> list[Block]:
+    return [Proposal.decode(effect.data).block for effect in effects
+            if isinstance(effect, Send) and effect.kind == MessageKind.PROPOSAL]
+
+
+def test_validator_core_without_empty_blocks_waits_for_a_tx_then_proposes_it() -> None:
+    """validator core (n=4, create_empty_blocks off): the proposer of height 2 proposes
+    nothing while idle (gossip ticks included); the first tx admitted is proposed at once."""
+    scene = Scene(consensus=NO_EMPTY_BLOCKS)
+    commit_height_1(scene)
+    effects = scene.handle(NextHeightDue(2))
+    assert proposed_blocks(effects) == [] and WAIT_TIMER in effects
+    assert scene.core.machine.is_waiting_for_txs
+    assert proposed_blocks(scene.handle(GossipDue())) == []
+    logged = bytes(scene.disk.wal.data)
+    _, effects = scene.core.submit_tx(make_tx(1))
+    _, more = scene.core.submit_txs([make_tx(2)])
+    assert bytes(scene.disk.wal.data) == logged  # admission itself writes no WAL record
+    assert [effect for effect in effects + more if isinstance(effect, SetTimer)] \
+        == [SetTimer(0, TxsAdmitted())]  # one notice for both
+    effects = scene.handle(TxsAdmitted())
+    assert [block.txs for block in proposed_blocks(effects)] == [(make_tx(1), make_tx(2))]
+    assert TxsAvailable(2) in scene.wal_events()
+
+
+def test_validator_core_without_empty_blocks_a_peers_tx_ends_the_wait() -> None:
+    """validator core (n=4, create_empty_blocks off): a tx gossiped by a peer ends the wait
+    within the same input."""
+    scene = Scene(consensus=NO_EMPTY_BLOCKS)
+    commit_height_1(scene)
+    scene.handle(NextHeightDue(2))
+    effects = scene.from_peer(1, MessageKind.TX, make_tx(1))
+    assert [block.txs for block in proposed_blocks(effects)] == [(make_tx(1),)]
+
+
+def test_validator_core_without_empty_blocks_proposes_at_once_when_txs_wait() -> None:
+    """validator core (n=4, create_empty_blocks off): a tx left in the mempool after a
+    commit starts the next height's proposal at once, without the wait."""
+    scene = Scene(consensus=NO_EMPTY_BLOCKS)
+    scene.core.submit_tx(make_tx(1))
+    commit_height_1(scene)  # the peer's block does not carry our tx
+    effects = scene.handle(NextHeightDue(2))
+    assert [block.txs for block in proposed_blocks(effects)] == [(make_tx(1),)]
+    assert not scene.core.machine.is_waiting_for_txs  # its wait timer is now stale
+
+
+def test_validator_core_without_empty_blocks_proposes_an_empty_block_each_interval() -> None:
+    """validator core (n=4, create_empty_blocks off): the proof-of-life timer proposes an
+    empty block; a wait restored from the WAL after a crash schedules it again."""
+    scene = Scene(consensus=NO_EMPTY_BLOCKS)
+    commit_height_1(scene)
+    scene.handle(NextHeightDue(2))
+    effects = scene.crash_and_recover()
+    assert WAIT_TIMER in effects and proposed_blocks(effects) == []
+    assert scene.core.machine.is_waiting_for_txs
+    effects = scene.handle(WAIT_TIMER.event)
+    assert [block.txs for block in proposed_blocks(effects)] == [()]
 
 
 def test_validator_core_drops_exact_repeats_before_the_wal() -> None:

@@ -94,3 +94,42 @@ def test_query_refuses_bad_arguments(chain: LocalChain) -> None:
         chain.engine.query("notary", "document", {"doc_hash": "zz"})
     with pytest.raises(LocalError, match="no query"):
         chain.engine.query("notary", "everything", {})
+
+
+@pytest.mark.parametrize(("args", "field", "kind"), [
+    ({"kind": "permit", "metadata": {"contact": "010-1234-5678"}}, "metadata.contact",
+     "phone number"),
+    ({"kind": "permit", "metadata": {"holder": "850101-1234567"}}, "metadata.holder",
+     "resident registration number"),
+    ({"kind": "permit for 02-123-4567"}, "kind", "phone number"),
+])
+def test_personal_data_in_public_fields_is_refused_alike_by_mempool_and_block(
+        chain: LocalChain, args: dict[str, object], field: str, kind: str) -> None:
+    raw = chain.make_tx(args={"doc_hash": os.urandom(32), **args}).encode()
+    check = chain.engine.check_tx(raw)
+    assert check.code == ResultCode.BAD_ARGS
+    assert check.log.endswith(f"{field}: holds what looks like a {kind}; personal data must "
+                              "stay off chain: keep it in the document or the agency's own "
+                              "records, which the anchored SHA-256 commits to without "
+                              "revealing them (to commit to one value alone, anchor a salted "
+                              "hash of it)")
+    # A proposer that includes it anyway: every node executes it to the same refusal.
+    execution = chain.engine.execute_block(1, chain.clock_ms + 1000, [raw], strict=True)
+    assert execution.results[0].code == ResultCode.BAD_ARGS
+    assert execution.results[0].log == check.log
+    assert not any(key.startswith(b"notary/") for key in execution.writes)
+
+
+def test_a_correction_reason_with_personal_data_is_refused(chain: LocalChain) -> None:
+    old = os.urandom(32)
+    anchor(chain, old)
+    args = {"old_hash": old, "new_hash": os.urandom(32),
+            "reason": "holder moved, new number +82 10 9876 5432"}
+    check = chain.engine.check_tx(chain.make_tx(method="supersede", args=args).encode())
+    assert check.code == ResultCode.BAD_ARGS and "reason: holds what looks like" in check.log
+
+
+def test_public_facts_with_numbers_are_still_accepted(chain: LocalChain) -> None:
+    metadata = {"office": "Mapo-gu Office", "permit": "2026-0042", "lot": "112-7",
+                "issued": "2026-01-05"}
+    assert anchor(chain, os.urandom(32), metadata=metadata) == ResultCode.OK

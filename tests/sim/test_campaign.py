@@ -41,6 +41,15 @@ def test_sim_campaign_fixed_size_and_byzantine_count() -> None:
     assert not result.failed, describe([result])
 
 
+def test_sim_campaign_without_empty_blocks_over_a_few_seeds() -> None:
+    """sim campaign (create_empty_blocks off, 5 s proof of life): eight seeds, no failure;
+    the replay command names the interval."""
+    results = [run_seed(seed, empty_blocks_interval_ms=5000) for seed in range(8)]
+    failed = [result for result in results if result.failed]
+    assert not failed, describe(failed)
+    assert results[0].replay_command == "seoulchain sim --seed 0 --empty-blocks-interval-ms 5000"
+
+
 @pytest.mark.simulation
 @pytest.mark.timeout(CAMPAIGN_TIMEOUT_S)
 def test_sim_campaign_many_seeds_keeps_safety_and_liveness() -> None:

@@ -15,9 +15,13 @@
     GET  /v1/log/consistency?old=N&new=M  RFC 9162 consistency proof between log sizes
     GET  /v1/log/inclusion/{index}?size=N RFC 9162 inclusion proof of a log leaf
     GET  /v1/snapshots                    state sync snapshot heights offered (and the base)
-    POST /v1/snapshots                    take a snapshot of the tip now
+    POST /v1/snapshots                    take a snapshot of the tip now (admin token)
     GET  /v1/snapshots/{h}/manifest       a snapshot's manifest (application/cbor)
     GET  /v1/snapshots/{h}/chunks/{i}     one chunk of a snapshot (application/cbor)
+    GET  /docs                            the OpenAPI description in Swagger UI
+
+Every number in a path or query is bounded (`api/params.py`), every error has one JSON
+shape (`api/errors.py`), and admin endpoints need the node's admin token (`api/admin.py`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from seoulchain.api.admin import make_admin_guard
+from seoulchain.api.docs import mount_docs
+from seoulchain.api.errors import ApiError, error_body, install_error_handlers
+from seoulchain.api.params import (
+    ChunkIndex,
+    Height,
+    ListLimit,
+    LogIndex,
+    LogSize,
+    OptionalLogSize,
+    SnapshotHeight,
+    WaitSeconds,
+)
 from seoulchain.api.views import block_view, result_view
 from seoulchain.codec import decode
 from seoulchain.codec.jsonview import to_jsonable
@@ -45,14 +62,7 @@ BATCH_TXS_MAX = 1000
 BATCH_BODY_BYTES_MAX = 8 * 1024 * 1024
 
 
-class ApiError(Exception):
-    """An API request that cannot be served; becomes a JSON error with an HTTP status."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+__all__ = ["ApiError", "create_app"]
 
 
 def parse_hash(text: str) -> bytes:
@@ -76,17 +86,10 @@ def status_view(status: TxStatus, tx_hash: bytes) -> dict[str, Any]:
 def create_app(node: Node) -> FastAPI:
     """Return the FastAPI application serving `node`."""
     app = FastAPI(title="seoulchain node API", version="1",
-                  description="Submit transactions and read blocks, results and service state.")
-
-    @app.exception_handler(ApiError)
-    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}},
-                            status_code=exc.status)
-
-    @app.exception_handler(SeoulchainError)
-    async def on_error(request: Request, exc: SeoulchainError) -> JSONResponse:
-        return JSONResponse({"error": {"code": type(exc).__name__, "message": str(exc)}},
-                            status_code=400)
+                  description="Submit transactions and read blocks, results and service state.",
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    install_error_handlers(app)
+    mount_docs(app)
 
     @app.get("/v1/status")
     async def get_status() -> dict[str, Any]:
@@ -97,15 +100,16 @@ def create_app(node: Node) -> FastAPI:
         return node.genesis.to_json()
 
     @app.post("/v1/txs")
-    async def submit_tx(request: Request, wait_s: float = 0.0) -> JSONResponse:
+    async def submit_tx(request: Request, wait_s: WaitSeconds = 0.0) -> JSONResponse:
         raw = await read_tx_body(request)
         check = node.submit(raw)
         body: dict[str, Any] = {"hash": check.hash.hex(), "code": int(check.code),
                                 "code_name": check.code.name, "log": check.log}
-        if check.code == ResultCode.MEMPOOL_FULL:
-            return JSONResponse(body, status_code=503)
         if not check.ok:
-            return JSONResponse(body, status_code=400)
+            # A refused tx keeps its result fields beside the error every failure carries.
+            body.update(error_body(check.code.name.lower(), f"{check.code.name}: {check.log}"))
+            full = check.code == ResultCode.MEMPOOL_FULL
+            return JSONResponse(body, status_code=503 if full else 400)
         if wait_s > 0:
             status = await node.wait_for_tx(check.hash, wait_s)
             body.update(status_view(status, check.hash))
@@ -129,7 +133,7 @@ def create_app(node: Node) -> FastAPI:
              "log": check.log} for check in checks]}, status_code=202)
 
     @app.get("/v1/txs/{tx_hash}")
-    async def get_tx(tx_hash: str, wait_s: float = 0.0) -> dict[str, Any]:
+    async def get_tx(tx_hash: str, wait_s: WaitSeconds = 0.0) -> dict[str, Any]:
         hash_bytes = parse_hash(tx_hash)
         status = await node.wait_for_tx(hash_bytes, wait_s)
         return status_view(status, hash_bytes)
@@ -141,13 +145,13 @@ def create_app(node: Node) -> FastAPI:
         return get_block_at(node.engine.height, format)
 
     @app.get("/v1/blocks/{height}")
-    async def get_block(height: int, format: str = "json") -> Any:
+    async def get_block(height: Height, format: str = "json") -> Any:
         return get_block_at(height, format)
 
     def get_block_at(height: int, format: str) -> Any:
         if format == "cbor":
-            # The stored bytes are the block's canonical encoding, checked when committed:
-            # a follower reading every block costs the node no decoding.
+            # The stored bytes are the block's canonical encoding, checked against its
+            # stored block id on every read (a damaged block raises StorageError).
             data = node.store.get_block_bytes(height)
             if data is None:
                 raise no_block(height)
@@ -162,7 +166,7 @@ def create_app(node: Node) -> FastAPI:
                                          f"the chain is at {node.engine.height}")
 
     @app.get("/v1/accounts/{public_key}")
-    async def get_account(public_key: str, limit: int = 20) -> dict[str, Any]:
+    async def get_account(public_key: str, limit: ListLimit = 20) -> dict[str, Any]:
         try:
             key = parse_key(public_key)
         except SeoulchainError as exc:
@@ -185,7 +189,8 @@ def create_app(node: Node) -> FastAPI:
         return {"height": node.engine.height, "result": to_jsonable(result)}
 
     @app.get("/v1/log/consistency")
-    async def get_log_consistency(old: int, new: int | None = None) -> dict[str, Any]:
+    async def get_log_consistency(old: LogSize, new: OptionalLogSize = None
+                                  ) -> dict[str, Any]:
         # Any block header is a checkpoint (log_size, log_root) its commit certifies: a
         # client takes both sizes from headers it verified and checks the proof offline.
         log_size = node.engine.tip.log_size
@@ -201,25 +206,25 @@ def create_app(node: Node) -> FastAPI:
                 "new_root": new_root.hex(), "proof": [sibling.hex() for sibling in proof]}
 
     @app.get("/v1/log/inclusion/{index}")
-    async def get_log_inclusion(index: int, size: int | None = None) -> dict[str, Any]:
+    async def get_log_inclusion(index: LogIndex, size: OptionalLogSize = None
+                                ) -> dict[str, Any]:
         log_size = node.engine.tip.log_size
         tree_size = log_size if size is None else size
         if tree_size > log_size:
             raise ApiError(404, "beyond_log", f"the log has {log_size} leaves, not {tree_size}")
-        if not 0 <= index < tree_size:
-            raise ApiError(404 if index >= 0 else 400, "no_leaf",
-                           f"no leaf {index} in a log of size {tree_size}")
+        if index >= tree_size:
+            raise ApiError(404, "no_leaf", f"no leaf {index} in a log of size {tree_size}")
         leaf_hash, root, proof = compute_checkpoint_inclusion(index, tree_size,
                                                               node.store.read_log_node)
         return {"index": index, "size": tree_size, "leaf_hash": leaf_hash.hex(),
                 "root": root.hex(), "proof": [sibling.hex() for sibling in proof]}
 
     register_proof_routes(app, node)
-    register_snapshot_routes(app, node)
+    register_snapshot_routes(app, node, make_admin_guard(node.home.ensure_admin_token()))
     return app
 
 
-def register_snapshot_routes(app: FastAPI, node: Node) -> None:
+def register_snapshot_routes(app: FastAPI, node: Node, require_admin: Any) -> None:
     """Serve state sync snapshots (docs/spec/proofs.md, "State sync snapshots")."""
 
     @app.get("/v1/snapshots")
@@ -227,7 +232,7 @@ def register_snapshot_routes(app: FastAPI, node: Node) -> None:
         return {"heights": node.snapshots.files.list_heights(),
                 "base_height": node.store.get_base_height()}
 
-    @app.post("/v1/snapshots")
+    @app.post("/v1/snapshots", dependencies=[Depends(require_admin)])
     async def take_snapshot() -> dict[str, Any]:
         if node.engine.height == 0:
             raise ApiError(404, "no_blocks", "no block has been committed yet")
@@ -236,14 +241,14 @@ def register_snapshot_routes(app: FastAPI, node: Node) -> None:
         return {"height": await node.snapshots.take()}
 
     @app.get("/v1/snapshots/{height}/manifest")
-    async def get_snapshot_manifest(height: int) -> Response:
+    async def get_snapshot_manifest(height: SnapshotHeight) -> Response:
         if height not in node.snapshots.files.list_heights():
             raise ApiError(404, "no_snapshot", f"no snapshot at height {height}")
         return Response(node.snapshots.files.read_manifest(height),
                         media_type="application/cbor")
 
     @app.get("/v1/snapshots/{height}/chunks/{index}")
-    async def get_snapshot_chunk(height: int, index: int) -> Response:
+    async def get_snapshot_chunk(height: SnapshotHeight, index: ChunkIndex) -> Response:
         try:
             data = node.snapshots.files.read_chunk(height, index)
         except LocalError as exc:
@@ -263,7 +268,7 @@ def register_proof_routes(app: FastAPI, node: Node) -> None:
     source = StoreProofSource(node.genesis, node.store)
 
     @app.get("/v1/light/{height}")
-    async def get_light_block(height: int) -> dict[str, Any]:
+    async def get_light_block(height: Height) -> dict[str, Any]:
         if not 1 <= height <= node.engine.height:
             raise ApiError(404, "no_block", f"no block at height {height}; the chain is at "
                                             f"{node.engine.height}")

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -116,7 +116,7 @@ def add_issuers(devnet: Devnet, count: int) -> list[SigningKey]:
     roles = dict(genesis.roles)
     roles["notary.issuer"] = (*roles.get("notary.issuer", ()),
                               *(key.public_key for key in keys))
-    updated = Genesis(genesis.chain_id, genesis.genesis_time_ms, genesis.validators, roles)
+    updated = replace(genesis, roles=roles)  # keeps the named agencies
     updated.save(devnet.root / "genesis.json")
     for home in devnet.node_homes:
         updated.save(home.genesis_path)
@@ -198,7 +198,11 @@ class LocalNetwork:
     # -------------------------------------------------------------------- lifecycle
 
     def start(self, index: int, python_options: Sequence[str] = ()) -> None:
-        """Start node `index` in its own process group, appending to its node.log."""
+        """Start node `index` in its own process group, appending to its node.log.
+
+        The node stops by itself if this process dies (`--parent-pid`); call from the main
+        thread (on Linux the kernel ties that to the thread that started the node).
+        """
         node = self.nodes[index]
         if node.is_running():
             raise LocalError(f"node {index} is already running")
@@ -207,7 +211,7 @@ class LocalNetwork:
         node.log = (node.home.root / "node.log").open("ab")
         node.process = subprocess.Popen(
             [sys.executable, *python_options, "-m", "seoulchain", "start", "--home",
-             str(node.home.root)],
+             str(node.home.root), "--parent-pid", str(os.getpid())],
             stdout=node.log, stderr=subprocess.STDOUT, start_new_session=True)
         node.paused = False
 
@@ -530,12 +534,14 @@ class CatchUpResult:
 def configure_fast_build(index: int, config: NodeConfig) -> None:
     """No commit pause and a short propose timeout: empty blocks as fast as consensus goes."""
     config.chain.commit_pause_ms = 0
+    config.chain.create_empty_blocks = True
     config.consensus.timeout_propose_ms = 500
 
 
 def configure_defaults(config: NodeConfig) -> None:
-    """Put the chain and consensus options back to the shipped defaults."""
-    config.chain = ChainConfig()
+    """Put the chain and consensus options back to the shipped defaults, but with an empty
+    block every commit pause: catching up is measured on a chain that keeps growing."""
+    config.chain = ChainConfig(create_empty_blocks=True)
     config.consensus = ConsensusTimeouts()
 
 

@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import Progress
 
-from seoulchain.cli.common import console, err_console, reports_errors
+from seoulchain.cli.common import console, err_console, finite_float, reports_errors
 from seoulchain.errors import LocalError
 
 if TYPE_CHECKING:
     from seoulchain.bench.network import NetworkBenchResult
+
+# Far above what a loopback network commits (docs/performance.md): a typo, not a load.
+RATE_TX_PER_S_MAX = 1_000_000.0
 
 
 @reports_errors
@@ -21,7 +24,9 @@ def bench_network(
         validators: Annotated[int, typer.Option(help="Validators, each its own process.")] = 4,
         txs: Annotated[int, typer.Option(
             help="Pre-signed notary anchors to offer (0: no load run).")] = 20_000,
-        rate: Annotated[float, typer.Option(help="Offered load, tx/s (open loop).")] = 300.0,
+        rate: Annotated[float, typer.Option(
+            help="Offered load, tx/s (open loop).",
+            parser=finite_float(0, RATE_TX_PER_S_MAX, low_open=True))] = 300.0,
         batch: Annotated[int, typer.Option(help="Transactions per batch request.")] = 50,
         commit_pause_ms: Annotated[int | None, typer.Option(
             help="Override the chain commit_pause_ms (default: the node default).")] = None,

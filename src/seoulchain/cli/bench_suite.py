@@ -9,7 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
-from seoulchain.cli.common import console, err_console, reports_errors
+from seoulchain.cli.common import console, err_console, finite_float, reports_errors
+
+# A day of load: longer runs are a typo (the default is two minutes).
+DURATION_S_MAX = 86_400.0
 
 
 def make_progress_callback(bar: Progress) -> Any:
@@ -29,8 +32,8 @@ def bench_suite(
         ctx: typer.Context,
         validators: Annotated[int, typer.Option(help="Validators, each its own process.")] = 4,
         duration: Annotated[float, typer.Option(
-            help="Seconds of load in all: the rate steps share 80%, the latency run 20%.")
-        ] = 120.0,
+            help="Seconds of load in all: the rate steps share 80%, the latency run 20%.",
+            parser=finite_float(0, DURATION_S_MAX, low_open=True))] = 120.0,
         tx_kind: Annotated[str, typer.Option(help="Transactions to offer: notary.")] = "notary",
         json_file: Annotated[Path | None, typer.Option(
             "--json", help="Write the figures to this JSON file.")] = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,13 +21,38 @@ from seoulchain.errors import LocalError, SeoulchainError
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, soft_wrap=True)
 
-HomeOption = Annotated[Path, typer.Option("--home", help="Node home directory.",
+HomeOption = Annotated[Path, typer.Option("--home", help="Node home or devnet directory.",
                                           envvar="SEOULCHAIN_HOME")]
 NodeOption = Annotated[str | None, typer.Option(
     "--node", help="Node API URL (default: the API address in the home's config).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def finite_float(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], float]:
+    """Return an option parser for a finite number in low..high (NaN and infinities refused).
+
+    Use it for every float option: `typer.Option(parser=finite_float(0, 3600))`. With
+    `low_open` the number must be above `low` (a rate or a duration that cannot be 0).
+    """
+    def parse_finite_float(text: Any) -> float:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            raise typer.BadParameter(f"{text!r} is not a number") from None
+        below = value <= low if low_open else value < low
+        if not math.isfinite(value) or below or value > high:
+            bound = f"above {format_number(low)}" if low_open else f"from {format_number(low)}"
+            raise typer.BadParameter(f"{text} is not a finite number {bound} to "
+                                     f"{format_number(high)}")
+        return value
+    return parse_finite_float
+
+
+def format_number(value: float) -> str:
+    """Return `value` as a person writes it: 3600, 0.1, 1000000."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def reports_errors(function: F) -> F:
@@ -45,7 +71,7 @@ def resolve_node_url(home: Path, node: str | None) -> str:
     """Return the node URL to talk to: `--node`, else a live node of the home or devnet."""
     if node:
         return node
-    from seoulchain.cli.network import get_node_urls
+    from seoulchain.cli.network import get_node_urls, get_start_hint
     from seoulchain.client.http import NodeUnavailable
 
     urls = get_node_urls(home)
@@ -57,7 +83,7 @@ def resolve_node_url(home: Path, node: str | None) -> str:
                 continue
         return url
     raise NodeUnavailable(f"no node answered at {', '.join(urls)}; start it with "
-                          f"`seoulchain start --home {home}` (or `seoulchain devnet`)")
+                          f"`{get_start_hint(home)}`")
 
 
 def open_client(home: Path, node: str | None) -> NodeClient:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,6 +21,13 @@ from seoulchain.cli.common import (
     make_count_progress,
     reports_errors,
 )
+from seoulchain.cli.exit_codes import EXIT_AUDIT_FAILED, EXIT_CRASH, EXIT_STORAGE
+from seoulchain.cli.network import (
+    NodeIndexOption,
+    format_commands_to_try,
+    get_cli_command,
+    resolve_node_home,
+)
 from seoulchain.cli.network import register as register_network_commands
 from seoulchain.cli.prove import bench_proofs_command, prove_app, verify_command
 from seoulchain.cli.sim import sim as sim_command
@@ -26,10 +35,13 @@ from seoulchain.cli.statesync import state_sync
 from seoulchain.cli.tiles import export_tiles
 from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.crypto import SigningKey
-from seoulchain.errors import LocalError
+from seoulchain.errors import LocalError, SeoulchainError, StorageError
+from seoulchain.node.agencies import DEMO_AGENCIES, OPERATOR_AGENCY_DEFAULT
+from seoulchain.node.devnet import is_devnet
 from seoulchain.node.home import DEFAULT_CHAIN_ID, Home, init_home
 
 DEMO_HOME = Path(".seoulchain/demo")
+log = logging.getLogger("seoulchain.node")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="seoulchain: a city's permissioned BFT ledger with offline proofs.")
@@ -51,33 +63,103 @@ def init(home: HomeOption,
          chain_id: Annotated[str, typer.Option(help="Chain id.")] = DEFAULT_CHAIN_ID,
          moniker: Annotated[str, typer.Option(help="This validator's name.")] = "validator-0",
          api_port: Annotated[int, typer.Option(help="HTTP API port on 127.0.0.1.")] = 26657,
+         agency: Annotated[str, typer.Option(
+             help="Name the genesis gives the operator key's agency (shown by verify and "
+                  "query), e.g. mapo-gu.")] = OPERATOR_AGENCY_DEFAULT,
          ) -> None:
-    """Create a single-validator node home: keys, genesis and config."""
-    created = init_home(home, chain_id, moniker, api_port)
+    """Create a single-validator node home (keys, genesis, config) in a new or empty directory."""
+    if is_devnet(home):
+        raise LocalError(f"{home} is a devnet directory, not a place for a new node: run its "
+                         f"validators with `seoulchain devnet --home {home}`, or choose "
+                         f"another --home")
+    created = init_home(home, chain_id, moniker, api_port, agencies=(agency,))
     genesis = created.load_genesis()
     console.print(f"initialised {home}")
     console.print(f"  chain id      {genesis.chain_id}")
     console.print(f"  validator     {genesis.validators.validators[0].public_key.hex()}")
     console.print(f"  genesis hash  {genesis.hash().hex()}")
-    console.print(f"  operator key  {created.key_path('operator')} (role notary.issuer)")
-    console.print(f"start it with:  seoulchain start --home {home}")
+    console.print(f"  operator key  {created.key_path('operator')} (agency {agency}, role "
+                  "notary.issuer)", highlight=False)
+    console.print(f"start it with:  {get_cli_command()} start --home {home}", highlight=False)
 
 
 @app.command()
 @reports_errors
-def start(home: HomeOption,
+def start(home: HomeOption, node_index: NodeIndexOption = None,
           log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
+          parent_pid: Annotated[int | None, typer.Option(
+              hidden=True, help="Stop when this process (a supervisor) dies.")] = None,
+          allow_missing_signing_state: Annotated[bool, typer.Option(
+              "--allow-missing-signing-state",
+              help="Start a validator whose data/signing-state.cbor is lost: it then signs "
+                   "nothing at the next height. Risks double-signing; read "
+                   "docs/operations.md, \"Signing state\", first.")] = False,
           ) -> None:
-    """Run the node until Ctrl-C or SIGTERM."""
+    """Run the node until Ctrl-C or SIGTERM; exit status 0 after a clean stop.
+
+    A devnet's validator is started with --home DEVNET/node-<i> (or --node-index); the
+    whole devnet with `seoulchain devnet`. Exit status 74: the block store failed; 70: an
+    unexpected error (docs/operations.md, "Exit codes").
+    """
     from seoulchain.node.run import serve
 
-    node_home = Home(home)
-    node_home.require_initialised()
-    config = node_home.load_config()
-    require_free_port(config.api.host, config.api.port)
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(node_home))
+    node_home = resolve_node_home(
+        home, node_index, default_index=None,
+        network_hint=f"; or start every validator with `seoulchain devnet --home {home}`")
+    with node_home.lock("seoulchain start"):  # held, re-entrantly, by the node it runs
+        if allow_missing_signing_state:
+            allow_missing_signing_state_once(node_home)
+        config = node_home.load_config()
+        require_free_port(config.api.host, config.api.port)
+        logging.basicConfig(level=log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        run_node(serve(node_home, parent_pid=parent_pid), node_home)
+
+
+def allow_missing_signing_state_once(home: Home) -> None:
+    """Give a validator whose signing state is lost the floor record of its store's tip."""
+    from seoulchain.node.bft import SIGNING_STATE_FILE
+    from seoulchain.node.signing_store import write_floor_record
+
+    record = write_floor_record(home.data_dir / SIGNING_STATE_FILE, home.store_path)
+    if record is None:
+        err_console.print("--allow-missing-signing-state: nothing to do (the signing state is "
+                          "there, or no block is committed here)", highlight=False)
+        return
+    err_console.print(f"[yellow]warning:[/yellow] no signing state: wrote one that forbids "
+                      f"this validator to sign anything at heights up to {record.height}",
+                      highlight=False)
+
+
+def run_node(main: Coroutine[Any, Any, None], home: Home) -> None:
+    """Run a node until it stops; exit with the status that says why, and one line on it."""
+    try:
+        asyncio.run(main)
+    except SeoulchainError as exc:
+        if not isinstance(exc, StorageError):
+            raise  # a configuration or usage error: reports_errors prints it, status 1
+        report_storage_failure(exc, home)
+    except sqlite3.Error as exc:
+        report_storage_failure(exc, home)
+    except Exception as exc:
+        log.critical("fatal: the node stopped on an unexpected error (%s: %s); this is a "
+                     "bug: keep the log above for a report, then start the node again",
+                     type(exc).__name__, exc, exc_info=exc)
+        raise typer.Exit(EXIT_CRASH) from exc
+
+
+def report_storage_failure(exc: Exception, home: Home) -> None:
+    """Log what failed in the node's storage and what the operator does next, then exit.
+
+    A `StorageError` names the damaged file and, where it has one, its own remedy (a
+    corrupted block, a damaged WAL, a missing signing state); the generic disk checks follow.
+    """
+    log.critical("fatal: the node's storage failed: %s. The node stopped without committing "
+                 "further; for this error see docs/operations.md, \"Storage errors\". For a "
+                 "failing disk: check %s (free space, permissions, another process holding "
+                 "the store), run `seoulchain audit --home %s` and start the node again",
+                 exc, home.data_dir, home.root)
+    raise typer.Exit(EXIT_STORAGE) from exc
 
 
 def require_free_port(host: str, port: int) -> None:
@@ -100,23 +182,24 @@ def demo(home: Annotated[Path, typer.Option("--home", help="Demo home directory.
 
     node_home = Home(home)
     if not node_home.is_initialised():
-        init_home(home, chain_id="seoul-demo-1", moniker="seoul-city-hall", api_port=api_port)
+        init_home(home, chain_id="seoul-demo-1", moniker="seoul-city-hall", api_port=api_port,
+                  agencies=DEMO_AGENCIES)
         console.print(f"created a new demo chain in {home}")
     config = node_home.load_config()
     require_free_port(config.api.host, config.api.port)
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(message)s")
     url = f"http://{config.api.host}:{config.api.port}"
-    asyncio.run(serve(node_home, lambda node: seed_demo(node_home, url)))
+    run_node(serve(node_home, lambda node: seed_demo(node_home, url)), node_home)
 
 
 async def seed_demo(home: Home, url: str) -> None:
-    from seoulchain.client.demo import seed_demo_data
+    from seoulchain.client.demo import seed_demo_from_home
     from seoulchain.client.http import NodeClient
 
     def seed() -> int:
         with NodeClient(url) as client:
-            return seed_demo_data(client, home.load_key("operator"), home.root / "demo-docs",
-                                  lambda line: console.print(f"  {line}", highlight=False))
+            return seed_demo_from_home(client, home, home.root / "demo-docs",
+                                       lambda line: console.print(f"  {line}", highlight=False))
 
     console.print(f"node running; seeding demo city data through {url} ...")
     await asyncio.to_thread(seed)
@@ -126,11 +209,7 @@ async def seed_demo(home: Home, url: str) -> None:
   API            {url}/v1/status   (interactive docs: {url}/docs)
   latest block   {url}/v1/blocks/latest
   documents      {docs}/
-try, in another terminal:
-  seoulchain query notary {docs}/building-permit-2026-0042.txt --home {home.root}
-  seoulchain tx notary anchor README.md --home {home.root}
-  seoulchain status --home {home.root}
-  seoulchain audit --home {home.root}""", highlight=False)
+{format_commands_to_try(home.root)}""", highlight=False)
 
 
 @keys_app.command("new")
@@ -165,16 +244,21 @@ def keys_list(home: HomeOption) -> None:
 
 @app.command()
 @reports_errors
-def audit(home: HomeOption,
+def audit(home: HomeOption, node_index: NodeIndexOption = None,
           quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False) -> None:
-    """Re-verify every block from genesis: hashes, signatures, roots, replayed state."""
+    """Re-verify every block from genesis: hashes, signatures, roots, replayed state.
+
+    Given a devnet directory, audits node-0's store (or --node-index's).
+    """
 
     from seoulchain.client.audit import audit_chain
     from seoulchain.execution.service import load_services
     from seoulchain.ledger.store import BlockStore
 
-    node_home = Home(home)
-    node_home.require_initialised()
+    node_home = resolve_node_home(home, node_index)
+    if not node_home.store_path.is_file():
+        raise LocalError(f"no chain data at {node_home.store_path}: the node has not run "
+                         f"yet, so there is nothing to audit")
     genesis = node_home.load_genesis()
     store = BlockStore(node_home.store_path)
     try:
@@ -198,7 +282,28 @@ def audit(home: HomeOption,
     err_console.print(f"[red]audit FAILED at height {report.bad_height}[/red]: {report.failure}",
                       highlight=False)
     err_console.print(f"checked before the failure: {summary}", highlight=False)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_AUDIT_FAILED)
+
+
+@app.command("repair-wal")
+@reports_errors
+def repair_wal(home: HomeOption, node_index: NodeIndexOption = None) -> None:
+    """Cut a stopped node's consensus WAL at its first damaged record, dropping what follows."""
+    from seoulchain.consensus.wal import replay
+    from seoulchain.node.bft import WAL_FILE
+
+    node_home = resolve_node_home(home, node_index, default_index=None)
+    path = node_home.data_dir / WAL_FILE
+    with node_home.lock("seoulchain repair-wal"):
+        tail = replay(path, truncate_damage=True).tail
+    if tail.is_clean:
+        console.print(f"{path}: {tail.records} intact records, no damage; nothing changed",
+                      highlight=False)
+        return
+    dropped = ", intact records after it included" if tail.is_damaged_middle else ""
+    console.print(f"{path}: kept the first {tail.records} records; cut {tail.discarded_bytes} "
+                  f"bytes from byte {tail.intact_bytes} ({tail.defect}{dropped})",
+                  highlight=False)
 
 
 bench_app = typer.Typer(help="Measure throughput (docs/performance.md).")

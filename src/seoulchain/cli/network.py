@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,15 +37,67 @@ DEVNET_HOME = Path(".seoulchain/devnet")
 # How often the supervisor looks for nodes that died, and refreshes the status line.
 WATCH_INTERVAL_S = 5.0
 
+NodeIndexOption = Annotated[int | None, typer.Option(
+    "--node-index", help="With a devnet directory as --home: the validator to use "
+                         "(its home is DEVNET/node-<i>).")]
+
+
+def resolve_node_home(home: Path, node_index: int | None = None, *,
+                      default_index: int | None = 0, network_hint: str = "") -> Home:
+    """Return the node home a command works on: `home`, or node-<i> of a devnet directory.
+
+    Commands that read one node's files pass `default_index=0`; commands where picking a
+    node for the user would surprise (start, state-sync) pass None and say what to pass.
+    """
+    if not is_devnet(home):
+        if node_index is not None:
+            raise LocalError(f"--node-index needs a devnet directory as --home; {home} is not "
+                             f"one")
+        node_home = Home(home)
+        node_home.require_initialised()
+        return node_home
+    homes = Devnet(home).node_homes
+    index = default_index if node_index is None else node_index
+    if index is None or not 0 <= index < len(homes):
+        names = ", ".join(str(node.root) for node in homes)
+        raise LocalError(f"{home} is a devnet directory holding {len(homes)} validator homes "
+                         f"({names}); pass one of them, e.g. --home {homes[0].root} (or "
+                         f"--node-index 0 to {len(homes) - 1}){network_hint}")
+    node_home = homes[index]
+    node_home.require_initialised()
+    return node_home
+
 
 def get_node_urls(home: Path) -> list[str]:
     """Return the API URLs of a node home, or of every node of a devnet directory."""
     if is_devnet(home):
         return Devnet(home).api_urls()
-    node_home = Home(home)
-    node_home.require_initialised()
-    config = node_home.load_config()
+    config = resolve_node_home(home).load_config()
     return [f"http://{config.api.host}:{config.api.port}"]
+
+
+def get_start_hint(home: Path) -> str:
+    """Return the command that starts the node(s) behind `home`."""
+    if is_devnet(home):
+        return f"seoulchain devnet --home {home}"
+    return f"seoulchain start --home {home}"
+
+
+def get_cli_command() -> str:
+    """Return how to run this command from the current directory, exactly as typed.
+
+    `seoulchain` when that name on the PATH is this installation; otherwise the script
+    beside this Python (a virtualenv's bin/), relative to the current directory.
+    """
+    script = Path(sys.executable).parent / "seoulchain"
+    on_path = shutil.which("seoulchain")
+    if on_path is not None and (not script.exists()
+                                or Path(on_path).resolve() == script.resolve()):
+        return "seoulchain"
+    if not script.exists():
+        return f"{sys.executable} -m seoulchain"
+    relative = os.path.relpath(script)
+    return str(script) if relative.startswith("..") else relative
 
 
 def collect_status(urls: list[str]) -> list[dict[str, Any]]:
@@ -139,28 +195,36 @@ def wait_until_up(supervisor: DevnetSupervisor, urls: list[str]) -> None:
 
 
 def seed_devnet(network: Devnet, url: str) -> None:
-    from seoulchain.client.demo import seed_demo_data
+    from seoulchain.client.demo import seed_demo_from_home
 
     console.print(f"seeding demo city data through {url} ...")
     with NodeClient(url) as client:
-        seed_demo_data(client, Home(network.root).load_key("operator"),
-                       network.root / "demo-docs",
-                       lambda line: console.print(f"  {line}", highlight=False))
+        seed_demo_from_home(client, Home(network.root), network.root / "demo-docs",
+                            lambda line: console.print(f"  {line}", highlight=False))
 
 
 def print_where_to_look(network: Devnet, urls: list[str]) -> None:
     root = network.root
-    docs = root / "demo-docs"
     console.print(render_status(collect_status(urls)))
     console.print(f"""
 [bold]seoulchain devnet is running[/bold]: {len(urls)} validators (Ctrl-C stops, a rerun resumes)
   APIs           {', '.join(urls)}   (interactive docs: {urls[0]}/docs)
   node logs      {root}/node-*/node.log
-try, in another terminal:
-  seoulchain status --home {root}
-  seoulchain query notary {docs}/building-permit-2026-0042.txt --home {root}
-  seoulchain tx notary anchor README.md --home {root}
-  seoulchain audit --home {root}/node-0""", highlight=False)
+{format_commands_to_try(root)}""", highlight=False)
+
+
+def format_commands_to_try(home: Path) -> str:
+    """Return the banner's example commands, typed as they work from a new terminal."""
+    cli = get_cli_command()
+    where = shlex.quote(str(home))
+    example = shlex.quote(str(home / "demo-docs" / "building-permit-2026-0042.txt"))
+    lines = ["try, in another terminal:", f"  cd {shlex.quote(str(Path.cwd()))}",
+             f"  {cli} status --home {where}",
+             f"  {cli} query notary {example} --home {where}"]
+    if Path("README.md").is_file():
+        lines.append(f"  {cli} tx notary anchor README.md --home {where}")
+    lines.append(f"  {cli} audit --home {where}")
+    return "\n".join(lines)
 
 
 def watch(supervisor: DevnetSupervisor, urls: list[str]) -> None:

@@ -59,13 +59,11 @@ def open_source(home: Path | None, node: str | None) -> Iterator[tuple[ProofSour
         return
     if home is None:
         raise LocalError("give --node URL or --home DIR")
+    from seoulchain.cli.network import resolve_node_home
     from seoulchain.client.prover import StoreProofSource
     from seoulchain.ledger.store import BlockStore
-    from seoulchain.node.devnet import Devnet, is_devnet
-    from seoulchain.node.home import Home
 
-    node_home = Devnet(home).node_homes[0] if is_devnet(home) else Home(home)
-    node_home.require_initialised()
+    node_home = resolve_node_home(home)
     if not node_home.store_path.exists():
         raise LocalError(f"{node_home.root} has no chain data yet")
     store = BlockStore(node_home.store_path)

@@ -25,7 +25,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from seoulchain.cli.common import console, err_console
+from seoulchain.cli.common import console, err_console, finite_float
 from seoulchain.errors import LocalError
 from seoulchain.ledger.types import VALIDATORS_MAX
 from seoulchain.sim.campaign import SeedResult, run_seed
@@ -78,12 +78,16 @@ def sim(
         help="Validators ignore their locks (unsafe) under the lock-split attack; "
              "report how often the checkers catch it.")] = False,
     start: Annotated[int, typer.Option(help="First seed of the campaign.", min=0)] = 0,
+    empty_blocks_interval_ms: Annotated[int | None, typer.Option(
+        help="Run validators with create_empty_blocks off and this proof-of-life interval "
+             "(virtual ms; default: an empty block every commit pause).",
+        min=1, max=60_000, show_default=False)] = None,
     latency_ms: Annotated[int, typer.Option(
         help="scale: one-way network latency between validators (virtual ms).",
         min=0, max=10_000)] = SCALE_LATENCY_MS_DEFAULT,
     duration_s: Annotated[float, typer.Option(
-        help="scale: virtual seconds of load per step.", min=0.1,
-        max=600)] = SCALE_DURATION_S_DEFAULT,
+        help="scale: virtual seconds of load per step (0.1 to 600).",
+        parser=finite_float(0.1, 600))] = SCALE_DURATION_S_DEFAULT,
     steps: Annotated[int, typer.Option(
         help="scale: load steps per validator count (the search), before the latency step.",
         min=1, max=20)] = SEARCH_STEPS_DEFAULT,
@@ -99,7 +103,8 @@ def sim(
             return
         count = None if validators is None else parse_validator_count(validators)
         seed_list = range(seed, seed + 1) if seed is not None else range(start, start + seeds)
-        results = run_seeds(seed_list, count, byzantine, canary, verbose=seed is not None)
+        results = run_seeds(seed_list, count, byzantine, canary, verbose=seed is not None,
+                            empty_blocks_interval_ms=empty_blocks_interval_ms)
     except LocalError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
@@ -129,7 +134,8 @@ def parse_validator_counts(text: str) -> list[int]:
 
 
 def run_seeds(seeds: range, validators: int | None, byzantine: int | None, canary: bool,
-              *, verbose: bool) -> tuple[list[SeedResult], float]:
+              *, verbose: bool, empty_blocks_interval_ms: int | None = None,
+              ) -> tuple[list[SeedResult], float]:
     """Run every seed with a progress bar, printing each failing seed as it is found."""
     results: list[SeedResult] = []
     started = time.perf_counter()
@@ -140,7 +146,7 @@ def run_seeds(seeds: range, validators: int | None, byzantine: int | None, canar
     with progress:
         task = progress.add_task("seeds", total=len(seeds), failures=0)
         for current in seeds:
-            result = run_seed(current, validators, byzantine, canary)
+            result = run_seed(current, validators, byzantine, canary, empty_blocks_interval_ms)
             results.append(result)
             if verbose:
                 print_details(result)

@@ -128,14 +128,14 @@ def state_sync(home: HomeOption,
                quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False) -> None:
     """Restore a new node's state from the newest verified snapshot its peers offer."""
 
-    from seoulchain.node.home import Home
+    from seoulchain.cli.network import resolve_node_home
 
-    node_home = Home(home)
-    node_home.require_initialised()
+    node_home = resolve_node_home(home, default_index=None)
     genesis = node_home.load_genesis()
     if genesis_file is not None and Genesis.load(genesis_file).hash() != genesis.hash():
         raise LocalError(f"{genesis_file} is not the genesis of {home}")
     node_home.data_dir.mkdir(exist_ok=True)
+    home_lock = node_home.lock("seoulchain state-sync")  # no node may run on this store
     store = BlockStore(node_home.store_path)
     try:
         with make_count_progress("chunks", quiet=quiet) as bar:
@@ -149,6 +149,7 @@ def state_sync(home: HomeOption,
                                      on_progress, lambda line: err_console.print(line))
     finally:
         store.close()
+        home_lock.release()
     console.print(f"restored height {report.height}: {report.entries} state entries in "
                   f"{report.chunks} chunks, verified from the genesis "
                   f"({genesis.hash().hex()[:16]}…)", highlight=False)

@@ -17,10 +17,10 @@ import typer
 
 from seoulchain.api.views import commit_view, header_view
 from seoulchain.cli.common import HomeOption, console, make_count_progress, reports_errors
+from seoulchain.cli.network import NodeIndexOption, resolve_node_home
 from seoulchain.errors import LocalError, StorageError
 from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Block, Commit
-from seoulchain.node.home import Home
 from seoulchain.proofs.logtree import compute_range_root
 from seoulchain.proofs.tiles import (
     CHECKPOINT_NAME,
@@ -154,11 +154,13 @@ def export_tiles(home: HomeOption,
                      help="Checkpoint origin line (default: seoulchain/<chain id>); "
                           "C2SP suggests the URL prefix the tiles are served at.")] = None,
                  quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+                 node_index: NodeIndexOption = None,
                  ) -> None:
-    """Write the transparency log as C2SP tlog-tiles files with a certified checkpoint."""
+    """Write the transparency log as C2SP tlog-tiles files with a certified checkpoint.
 
-    node_home = Home(home)
-    node_home.require_initialised()
+    Given a devnet directory, exports node-0's log (or --node-index's).
+    """
+    node_home = resolve_node_home(home, node_index)
     if not node_home.store_path.is_file():
         raise LocalError(f"no chain data at {node_home.store_path}: start the node first")
     genesis = node_home.load_genesis()

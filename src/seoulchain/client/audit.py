@@ -1,8 +1,10 @@
 """Offline audit: re-verify a node's whole chain from genesis, trusting nothing stored.
 
 Theory of operation: the audit opens the node's store read-only in spirit (it never writes
-to it) and replays every block into a fresh engine over a scratch store in a temporary
-directory — the same
+to it) and reads it inside one SQLite read transaction (`BlockStore.read_snapshot`), so a
+node that keeps committing meanwhile does not move the tip, the blocks or the state under
+it: everything is checked as of the moment the audit began. It replays every block into a
+fresh engine over a scratch store in a temporary directory — the same
 execution code that validators run. For each height it checks, in order: the block decodes
 canonically, it links to the previous block, its commit carries valid signatures from more
 than 2/3 of the voting power, the previous block's commit embedded in it is valid too, and
@@ -75,21 +77,15 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
                 progress: ProgressCallback | None = None) -> AuditReport:
     """Replay and verify every block in `store` from `genesis`; never raises on bad data."""
     started = time.monotonic()
-    tip = store.get_tip()
-    tip_height = 0 if tip is None else tip.height
     scratch = tempfile.TemporaryDirectory(prefix="seoulchain-audit-")
     replay_store = BlockStore(Path(scratch.name) / "replay.sqlite", durable=False)
     counts = [0, 0]
+    tip_height = 0
     try:
-        if store.get_meta("genesis_hash") != genesis.hash():
-            raise AuditFailure(0, "the store was not created from this genesis file")
-        if store.get_base_height() > 0:
-            restore_base(genesis, store, replay_store)
-        engine = Engine(genesis, replay_store, services, verify_evidence_bytes)
-        if store.get_base_height() > 0:
-            check_base_commit(engine, store)
-        replay_blocks(engine, store, tip_height, counts, progress)
-        check_final_state(engine, store, replay_store, tip_height)
+        with store.read_snapshot():
+            tip = store.get_tip()
+            tip_height = 0 if tip is None else tip.height
+            replay_chain(genesis, store, replay_store, services, tip_height, counts, progress)
     except AuditFailure as failure:
         return AuditReport(counts[0], counts[1], tip_height, time.monotonic() - started,
                            failure.height, str(failure))
@@ -97,6 +93,21 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
         replay_store.close()
         scratch.cleanup()
     return AuditReport(counts[0], counts[1], tip_height, time.monotonic() - started)
+
+
+def replay_chain(genesis: Genesis, store: BlockStore, replay_store: BlockStore,
+                 services: dict[str, Service], tip_height: int, counts: list[int],
+                 progress: ProgressCallback | None) -> None:
+    """Check the store's chain up to `tip_height` by replaying it into `replay_store`."""
+    if store.get_meta("genesis_hash") != genesis.hash():
+        raise AuditFailure(0, "the store was not created from this genesis file")
+    if store.get_base_height() > 0:
+        restore_base(genesis, store, replay_store)
+    engine = Engine(genesis, replay_store, services, verify_evidence_bytes)
+    if store.get_base_height() > 0:
+        check_base_commit(engine, store)
+    replay_blocks(engine, store, tip_height, counts, progress)
+    check_final_state(engine, store, replay_store, tip_height)
 
 
 def restore_base(genesis: Genesis, store: BlockStore, replay_store: BlockStore) -> None:

@@ -1,8 +1,18 @@
-"""A small synchronous client for the node's HTTP API."""
+"""A small synchronous client for the node's HTTP API.
+
+A transaction whose node stops answering after it was sent may have committed: the node
+may have admitted it and gossiped it before it died. `submit_and_confirm` then asks the
+other nodes for it by hash before concluding, and says "outcome unknown" (`OutcomeUnknown`)
+rather than "failed" when no node can confirm it yet.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -15,10 +25,43 @@ from seoulchain.ledger.types import Transaction
 REQUEST_TIMEOUT_S = 10.0
 # A server-side wait is capped; longer waits are split into several requests.
 WAIT_CHUNK_S = 20.0
+# After a node's answer is lost, how long the nodes are asked whether the transaction
+# committed: a height or two of BFT consensus, including the round change when the lost
+# node was the proposer (default propose timeout 3 s, docs/operations.md).
+OUTCOME_LOOKUP_S = 10.0
+OUTCOME_POLL_S = 0.5
+# A node that takes longer than this to answer a lookup is skipped for that round.
+LOOKUP_REQUEST_TIMEOUT_S = 3.0
 
 
 class NodeUnavailable(LocalError):
-    """No node answered at the given address."""
+    """No node answered at the given address (`request_sent`: it may have received it)."""
+
+    def __init__(self, message: str, *, request_sent: bool = False):
+        super().__init__(message)
+        self.request_sent = request_sent
+
+
+class CommitTimeout(LocalError):
+    """A transaction was not committed within the time the caller allowed."""
+
+
+class OutcomeUnknown(LocalError):
+    """A transaction was sent, but no node can say yet whether it committed."""
+
+    def __init__(self, tx_hash: bytes, reason: str, lookup: TxLookup):
+        super().__init__(f"outcome unknown for transaction {tx_hash.hex()}: {reason}")
+        self.tx_hash = tx_hash
+        self.reason = reason
+        self.lookup = lookup
+
+
+@dataclass
+class TxLookup:
+    """What the nodes asked said about a transaction: its committed status, if one had it."""
+
+    committed: dict[str, Any] | None = None
+    statuses: dict[str, str] = field(default_factory=dict)  # URL -> status, nodes that answered
 
 
 class TxRejected(RemoteError):
@@ -34,9 +77,10 @@ class TxRejected(RemoteError):
 class NodeClient:
     """Talks to one node's API at `base_url` (e.g. http://127.0.0.1:26657)."""
 
-    def __init__(self, base_url: str, timeout_s: float = REQUEST_TIMEOUT_S):
+    def __init__(self, base_url: str, timeout_s: float = REQUEST_TIMEOUT_S,
+                 transport: httpx.BaseTransport | None = None):
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
 
     def close(self) -> None:
         self.http.close()
@@ -51,7 +95,10 @@ class NodeClient:
         try:
             return self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise NodeUnavailable(f"no node answered at {self.base_url}: {exc}") from exc
+            # Only a failed connection proves that the node never saw the request.
+            sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            raise NodeUnavailable(f"no node answered at {self.base_url}: {exc}",
+                                  request_sent=sent) from exc
 
     def get_json(self, path: str, **params: Any) -> Any:
         response = self.request("GET", path, params=params)
@@ -148,7 +195,9 @@ class NodeClient:
         return body["results"]
 
     def wait_for_commit(self, tx_hash: bytes, timeout_s: float = 30.0) -> dict[str, Any]:
-        """Wait until the transaction is committed; raise `LocalError` after `timeout_s`."""
+        """Wait until the transaction is committed; raise `CommitTimeout` after `timeout_s`."""
+        if not math.isfinite(timeout_s) or timeout_s < 0:
+            raise LocalError(f"a wait is a finite number of seconds, not {timeout_s}")
         deadline = time.monotonic() + timeout_s
         while True:
             remaining = deadline - time.monotonic()
@@ -156,5 +205,60 @@ class NodeClient:
             if status["status"] == "committed":
                 return status
             if time.monotonic() >= deadline:
-                raise LocalError(f"transaction {tx_hash.hex()} not committed within "
-                                 f"{timeout_s:.0f} s (status: {status['status']})")
+                raise CommitTimeout(f"not committed within {timeout_s:.0f} s (status at "
+                                    f"{self.base_url}: {status['status']})")
+
+
+def submit_and_confirm(client: NodeClient, tx: Transaction, timeout_s: float,
+                       other_urls: Sequence[str] = (), lookup_s: float = OUTCOME_LOOKUP_S,
+                       transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
+    """Submit `tx` and return its committed status, asking `other_urls` if the answer is lost.
+
+    Raises `TxRejected` when the node refuses it, `NodeUnavailable` when it was never
+    sent, and `OutcomeUnknown` when it was sent but no node confirms a commit.
+    """
+    try:
+        client.submit(tx)
+    except NodeUnavailable as exc:
+        if not exc.request_sent:
+            raise
+        reason = f"the node's answer was lost ({exc})"
+    except TxRejected:
+        raise
+    except RemoteError as exc:
+        reason = f"the node answered with an error ({exc})"
+    else:
+        try:
+            return client.wait_for_commit(tx.hash(), timeout_s)
+        except CommitTimeout as exc:
+            reason, lookup_s = str(exc), 0.0  # the node itself was asked for timeout_s
+        except (NodeUnavailable, RemoteError) as exc:
+            reason = f"the node stopped answering after accepting it ({exc})"
+    urls = [client.base_url, *(url for url in other_urls if url.rstrip("/") != client.base_url)]
+    lookup = find_committed_tx(urls, tx.hash(), lookup_s, transport)
+    if lookup.committed is not None:
+        return lookup.committed
+    raise OutcomeUnknown(tx.hash(), reason, lookup)
+
+
+def find_committed_tx(urls: Sequence[str], tx_hash: bytes, timeout_s: float,
+                      transport: httpx.BaseTransport | None = None) -> TxLookup:
+    """Ask each node for the transaction until one has it committed, for up to `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    clients = [NodeClient(url, LOOKUP_REQUEST_TIMEOUT_S, transport) for url in urls]
+    lookup = TxLookup()
+    try:
+        while True:
+            for client in clients:
+                with contextlib.suppress(NodeUnavailable, RemoteError, ValueError, KeyError):
+                    status = client.get_tx(tx_hash)
+                    lookup.statuses[client.base_url] = str(status["status"])
+                    if status["status"] == "committed":
+                        lookup.committed = status
+                        return lookup
+            if time.monotonic() + OUTCOME_POLL_S > deadline:
+                return lookup
+            time.sleep(OUTCOME_POLL_S)
+    finally:
+        for client in clients:
+            client.close()

@@ -44,11 +44,13 @@ EVENT_BYTES_MAX = PROPOSAL_BYTES_MAX + 1024
 
 
 class TimeoutKind(enum.IntEnum):
-    """The three timeouts of the algorithm."""
+    """The three timeouts of the algorithm, and the end of round 0's wait for transactions."""
 
     PROPOSE = 1
     PREVOTE = 2
     PRECOMMIT = 3
+    # The proof-of-life interval (create_empty_blocks_interval): round 0 stops waiting.
+    WAIT_FOR_TXS = 4
 
 
 # ------------------------------------------------------------------------------- events
@@ -104,8 +106,15 @@ class ProposalValueReady:
     block: Block
 
 
+@dataclass(frozen=True, slots=True)
+class TxsAvailable:
+    """The mempool holds transactions: round 0 of `height` stops waiting for them."""
+
+    height: Height
+
+
 Event = (StartHeight | ProposalReceived | VoteReceived | TimeoutFired | ValidationResult
-         | ProposalValueReady)
+         | ProposalValueReady | TxsAvailable)
 
 
 # ------------------------------------------------------------------------------- actions
@@ -183,6 +192,7 @@ class EventTag(enum.IntEnum):
     TIMEOUT_FIRED = 4
     VALIDATION_RESULT = 5
     PROPOSAL_VALUE_READY = 6
+    TXS_AVAILABLE = 7
 
 
 def encode_event(event: Event) -> bytes:
@@ -206,6 +216,8 @@ def compute_event_cbor(event: Event) -> list[Any]:
             return [int(EventTag.VALIDATION_RESULT), height, block_id, is_valid]
         case ProposalValueReady(height, round_, block):
             return [int(EventTag.PROPOSAL_VALUE_READY), height, round_, block.to_cbor()]
+        case TxsAvailable(height):
+            return [int(EventTag.TXS_AVAILABLE), height]
     raise AssertionError(f"not an event: {event!r}")
 
 
@@ -256,6 +268,11 @@ def decode_proposal_value_ready(fields: list[Any]) -> ProposalValueReady:
                               require_round(fields[1], "round"), Block.from_cbor(fields[2]))
 
 
+def decode_txs_available(fields: list[Any]) -> TxsAvailable:
+    require_array(fields, "txs available", 1)
+    return TxsAvailable(require_height(fields[0], "height"))
+
+
 EVENT_DECODERS = {
     EventTag.START_HEIGHT: decode_start_height,
     EventTag.PROPOSAL_RECEIVED: decode_proposal_received,
@@ -263,4 +280,5 @@ EVENT_DECODERS = {
     EventTag.TIMEOUT_FIRED: decode_timeout_fired,
     EventTag.VALIDATION_RESULT: decode_validation_result,
     EventTag.PROPOSAL_VALUE_READY: decode_proposal_value_ready,
+    EventTag.TXS_AVAILABLE: decode_txs_available,
 }

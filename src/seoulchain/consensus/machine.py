@@ -28,6 +28,13 @@ Feed every event to `on_event` and carry out the returned actions in order:
   commit)` whenever ready (the pause is CometBFT's timeout_commit; it is the driver's).
 - `ReportEvidence(evidence)`: keep the `DuplicateVoteEvidence` for a future block.
 
+Empty blocks: with `ConsensusConfig(create_empty_blocks=False)`, round 0 of each height
+after the first waits (`machine.is_waiting_for_txs`) instead of proposing: the driver
+feeds `TxsAvailable(h)` when its mempool holds transactions, and the wait also ends after
+`create_empty_blocks_interval_ms` (a `ScheduleTimeout` of kind `WAIT_FOR_TXS`; 0: never).
+A waiting validator still takes the round's proposal and votes on it as usual, so one whose
+own mempool is empty follows a proposer that has transactions.
+
 Peer messages arrive as raw bytes (`ProposalReceived`, `VoteReceived`). A message that is
 malformed, unsigned or wrongly signed, from an unknown validator, for an old height or
 round budget, or a duplicate, is dropped and counted in `machine.dropped[reason]` (the
@@ -74,6 +81,7 @@ from seoulchain.consensus.events import (
     StartHeight,
     TimeoutFired,
     TimeoutKind,
+    TxsAvailable,
     ValidationResult,
     VoteReceived,
 )
@@ -110,6 +118,8 @@ TIMEOUT_PRECOMMIT_MS = 1000
 TIMEOUT_PRECOMMIT_DELTA_MS = 500
 # No delay we plan for exceeds ten minutes; the cap keeps timer arithmetic bounded at huge rounds.
 TIMEOUT_MS_MAX = 10 * 60 * 1000
+# The longest proof-of-life interval: an idle chain still shows it is alive once a day.
+CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX = 24 * 60 * 60 * 1000
 # Rounds above ours that one validator's messages may occupy; CometBFT allows a peer two
 # "catch-up" rounds. Bounds memory against a validator flooding future rounds.
 VALIDATOR_FUTURE_ROUNDS_MAX = 2
@@ -148,7 +158,13 @@ class DropReason:
 
 @dataclass(frozen=True, slots=True)
 class ConsensusConfig:
-    """Chain id, timeouts (base + delta · round) and the unsafe canary switch."""
+    """Chain id, timeouts (base + delta · round), empty-block policy and the canary switch.
+
+    With `create_empty_blocks` false, round 0 of every height but the first waits for
+    `TxsAvailable` before proposing (the proposer) or starting its propose timeout (the
+    others), or for `create_empty_blocks_interval_ms` if it is not 0 (CometBFT's
+    create_empty_blocks and create_empty_blocks_interval, a proof of life for an idle chain).
+    """
 
     chain_id: str
     timeout_propose_ms: int = TIMEOUT_PROPOSE_MS
@@ -158,6 +174,19 @@ class ConsensusConfig:
     timeout_precommit_ms: int = TIMEOUT_PRECOMMIT_MS
     timeout_precommit_delta_ms: int = TIMEOUT_PRECOMMIT_DELTA_MS
     canary_ignore_lock: bool = False
+    create_empty_blocks: bool = True
+    create_empty_blocks_interval_ms: int = 0
+
+    def __post_init__(self) -> None:
+        interval = self.create_empty_blocks_interval_ms
+        if type(interval) is not int or not 0 <= interval <= CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX:
+            raise LocalError(f"create_empty_blocks_interval_ms must be an integer from 0 to "
+                             f"{CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX}, got {interval!r}")
+
+    @property
+    def is_waiting_for_txs(self) -> bool:
+        """True if round 0 waits for transactions (no empty block at once)."""
+        return not self.create_empty_blocks
 
     def compute_timeout_ms(self, kind: TimeoutKind, round_: Round) -> int:
         """Return timeout<kind>(round) = base + delta · round, capped at TIMEOUT_MS_MAX."""
@@ -181,6 +210,7 @@ class MachineState:
     valid_round: Round
     valid_block_id: bytes | None
     is_decided: bool
+    is_waiting_for_txs: bool = False
 
 
 def is_acceptable_fresh(is_valid: bool, locked_round: Round, locked_block_id: bytes | None,
@@ -216,6 +246,7 @@ class ConsensusMachine:
             TimeoutFired: self._on_timeout_fired,
             ValidationResult: self._on_validation_result,
             ProposalValueReady: self._on_proposal_value_ready,
+            TxsAvailable: self._on_txs_available,
         }
         self._rules: tuple[Callable[[], list[Action] | None], ...] = (
             self._on_commit_quorum, self._on_round_skip, self._on_proposal_fresh,
@@ -248,7 +279,13 @@ class ConsensusMachine:
                             None if self._locked is None else self._locked.block_id(),
                             self._valid_round,
                             None if self._valid is None else self._valid.block_id(),
-                            self._decided)
+                            self._decided, self.is_waiting_for_txs)
+
+    @property
+    def is_waiting_for_txs(self) -> bool:
+        """True while round 0 waits for `TxsAvailable` (or the proof-of-life timeout)."""
+        return (self._waiting_for_txs and not self._decided and self._round == 0
+                and self._step == Step.PROPOSE)
 
     @property
     def retryable_drops(self) -> int:
@@ -288,6 +325,7 @@ class ConsensusMachine:
         self._valid_round = NO_ROUND
         self._decided = False
         self._awaiting_value = False
+        self._waiting_for_txs = False
         self._proposals: dict[Round, Proposal] = {}
         self._proposers: dict[Round, bytes] = {}
         self._votes = None if validator_set is None else HeightVoteSet(validator_set, height)
@@ -457,6 +495,17 @@ class ConsensusMachine:
         self._validity[event.block_id] = event.is_valid
         return []
 
+    def _on_txs_available(self, event: TxsAvailable) -> list[Action]:
+        """Transactions wait in the mempool: round 0 stops waiting and proposes."""
+        if event.height != self._height or not self.is_waiting_for_txs:
+            return self._drop(DropReason.STALE_EVENT)
+        return self._end_wait_for_txs()
+
+    def _end_wait_for_txs(self) -> list[Action]:
+        """Leave round 0's wait for transactions: propose, or start the propose timeout."""
+        self._waiting_for_txs = False
+        return self._enter_propose()
+
     def _on_proposal_value_ready(self, event: ProposalValueReady) -> list[Action]:
         """Line 18-19: proposal ← getValue(); broadcast ⟨PROPOSAL, h_p, round_p, proposal, −1⟩."""
         if ((event.height, event.round) != (self._height, self._round)
@@ -473,13 +522,35 @@ class ConsensusMachine:
     # ----------------------------------------------------------------------- rounds
 
     def _enter_round(self, round_: Round) -> list[Action]:
-        """Lines 11-21: StartRound(round): round_p ← round; step_p ← propose; if
-        proposer(h_p, round_p) = p then propose validValue_p if ≠ nil else getValue(), with
-        validRound_p; else schedule OnTimeoutPropose(h_p, round_p) after timeoutPropose(round_p).
+        """Lines 11-21: StartRound(round): round_p ← round; step_p ← propose; then propose
+        (`_enter_propose`), unless round 0 waits for transactions first (`_should_wait_for_txs`).
         """
         self._round = round_
         self._step = Step.PROPOSE
         self._awaiting_value = False
+        self._waiting_for_txs = self._should_wait_for_txs()
+        if not self._waiting_for_txs:
+            return self._enter_propose()
+        interval_ms = self.config.create_empty_blocks_interval_ms
+        if interval_ms == 0:
+            return []
+        return [ScheduleTimeout(TimeoutKind.WAIT_FOR_TXS, self._height, round_, interval_ms)]
+
+    def _should_wait_for_txs(self) -> bool:
+        """Return True if this round waits for transactions before proposing: round 0 with
+        create_empty_blocks off, except at the chain's first height (as CometBFT, whose first
+        block is never held back) — the height whose StartHeight carries no last commit.
+        Later rounds never wait: a round > 0 means the network is already at work.
+        """
+        return (self.config.is_waiting_for_txs and self._round == 0
+                and self._last_commit is not None)
+
+    def _enter_propose(self) -> list[Action]:
+        """Lines 14-21: if proposer(h_p, round_p) = p then propose validValue_p if ≠ nil else
+        getValue(), with validRound_p; else schedule OnTimeoutPropose(h_p, round_p) after
+        timeoutPropose(round_p).
+        """
+        round_ = self._round
         if not self._is_proposer(round_):
             return [self._schedule(TimeoutKind.PROPOSE)]
         if self._valid is not None:
@@ -695,6 +766,7 @@ class ConsensusMachine:
             TimeoutKind.PROPOSE: self._on_timeout_propose,
             TimeoutKind.PREVOTE: self._on_timeout_prevote,
             TimeoutKind.PRECOMMIT: self._on_timeout_precommit,
+            TimeoutKind.WAIT_FOR_TXS: self._on_timeout_wait_for_txs,
         }[event.kind]()
 
     def _on_timeout_propose(self) -> list[Action]:
@@ -704,6 +776,14 @@ class ConsensusMachine:
         if self._step != Step.PROPOSE:
             return []
         return self._enter_prevote(NIL_BLOCK_ID)
+
+    def _on_timeout_wait_for_txs(self) -> list[Action]:
+        """The proof-of-life interval passed without transactions: propose all the same (an
+        empty block), unless the round has moved on meanwhile (a peer's proposal came).
+        """
+        if not self.is_waiting_for_txs:
+            return []
+        return self._end_wait_for_txs()
 
     def _on_timeout_prevote(self) -> list[Action]:
         """Lines 61-64: OnTimeoutPrevote(height, round): if height = h_p ∧ round = round_p ∧
@@ -758,4 +838,5 @@ class ConsensusMachine:
         # A twin's proposal for our round may move us on while our own block is being built.
         assert (not self._awaiting_value or self._step == Step.PROPOSE
                 or self._round in self._proposals)
+        assert not (self._waiting_for_txs and self._awaiting_value)
         assert len(self._future) <= FUTURE_HEIGHT_MESSAGES_MAX

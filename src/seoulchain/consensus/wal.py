@@ -3,29 +3,42 @@
 Theory of operation: a record is `crc32c (4 bytes, big-endian) | length (4 bytes,
 big-endian) | payload`, the CRC-32C taken over the length bytes and the payload, so a
 corrupted length is caught as surely as a corrupted payload. Records are only appended.
+
 A crash can leave a torn last record; a bad disk can corrupt any byte. On replay the log is
 read up to the first record that is incomplete, oversized, empty (a zero-filled tail would
-otherwise look like a valid empty record) or fails its checksum; everything from there on
-is cut off (the file is truncated to the intact prefix) and described in a `TailReport` —
-never an exception. This is the one consensus module that touches files; parsing itself
-(`compute_intact_prefix`) is pure.
+otherwise look like a valid empty record) or fails its checksum, and the rest is searched
+for an intact record starting at any later byte and followed by what may follow a record
+(`is_log_continuation`). If none is found, the damage is a *torn tail* — what a crash in the
+middle of an append leaves — and it is cut off (the file is truncated to the intact prefix)
+and described in a `TailReport`. If an intact record follows, the damage is in the *middle*:
+records that were written whole were damaged afterwards, and cutting there would silently
+drop the intact records behind it. `replay` then raises `WalDamaged` (a `StorageError`)
+naming the offsets, and leaves the file as it is; the operator may choose to truncate at the
+damage (`truncate_damage`, `seoulchain repair-wal`). This is the one consensus module that
+touches files; parsing itself (`compute_intact_prefix`) is pure and never raises.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import crc32c
 
-from seoulchain.errors import LocalError
+from seoulchain.errors import LocalError, StorageError
 from seoulchain.ledger.types import BLOCK_BYTES_MAX
 
 HEADER_BYTES = 8
 # A record holds one encoded consensus event; the largest is a proposal carrying a whole
 # block, so the block limit plus room for the event's own fields.
 WAL_RECORD_BYTES_MAX = BLOCK_BYTES_MAX + 64 * 1024
+# Every record length is below 2**24, so a length field is a zero byte and three bytes not
+# all zero: the places a record could start are found by this pattern, in C, before any
+# checksum is computed.
+assert WAL_RECORD_BYTES_MAX < 1 << 24
+RECORD_START_PATTERN = re.compile(rb"(?=.{4}\x00(?!\x00\x00\x00))", re.DOTALL)
 
 
 class TailDefect:
@@ -45,10 +58,32 @@ class TailReport:
     intact_bytes: int
     discarded_bytes: int
     defect: str | None
+    # Where the first intact record after the damage starts: None when nothing intact
+    # follows (a torn tail), else the damage is in the middle of the log.
+    next_intact_offset: int | None = None
 
     @property
     def is_clean(self) -> bool:
         return self.defect is None
+
+    @property
+    def is_damaged_middle(self) -> bool:
+        """True if intact records follow the damage: not a torn write, damaged data."""
+        return self.next_intact_offset is not None
+
+
+class WalDamaged(StorageError):
+    """The log is damaged before its end: intact records follow a bad one."""
+
+    def __init__(self, where: str, tail: TailReport):
+        super().__init__(
+            f"{where} is damaged at byte {tail.intact_bytes} (after {tail.records} intact "
+            f"records: {tail.defect}) and intact records follow from byte "
+            f"{tail.next_intact_offset}: data written whole was damaged later, not torn by "
+            "a crash. Check the disk; then restore the data directory, or discard the log "
+            "from the damage on with `seoulchain repair-wal` (docs/operations.md, "
+            '"Storage errors")')
+        self.tail = tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +116,31 @@ def compute_intact_prefix(data: bytes) -> Replay:
         payloads.append(data[offset + HEADER_BYTES:offset + HEADER_BYTES + length])
         offset += HEADER_BYTES + length
     assert offset <= len(data) and (defect is None) == (offset == len(data))
-    return Replay(payloads, TailReport(len(payloads), offset, len(data) - offset, defect))
+    next_intact = None if defect is None else find_intact_record(data, offset + 1)
+    return Replay(payloads, TailReport(len(payloads), offset, len(data) - offset, defect,
+                                       next_intact))
+
+
+def find_intact_record(data: bytes, start: int) -> int | None:
+    """Return the offset of the first intact record starting at or after `start`, or None."""
+    view = memoryview(data)
+    zeros_from = len(data.rstrip(b"\x00"))
+    for match in RECORD_START_PATTERN.finditer(data, start):
+        offset = match.start()
+        end = offset + HEADER_BYTES + int.from_bytes(data[offset + 4:offset + 8], "big")
+        if (end <= len(data) and is_log_continuation(data, end, zeros_from)
+                and crc32c.crc32c(view[offset + 4:end])
+                == int.from_bytes(data[offset:offset + 4], "big")):
+            return offset
+    return None
+
+
+def is_log_continuation(data: bytes, offset: int, zeros_from: int) -> bool:
+    """Return True if the bytes from `offset` could follow an intact record."""
+    # The end of the log, a torn or zero-filled tail, or another record's header. Checking
+    # this before the checksum skips almost every false start in a torn multi-MB record.
+    return (offset >= zeros_from or len(data) - offset < HEADER_BYTES
+            or RECORD_START_PATTERN.match(data, offset) is not None)
 
 
 def compute_record_defect(data: bytes, offset: int) -> str | None:
@@ -101,11 +160,23 @@ def compute_record_defect(data: bytes, offset: int) -> str | None:
     return None
 
 
-def replay(path: Path) -> Replay:
-    """Read the log at `path`, truncate any damaged tail on disk, and return what was intact."""
+def require_torn_tail(where: str, result: Replay) -> None:
+    """Raise `WalDamaged` if the damage `result` reports is not a torn tail."""
+    if result.tail.is_damaged_middle:
+        raise WalDamaged(where, result.tail)
+
+
+def replay(path: Path, *, truncate_damage: bool = False) -> Replay:
+    """Read the log at `path`, truncate a torn tail on disk, and return what was intact.
+
+    Damage that intact records follow raises `WalDamaged` and changes nothing, unless
+    `truncate_damage` (the operator's choice) cuts the log there too.
+    """
     if not path.exists():
         return Replay([], TailReport(0, 0, 0, None))
     result = compute_intact_prefix(path.read_bytes())
+    if not truncate_damage:
+        require_torn_tail(f"consensus WAL {path}", result)
     if not result.tail.is_clean:
         with path.open("r+b") as handle:
             handle.truncate(result.tail.intact_bytes)

@@ -1,12 +1,19 @@
-"""Genesis: the chain's first validator set, initial roles, and chain parameters.
+"""Genesis: the chain's first validator set, initial roles, named agencies, chain parameters.
 
 The genesis file is JSON for people to read and edit; its hash is SHA-256 of the
-deterministic CBOR of its canonical value, so every node and auditor agrees on it.
+deterministic CBOR of its canonical value, so every node and auditor agrees on it. The
+layout of both, byte for byte, is docs/spec/ledger.md §16.
+
+Versions: a version 1 genesis has no agencies (files written before agencies existed keep
+their hash); version 2 adds `agencies`, an ordered, versioned list of the agencies that
+take part (a name and a client public key each), which verifiers use to name signers and
+which a governance service can take as its first members.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +23,40 @@ from seoulchain.crypto import PUBLIC_KEY_BYTES, sha256
 from seoulchain.errors import DecodeError, LocalError
 from seoulchain.ledger.types import (
     CHAIN_ID_PATTERN,
-    FORMAT_VERSION,
+    VALIDATOR_NAME_CHARS_MAX,
     Validator,
     ValidatorSet,
 )
 
+# Genesis format versions: 1 without agencies, 2 with them (docs/spec/ledger.md §16).
+GENESIS_VERSION_V1 = 1
+GENESIS_VERSION = 2
+GENESIS_VERSIONS = (GENESIS_VERSION_V1, GENESIS_VERSION)
+# Version of the agencies list's own layout (each member is [name, public_key]).
+AGENCIES_VERSION = 1
 # Role names look like "service.role", e.g. "notary.issuer".
 ROLE_CHARS_MAX = 64
 GENESIS_BYTES_MAX = 4 * 1024 * 1024
+# Seoul has 25 districts and a few hundred city offices; 1024 agencies leave room and keep
+# a genesis file near 100 KiB.
+AGENCIES_MAX = 1024
+# An agency name is a short lower-case identifier, shown beside its key: "mapo-gu".
+AGENCY_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,63}")
+# JSON integers in a genesis are unsigned 64-bit, as in CBOR (docs/spec/ledger.md §5).
+UINT64_MAX = 2**64 - 1
+V1_FIELDS = frozenset({"version", "chain_id", "genesis_time_ms", "validators", "roles"})
+V2_FIELDS = V1_FIELDS | {"agencies"}
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    """An agency named in genesis: its name and the public key it signs transactions with."""
+
+    name: str
+    public_key: bytes
+
+    def to_cbor(self) -> list[Any]:
+        return [self.name, self.public_key]
 
 
 @dataclass(frozen=True)
@@ -34,19 +67,39 @@ class Genesis:
     genesis_time_ms: int
     validators: ValidatorSet
     roles: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
-    version: int = FORMAT_VERSION
+    agencies: tuple[Agency, ...] = ()
+    version: int = GENESIS_VERSION
+
+    def __post_init__(self) -> None:
+        if self.version not in GENESIS_VERSIONS:
+            raise DecodeError(f"genesis version {self.version!r} is not supported "
+                              f"(this software reads {', '.join(map(str, GENESIS_VERSIONS))})")
+        if self.version == GENESIS_VERSION_V1 and self.agencies:
+            raise DecodeError("a version 1 genesis has no agencies; use version 2")
+        check_agencies(self.agencies)
 
     def to_cbor(self) -> list[Any]:
-        roles = {name: list(keys) for name, keys in sorted(self.roles.items())}
-        return [self.version, self.chain_id, self.genesis_time_ms, self.validators.to_cbor(),
-                roles]
+        """Return the value whose CBOR is hashed: roles sorted, members sorted and unique."""
+        roles = {name: sorted(set(keys)) for name, keys in sorted(self.roles.items())}
+        value = [self.version, self.chain_id, self.genesis_time_ms, self.validators.to_cbor(),
+                 roles]
+        if self.version >= GENESIS_VERSION:
+            value.append([AGENCIES_VERSION, [agency.to_cbor() for agency in self.agencies]])
+        return value
 
     def hash(self) -> bytes:
         """Return the genesis hash that pins a node, an auditor or a light client to a chain."""
         return sha256(encode(self.to_cbor()))
 
+    def get_agency_name(self, public_key: bytes) -> str | None:
+        """Return the name genesis gives the agency signing with `public_key`, if any."""
+        for agency in self.agencies:
+            if agency.public_key == public_key:
+                return agency.name
+        return None
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "version": self.version,
             "chain_id": self.chain_id,
             "genesis_time_ms": self.genesis_time_ms,
@@ -55,38 +108,39 @@ class Genesis:
                  "name": validator.name}
                 for validator in self.validators.validators
             ],
-            "roles": {name: [key.hex() for key in keys]
+            "roles": {name: [key.hex() for key in sorted(set(keys))]
                       for name, keys in sorted(self.roles.items())},
         }
+        if self.version >= GENESIS_VERSION:
+            value["agencies"] = {"version": AGENCIES_VERSION, "members": [
+                {"name": agency.name, "public_key": agency.public_key.hex()}
+                for agency in self.agencies]}
+        return value
 
     @classmethod
     def from_json(cls, data: Any) -> Genesis:
         """Parse a genesis JSON value, raising `DecodeError` naming the bad field."""
         try:
-            if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
-                raise DecodeError(f"genesis version {data['version']!r} is not supported")
+            version = data.get("version", GENESIS_VERSION_V1)
+            if type(version) is not int or version not in GENESIS_VERSIONS:
+                raise DecodeError(f"genesis version {version!r} is not supported (this "
+                                  f"software reads {', '.join(map(str, GENESIS_VERSIONS))})")
+            allowed = V1_FIELDS if version == GENESIS_VERSION_V1 else V2_FIELDS
+            unknown = sorted(set(data) - allowed)
+            if unknown:
+                raise DecodeError(f"genesis version {version} has no field(s) {unknown}")
             chain_id = data["chain_id"]
             if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.fullmatch(chain_id):
                 raise DecodeError(f"genesis chain_id {chain_id!r} is not well formed")
-            time_ms = data["genesis_time_ms"]
-            if not isinstance(time_ms, int) or isinstance(time_ms, bool) or time_ms < 0:
-                raise DecodeError("genesis_time_ms must be a non-negative integer")
-            validators = ValidatorSet.of([
-                Validator(parse_key(item["public_key"]), int(item["power"]),
-                          str(item.get("name", "")))
-                for item in data["validators"]
-            ])
-            for validator in validators.validators:
-                if validator.power < 1:
-                    raise DecodeError("validator power must be >= 1")
-            roles = {}
-            for name, keys in dict(data.get("roles", {})).items():
-                if not isinstance(name, str) or not 0 < len(name) <= ROLE_CHARS_MAX:
-                    raise DecodeError(f"role name {name!r} is not well formed")
-                roles[name] = tuple(sorted({parse_key(key) for key in keys}))
+            time_ms = parse_uint(data["genesis_time_ms"], "genesis_time_ms")
+            validators = ValidatorSet.of([parse_validator(item)
+                                          for item in require_list(data["validators"])])
+            roles = parse_roles(data.get("roles", {}))
+            agencies = parse_agencies(data.get("agencies", {"version": AGENCIES_VERSION,
+                                                            "members": []}))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DecodeError(f"genesis is malformed: {exc!r}") from exc
-        return cls(chain_id, time_ms, validators, roles)
+        return cls(chain_id, time_ms, validators, roles, agencies, version)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
@@ -104,6 +158,77 @@ class Genesis:
         except ValueError as exc:
             raise DecodeError(f"genesis file {path} is not valid JSON: {exc}") from exc
         return cls.from_json(data)
+
+
+def check_agencies(agencies: tuple[Agency, ...]) -> None:
+    """Raise `DecodeError` unless the agencies are few, well named, and each name and key once."""
+    if len(agencies) > AGENCIES_MAX:
+        raise DecodeError(f"genesis names at most {AGENCIES_MAX} agencies")
+    for agency in agencies:
+        if not isinstance(agency.name, str) or not AGENCY_NAME_PATTERN.fullmatch(agency.name):
+            raise DecodeError(f"agency name {agency.name!r} must be 1-64 lower-case letters, "
+                              "digits or '-', starting with a letter")
+        if not isinstance(agency.public_key, bytes) or len(agency.public_key) != PUBLIC_KEY_BYTES:
+            raise DecodeError(f"agency {agency.name!r} needs a {PUBLIC_KEY_BYTES}-byte key")
+    if len({agency.name for agency in agencies}) != len(agencies):
+        raise DecodeError("two agencies in genesis have the same name")
+    if len({agency.public_key for agency in agencies}) != len(agencies):
+        raise DecodeError("two agencies in genesis have the same public key")
+
+
+def require_list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise DecodeError("genesis validators must be a list")
+    return value
+
+
+def parse_uint(value: Any, name: str, minimum: int = 0) -> int:
+    """Return a JSON integer from `minimum` to 2^64 - 1, or raise naming the field."""
+    if type(value) is not int or not minimum <= value <= UINT64_MAX:
+        raise DecodeError(f"genesis {name} must be an integer from {minimum} to 2^64 - 1")
+    return value
+
+
+def parse_validator(item: Any) -> Validator:
+    name = item.get("name", "")
+    if not isinstance(name, str) or len(name) > VALIDATOR_NAME_CHARS_MAX:
+        raise DecodeError(f"validator name must be text of at most {VALIDATOR_NAME_CHARS_MAX} "
+                          "characters")
+    unknown = sorted(set(item) - {"public_key", "power", "name"})
+    if unknown:
+        raise DecodeError(f"a genesis validator has no field(s) {unknown}")
+    return Validator(parse_key(item["public_key"]),
+                     parse_uint(item["power"], "validator power", 1), name)
+
+
+def parse_roles(value: Any) -> dict[str, tuple[bytes, ...]]:
+    if not isinstance(value, dict):
+        raise DecodeError("genesis roles must be an object of role name -> keys")
+    roles = {}
+    for name, keys in value.items():
+        if not 0 < len(name) <= ROLE_CHARS_MAX:
+            raise DecodeError(f"role name {name!r} is not well formed")
+        if not isinstance(keys, list):
+            raise DecodeError(f"role {name!r} must list hex public keys")
+        roles[name] = tuple(sorted({parse_key(key) for key in keys}))
+    return roles
+
+
+def parse_agencies(value: Any) -> tuple[Agency, ...]:
+    if not isinstance(value, dict) or set(value) != {"version", "members"}:
+        raise DecodeError('genesis agencies must be {"version": 1, "members": [...]}')
+    if type(value["version"]) is not int or value["version"] != AGENCIES_VERSION:
+        raise DecodeError(f"agencies version {value['version']!r} is not supported "
+                          f"(this software reads {AGENCIES_VERSION})")
+    members = value["members"]
+    if not isinstance(members, list):
+        raise DecodeError("genesis agencies members must be a list")
+    agencies = []
+    for member in members:
+        if not isinstance(member, dict) or set(member) != {"name", "public_key"}:
+            raise DecodeError('an agency is {"name": ..., "public_key": ...}')
+        agencies.append(Agency(member["name"], parse_key(member["public_key"])))
+    return tuple(agencies)
 
 
 def parse_key(text: Any) -> bytes:

@@ -14,9 +14,18 @@ transaction also prunes the versions that fell out of it (`prune_state_tree_rows
 the versions pinned in `meta` (snapshots, proofs being served), so pruning is exactly as
 durable as the block that triggered it.
 
-Blocks and commits read back are decoded with the strict decoder; a corrupt record raises
-`StorageError`. Tampering that still decodes is what `seoulchain audit` detects by replaying
-from genesis.
+Every block read back — decoded or as raw CBOR — is checked against the id stored beside it
+when it was committed: the header must hash to that id and the body (transactions, evidence,
+the previous block's commit) must be the one the header names. A block that fails is never
+handed out: the read raises `StorageError` naming the height and is logged. Commits are
+decoded with the strict decoder. Any error SQLite reports (a damaged page: "database disk
+image is malformed") surfaces as `StorageError` too, from every query on the store's
+connection, so a damaged store stops with one clear line and never a driver traceback.
+Tampering that still decodes and hashes consistently (a forged commit, altered state) is
+what `seoulchain audit` detects by replaying from genesis.
+
+`read_snapshot` holds one SQLite read transaction: in WAL mode every read inside it sees
+the store as of its first read, however many blocks commit meanwhile on other connections.
 
 A `crash_hook` can be installed by tests: it is called between the writes of a block
 (with the name of the step) so a crash can be injected at every point.
@@ -24,14 +33,19 @@ A `crash_hook` can be installed by tests: it is called between the writes of a b
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from seoulchain.codec import decode, encode
 from seoulchain.errors import DecodeError, LocalError, StorageError
 from seoulchain.ledger.types import Block, BlockHeader, Commit
+from seoulchain.proofs.logtree import compute_leaf_hash, compute_root
 from seoulchain.proofs.smt import (
     PRUNE_CHUNK_NODES,
     SqliteNodeStore,
@@ -41,6 +55,9 @@ from seoulchain.proofs.smt import (
     encode_node_key,
     is_needed_by_versions,
 )
+
+log = logging.getLogger("seoulchain.store")
+T = TypeVar("T")
 
 # 2: the state root is the state tree's root (tables state_nodes, state_nodes_stale).
 SCHEMA_VERSION = 2
@@ -56,6 +73,12 @@ STATE_PINS_MAX = 64
 # A state-synced store starts at a snapshot: `meta` records its height, header and commit
 # (docs/operations.md, "State sync"). Blocks are held from base + 1 on.
 STATE_SYNC_BASE_KEY = "state_sync_base"
+# What an operator does about a damaged store (docs/operations.md, "Storage errors").
+RESYNC_ADVICE = ("stop the node, move its data/ directory aside (keeping a validator's "
+                 "signing-state.cbor) and rebuild it from peers with `seoulchain state-sync`, "
+                 "or restore it from a backup (docs/operations.md, \"Storage errors\")")
+# SQLite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
+DAMAGED_FILE_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -122,14 +145,18 @@ class BlockStore:
         self.path = str(path)
         self.crash_hook = crash_hook
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                      factory=CheckedConnection)
+            self.db.store_path = self.path
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
             self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            self.check_schema()
+            self.state_tree = SqliteNodeStore(self.db)
+        except (sqlite3.DatabaseError, StorageError) as exc:
+            with contextlib.suppress(AttributeError):
+                self.db.close()
             raise StorageError(f"cannot open block store {self.path}: {exc}") from exc
-        self.check_schema()
-        self.state_tree = SqliteNodeStore(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -216,6 +243,17 @@ class BlockStore:
     def transaction(self) -> _Transaction:
         return _Transaction(self.db)
 
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Hold one read transaction: every read inside sees the store as of its start."""
+        self.db.execute("BEGIN")
+        try:
+            # In WAL mode the snapshot is taken by the first read, so take it now.
+            self.db.execute("SELECT COUNT(*) FROM meta").fetchone()
+            yield
+        finally:
+            self.db.execute("ROLLBACK")
+
     # ------------------------------------------------------------------ state sync restore
 
     def is_blank(self) -> bool:
@@ -283,17 +321,19 @@ class BlockStore:
         return Tip(*value)
 
     def get_block(self, height: int) -> Block | None:
-        row = self.db.execute("SELECT data FROM blocks WHERE height = ?", (height,)).fetchone()
-        if row is None:
-            return None
-        try:
-            return Block.decode(row[0])
-        except DecodeError as exc:
-            raise StorageError(f"stored block {height} is corrupt: {exc}") from exc
+        """Return the block at `height`, checked against its stored id, or None."""
+        row = self.db.execute("SELECT block_id, data FROM blocks WHERE height = ?",
+                              (height,)).fetchone()
+        return None if row is None else check_stored_block(height, row[0], row[1])
 
     def get_block_bytes(self, height: int) -> bytes | None:
-        row = self.db.execute("SELECT data FROM blocks WHERE height = ?", (height,)).fetchone()
-        return None if row is None else row[0]
+        """Return the block at `height` as stored (canonical CBOR), checked, or None."""
+        row = self.db.execute("SELECT block_id, data FROM blocks WHERE height = ?",
+                              (height,)).fetchone()
+        if row is None:
+            return None
+        check_stored_block(height, row[0], row[1])
+        return row[1]
 
     def get_height_by_block_id(self, block_id: bytes) -> int | None:
         row = self.db.execute("SELECT height FROM blocks WHERE block_id = ?",
@@ -301,16 +341,26 @@ class BlockStore:
         return None if row is None else row[0]
 
     def get_commit(self, height: int) -> Commit | None:
-        row = self.db.execute("SELECT data FROM commits WHERE height = ?", (height,)).fetchone()
+        """Return the commit of `height`, checked against the stored block's id, or None."""
+        row = self.db.execute(
+            "SELECT c.data, b.block_id FROM commits c LEFT JOIN blocks b "
+            "ON b.height = c.height WHERE c.height = ?", (height,)).fetchone()
         if row is None:
             return None
         try:
-            return Commit.decode(row[0])
+            commit = Commit.decode(row[0])
         except DecodeError as exc:
-            raise StorageError(f"stored commit {height} is corrupt: {exc}") from exc
+            raise report_corrupt_record(f"commit {height}", f"it does not decode ({exc})") from exc
+        if commit.height != height or (row[1] is not None and commit.block_id != row[1]):
+            raise report_corrupt_record(f"commit {height}",
+                                        "it is not for the block stored at that height")
+        return commit
 
     def iter_blocks(self, start: int = 1) -> Iterator[tuple[int, bytes, bytes | None]]:
-        """Yield (height, block bytes, commit bytes) in height order from `start`."""
+        """Yield (height, block bytes, commit bytes) in height order from `start`, unchecked.
+
+        For the audit and other readers that check every block themselves.
+        """
         cursor = self.db.execute(
             "SELECT b.height, b.data, c.data FROM blocks b LEFT JOIN commits c "
             "ON b.height = c.height WHERE b.height >= ? ORDER BY b.height", (start,))
@@ -456,6 +506,92 @@ class BlockStore:
         if row is None:
             raise StorageError(f"transparency log node ({level}, {index}) is missing")
         return row[0]
+
+
+def check_stored_block(height: int, block_id: bytes, data: bytes) -> Block:
+    """Decode the block stored at `height` and check it is the one committed with `block_id`."""
+    try:
+        block = Block.decode(data)
+    except DecodeError as exc:
+        raise report_corrupt_record(f"block {height}", f"it does not decode ({exc})") from exc
+    defect = find_block_defect(block, height, block_id)
+    if defect is not None:
+        raise report_corrupt_record(f"block {height}", defect)
+    return block
+
+
+def find_block_defect(block: Block, height: int, block_id: bytes) -> str | None:
+    """Return how `block` differs from the block committed at `height` as `block_id`."""
+    header = block.header
+    last_commit_hash = b"" if block.last_commit is None else block.last_commit.hash()
+    if block.height != height:
+        return f"it says height {block.height}"
+    if block.block_id() != block_id:
+        return "its header does not hash to the block id stored when it was committed"
+    if header.tx_root != compute_root([compute_leaf_hash(tx) for tx in block.txs]):
+        return "its transactions are not the ones its header's tx_root names"
+    if header.evidence_root != compute_root([compute_leaf_hash(item) for item in block.evidence]):
+        return "its evidence is not the one its header's evidence_root names"
+    if header.last_commit_hash != last_commit_hash:
+        return "its previous block's commit is not the one its header names"
+    return None
+
+
+def report_corrupt_record(what: str, defect: str) -> StorageError:
+    """Log a damaged stored record and return the `StorageError` that refuses to serve it."""
+    log.error("stored %s is corrupt: %s", what, defect)
+    return StorageError(f"stored {what} is corrupt: {defect}; {RESYNC_ADVICE}")
+
+
+def to_storage_error(path: str, exc: sqlite3.DatabaseError) -> StorageError:
+    """Return the `StorageError` for an SQLite failure on the store at `path`."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGED_FILE_CODES:
+        log.error("block store %s is damaged: %s", path, exc)
+        return StorageError(f"block store {path} is damaged ({exc}); {RESYNC_ADVICE}")
+    return StorageError(f"block store {path}: {exc}")
+
+
+def reports_storage_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a cursor method so that SQLite's failures raise `StorageError` instead."""
+    @functools.wraps(method)
+    def wrapper(cursor: sqlite3.Cursor, *args: object) -> T:
+        try:
+            return method(cursor, *args)
+        except sqlite3.ProgrammingError:
+            raise  # misuse of the driver: a bug here, not damage on disk
+        except sqlite3.DatabaseError as exc:
+            raise to_storage_error(cursor.connection.store_path, exc) from exc  # type: ignore[attr-defined]
+    return wrapper
+
+
+class CheckedCursor(sqlite3.Cursor):
+    """A cursor whose SQLite failures surface as `StorageError` naming the store."""
+
+    execute = reports_storage_errors(sqlite3.Cursor.execute)
+    executemany = reports_storage_errors(sqlite3.Cursor.executemany)
+    executescript = reports_storage_errors(sqlite3.Cursor.executescript)
+    fetchone = reports_storage_errors(sqlite3.Cursor.fetchone)
+    fetchmany = reports_storage_errors(sqlite3.Cursor.fetchmany)
+    fetchall = reports_storage_errors(sqlite3.Cursor.fetchall)
+    __next__ = reports_storage_errors(sqlite3.Cursor.__next__)
+
+
+class CheckedConnection(sqlite3.Connection):
+    """The store's connection: every query runs on a `CheckedCursor`."""
+
+    store_path = "block store"
+
+    def cursor(self, factory: object = CheckedCursor) -> CheckedCursor:  # type: ignore[override]
+        return super().cursor(factory)  # type: ignore[call-overload,no-any-return]
+
+    def execute(self, sql: str, parameters: object = (), /) -> CheckedCursor:  # type: ignore[override]
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: object, /) -> CheckedCursor:  # type: ignore[override]
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> CheckedCursor:  # type: ignore[override]
+        return self.cursor().executescript(sql_script)
 
 
 def check_tree_batch(batch: TreeBatch, version: int) -> None:

@@ -42,6 +42,9 @@ CHAIN_ID_CHARS_MAX = 50
 NAME_CHARS_MAX = 32
 # Validators beyond this would make every commit too large to check quickly.
 VALIDATORS_MAX = 150
+# The highest block height anywhere (headers, commits, votes, proposals): CometBFT keeps
+# heights in an int64, and SQLite's INTEGER, which the block store keys by, is one too.
+HEIGHT_MAX = 2**63 - 1
 # Longest human-readable validator name.
 VALIDATOR_NAME_CHARS_MAX = 64
 
@@ -68,6 +71,13 @@ def require_int(value: Any, name: str, minimum: int = 0) -> int:
     require(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an integer")
     require(value >= minimum, f"{name} must be >= {minimum}")
     return int(value)
+
+
+def require_height(value: Any, name: str) -> Height:
+    """Return `value` as a height in 1..HEIGHT_MAX, else raise `DecodeError`."""
+    height = require_int(value, name, 1)
+    require(height <= HEIGHT_MAX, f"{name} exceeds {HEIGHT_MAX}")
+    return Height(height)
 
 
 def require_bytes(value: Any, name: str, size: int | None = None,
@@ -330,7 +340,7 @@ class Commit:
         require_version(fields[0], "commit")
         sigs = require_array(fields[4], "commit signatures")
         require(len(sigs) <= VALIDATORS_MAX, "commit has too many signatures")
-        return cls(require_int(fields[1], "commit height", 1),
+        return cls(require_height(fields[1], "commit height"),
                    require_int(fields[2], "commit round", 0),
                    require_bytes(fields[3], "commit block_id", HASH_BYTES),
                    tuple(CommitSig.from_cbor(sig) for sig in sigs))
@@ -389,7 +399,7 @@ class BlockHeader:
                     "prev_block_id and last_commit_hash must be empty at height 1")
         return cls(
             chain_id=require_str(fields[1], "chain_id", CHAIN_ID_PATTERN),
-            height=require_int(fields[2], "height", 1),
+            height=require_height(fields[2], "height"),
             time_ms=require_int(fields[3], "time_ms", 0),
             prev_block_id=require_bytes(fields[4], "prev_block_id", HASH_BYTES, allow_empty=first),
             tx_root=require_bytes(fields[5], "tx_root", HASH_BYTES),

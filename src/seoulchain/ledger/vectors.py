@@ -17,6 +17,7 @@ Run: `python -m seoulchain.ledger.vectors [output path]` (or scripts/make-vector
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 from seoulchain.codec import decode, encode
 from seoulchain.codec.jsonview import render_vectors_file, write_vectors_file
 from seoulchain.crypto import SigningKey, compute_sign_bytes, sha256
+from seoulchain.ledger.genesis import AGENCIES_VERSION, GENESIS_VERSION_V1, Agency, Genesis
 from seoulchain.ledger.types import (
     FORMAT_VERSION,
     TX_BYTES_MAX,
@@ -642,6 +644,83 @@ def build_invalid_blocks(first: Block, second: Block) -> list[InvalidCase]:
             for name, value, reason in cases]
 
 
+# --------------------------------------------------------------------------- genesis
+
+
+def build_genesis_files(keys: dict[str, SigningKey],
+                        validators: ValidatorSet) -> list[tuple[str, dict[str, Any]]]:
+    """Return (name, genesis file value) examples of each genesis version (ledger.md §16)."""
+    alice, bob = keys["alice"].public_key, keys["bob"].public_key
+    version_2 = Genesis(CHAIN_ID, GENESIS_TIME_MS, validators,
+                        {"notary.issuer": (alice, bob), "validators.admin": (alice,)},
+                        (Agency("city-hall", alice), Agency("mapo-gu", bob))).to_json()
+    by_hand = copy.deepcopy(version_2)
+    by_hand["validators"].reverse()
+    by_hand["roles"] = {"validators.admin": [alice.hex()],
+                        "notary.issuer": [bob.hex(), alice.hex(), bob.hex()]}
+    version_1 = {key: value for key, value in version_2.items() if key != "agencies"}
+    version_1["version"] = GENESIS_VERSION_V1
+    no_agencies = {**version_2, "agencies": {"version": AGENCIES_VERSION, "members": []}}
+    return [
+        ("version 2: four validators, two agencies, two roles", version_2),
+        ("version 2 as written by hand: validators and role members out of order, a member "
+         "listed twice", by_hand),
+        ("version 2 naming no agency", no_agencies),
+        ("version 1 (no agencies field)", version_1),
+    ]
+
+
+def build_genesis_vectors(keys: dict[str, SigningKey],
+                          validators: ValidatorSet) -> list[dict[str, Any]]:
+    vectors = []
+    for name, file in build_genesis_files(keys, validators):
+        genesis = Genesis.from_json(file)
+        data = encode(genesis.to_cbor())
+        vectors.append({"name": name, "file": file, "value": to_typed_json(genesis.to_cbor()),
+                        "cbor_hex": data.hex(), "hash_hex": genesis.hash().hex()})
+    return vectors
+
+
+def build_invalid_genesis_vectors(keys: dict[str, SigningKey],
+                                  validators: ValidatorSet) -> list[dict[str, Any]]:
+    """Return genesis files a reader MUST refuse, each with the rule it breaks."""
+    valid = build_genesis_files(keys, validators)[0][1]
+
+    def changed(**fields: Any) -> dict[str, Any]:
+        return {**copy.deepcopy(valid), **fields}
+
+    agencies = valid["agencies"]
+    first, second = agencies["members"]
+    cases = [
+        ("version 3", changed(version=3), "readers reject unknown genesis versions"),
+        ("version 1 with agencies", changed(version=1),
+         "a version 1 genesis has no agencies field"),
+        ("unknown field", changed(extra=1), "unknown fields are refused, never skipped"),
+        ("agencies version 2", changed(agencies={**agencies, "version": 2}),
+         "readers reject unknown agencies versions"),
+        ("agency name with upper case", changed(agencies={**agencies, "members": [
+            {**first, "name": "City-Hall"}, second]}),
+         "an agency name is [a-z][a-z0-9-]{0,63}"),
+        ("two agencies with one name", changed(agencies={**agencies, "members": [
+            first, {**second, "name": first["name"]}]}), "agency names are unique"),
+        ("two agencies with one key", changed(agencies={**agencies, "members": [
+            first, {**second, "public_key": first["public_key"]}]}),
+         "agency public keys are unique"),
+        ("agency key of 31 bytes", changed(agencies={**agencies, "members": [
+            {**first, "public_key": first["public_key"][:62]}, second]}),
+         "a public key is 32 bytes"),
+        ("validator power 0", changed(validators=[
+            {**valid["validators"][0], "power": 0}, *valid["validators"][1:]]),
+         "validator power is at least 1"),
+        ("validator power as text", changed(validators=[
+            {**valid["validators"][0], "power": "10"}, *valid["validators"][1:]]),
+         "validator power is a JSON integer"),
+        ("genesis_time_ms negative", changed(genesis_time_ms=-1),
+         "genesis_time_ms is an unsigned integer"),
+    ]
+    return [{"name": name, "file": file, "reason": reason} for name, file, reason in cases]
+
+
 # --------------------------------------------------------------------------- assembly
 
 
@@ -683,6 +762,8 @@ def build_vectors() -> dict[str, Any]:
         "block_headers": headers,
         "blocks": full_blocks,
         "invalid": build_invalid_vectors(txs, validators, blocks, commits),
+        "genesis": build_genesis_vectors(keys, validators),
+        "invalid_genesis": build_invalid_genesis_vectors(keys, validators),
     }
 
 

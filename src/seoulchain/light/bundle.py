@@ -15,6 +15,10 @@ to the *proving header*, verified one after another by the light client's rules
 - `document`: the notary record of a document hash (or its absence) under `state_root`,
   read as "anchored by, at, not superseded as of".
 
+The statement text follows the grammar of docs/spec/proofs.md §7.4 exactly: keys are shown
+as `ed25519 <hex>`, after the agency's name when the genesis names it; texts from the chain
+(a kind, a reason, a result log) are quoted as JSON strings; times are ISO 8601 UTC.
+
 `verify_bundle` checks every field — unknown or missing fields, non-canonical hex or
 base64, non-canonical CBOR all fail — so flipping any byte of a bundle makes it fail, and
 it returns a `ProvenStatement` in plain words, or raises `BundleError` naming the step.
@@ -31,7 +35,7 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any, Protocol
 
@@ -39,6 +43,7 @@ from seoulchain.codec import decode
 from seoulchain.crypto import is_valid_signature, sha256
 from seoulchain.crypto.hashing import HASH_BYTES
 from seoulchain.errors import DecodeError, LocalError, VerificationError
+from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import (
     BLOCK_BYTES_MAX,
@@ -78,11 +83,12 @@ RESULT_BYTES_MAX = TX_BYTES_MAX
 VALIDATOR_SET_BYTES_MAX = 64 * 1024
 NOTARY_NAMESPACE = "notary"
 NOTARY_DOC_PREFIX = b"doc/"
-RESULT_CODE_NAMES = {
-    0: "OK", 1: "MALFORMED", 2: "TOO_LARGE", 3: "WRONG_CHAIN", 4: "BAD_SIGNATURE",
-    5: "BAD_NONCE", 6: "EXPIRED", 7: "UNKNOWN_SERVICE", 8: "UNKNOWN_METHOD",
-    9: "UNAUTHORIZED", 10: "BAD_ARGS", 11: "REFUSED", 12: "INTERNAL",
-}
+# The result-code table of docs/spec/proofs.md §7.4.
+RESULT_CODE_NAMES = {code.value: code.name for code in ResultCode}
+# Times from this many ms after the Unix epoch on (year 10000) have no 4-digit ISO 8601
+# year; a statement shows them as a count of milliseconds.
+TIME_ISO_MS_LIMIT = 253_402_300_800_000
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DOCUMENT_RECORD_FIELDS = frozenset({
     "issuer", "kind", "metadata", "height", "time_ms", "tx", "supersedes", "superseded_by",
     "superseded_height", "superseded_reason"})
@@ -452,7 +458,7 @@ def verify_bundle(bundle: dict[str, Any] | bytes, genesis: Genesis,
     if header is None:  # a checkpoint bundle proving at the checkpoint itself
         header = light_block_from_json(raw_blocks[0])
     return step(f"proof against header {header.height}",
-                lambda: verify_claim(fields["proof"], header))
+                lambda: verify_claim(fields["proof"], header, genesis))
 
 
 def step(name: str, action: Callable[[], Any]) -> Any:
@@ -512,19 +518,19 @@ def check_checkpoint_block(raw: Any, checkpoint: Any, chain_id: str) -> TrustedS
     return TrustedState.from_light_block(block, chain_id)
 
 
-def verify_claim(claim: Any, header: BlockHeader) -> ProvenStatement:
+def verify_claim(claim: Any, header: BlockHeader, genesis: Genesis) -> ProvenStatement:
     kind = claim.get("kind") if isinstance(claim, dict) else None
     if kind == "tx":
-        return verify_tx_claim(tx_proof_from_json(claim, header.height), header)
+        return verify_tx_claim(tx_proof_from_json(claim, header.height), header, genesis)
     if kind == "state":
         return verify_state_claim(state_proof_from_json(claim, header.height), header)
     if kind == "document":
         doc_hash, proof = document_proof_from_json(claim, header.height)
-        return verify_document_claim(doc_hash, proof, header)
+        return verify_document_claim(doc_hash, proof, header, genesis)
     raise DecodeError(f"proof kind {kind!r} is not one of tx, state, document")
 
 
-def verify_tx_claim(proof: TxProof, header: BlockHeader) -> ProvenStatement:
+def verify_tx_claim(proof: TxProof, header: BlockHeader, genesis: Genesis) -> ProvenStatement:
     """Check a tx proof against its block's header; see docs/spec/proofs.md §7.1."""
     tx = Transaction.decode(proof.tx)
     if not is_valid_signature(tx.signer, tx.sign_bytes(), tx.signature):
@@ -544,14 +550,15 @@ def verify_tx_claim(proof: TxProof, header: BlockHeader) -> ProvenStatement:
     code, log = decode_result(proof.result)
     tx_hash = sha256(proof.tx)
     code_name = RESULT_CODE_NAMES.get(code, f"code {code}")
-    outcome = "OK" if code == 0 else f"{code_name} ({log})" if log else code_name
+    outcome = code_name + (f" {quote_text(log)}" if log else "")
     text = (f"transaction sha256:{tx_hash.hex()} ({tx.service}.{tx.method}, signed by "
-            f"{tx.signer.hex()}, nonce {tx.nonce}) was committed at height {header.height}, "
-            f"time {format_time(header.time_ms)}, as transaction {position} of its block "
-            f"(log index {proof.log_index}); result: {outcome}")
+            f"{render_public_key(tx.signer, genesis)}, nonce {tx.nonce}) was committed at "
+            f"height {header.height}, time {format_time(header.time_ms)}, as transaction "
+            f"{position} of its block (log index {proof.log_index}); result: {outcome}")
     return ProvenStatement("tx", text, header.height, {
         "chain_id": header.chain_id, "tx_hash": tx_hash.hex(), "service": tx.service,
-        "method": tx.method, "signer": tx.signer.hex(), "nonce": tx.nonce,
+        "method": tx.method, "signer": tx.signer.hex(),
+        "signer_name": genesis.get_agency_name(tx.signer), "nonce": tx.nonce,
         "time_ms": header.time_ms, "log_index": proof.log_index, "position": position,
         "code": code, "code_name": code_name, "log": log})
 
@@ -598,8 +605,8 @@ def verify_state_claim(proof: StateProof, header: BlockHeader) -> ProvenStatemen
         "value_hash": None if value_hash is None else value_hash.hex()})
 
 
-def verify_document_claim(doc_hash: bytes, proof: StateProof,
-                          header: BlockHeader) -> ProvenStatement:
+def verify_document_claim(doc_hash: bytes, proof: StateProof, header: BlockHeader,
+                          genesis: Genesis) -> ProvenStatement:
     """Check a notary record against the state root and read it; docs/spec/proofs.md §7.3."""
     verify_state_proof(header.state_root, proof)
     as_of = f"as of height {header.height} (time {format_time(header.time_ms)})"
@@ -610,19 +617,23 @@ def verify_document_claim(doc_hash: bytes, proof: StateProof,
         return ProvenStatement("document", f"{name} was not anchored {as_of}", header.height,
                                {**facts, "anchored": False})
     record = decode_document_record(proof.value)
-    text = (f"{name} was anchored by {record['issuer'].hex()} at height {record['height']}, "
-            f"time {format_time(record['time_ms'])} (kind {record['kind']!r}, transaction "
-            f"sha256:{record['tx'].hex()})")
+    text = (f"{name} was anchored by {render_public_key(record['issuer'], genesis)} at height "
+            f"{record['height']}, time {format_time(record['time_ms'])} (kind "
+            f"{quote_text(record['kind'])}, transaction sha256:{record['tx'].hex()})")
     if record["supersedes"] is not None:
         text += f" as a correction of sha256:{record['supersedes'].hex()}"
     if record["superseded_by"] is None:
         text += f"; not superseded {as_of}"
     else:
         text += (f"; superseded by sha256:{record['superseded_by'].hex()} at height "
-                 f"{record['superseded_height']} (reason: {record['superseded_reason']!r}), "
-                 f"{as_of}")
-    facts.update(anchored=True, issuer=record["issuer"].hex(), kind=record["kind"],
+                 f"{record['superseded_height']} (reason: "
+                 f"{quote_text(record['superseded_reason'])}), {as_of}")
+    facts.update(anchored=True, issuer=record["issuer"].hex(),
+                 issuer_name=genesis.get_agency_name(record["issuer"]), kind=record["kind"],
                  height=record["height"], time_ms=record["time_ms"], tx=record["tx"].hex(),
+                 supersedes=None if record["supersedes"] is None
+                 else record["supersedes"].hex(),
+                 superseded_reason=record["superseded_reason"],
                  superseded_by=None if record["superseded_by"] is None
                  else record["superseded_by"].hex(),
                  superseded_height=record["superseded_height"])
@@ -644,6 +655,16 @@ def decode_document_record(data: bytes) -> dict[str, Any]:
             isinstance(record["supersedes"], bytes) and len(record["supersedes"]) == 32),
         "superseded_by": record["superseded_by"] is None or (
             isinstance(record["superseded_by"], bytes) and len(record["superseded_by"]) == 32),
+        "superseded_height": (record["superseded_by"] is None) == (
+            record["superseded_height"] is None) and (
+            record["superseded_height"] is None or (
+                type(record["superseded_height"]) is int and record["superseded_height"] >= 1)),
+        "superseded_reason": (record["superseded_by"] is None) == (
+            record["superseded_reason"] is None) and (
+            record["superseded_reason"] is None or isinstance(record["superseded_reason"], str)),
+        "metadata": isinstance(record["metadata"], dict) and all(
+            isinstance(key, str) and isinstance(value, str)
+            for key, value in record["metadata"].items()),
     }
     for name, ok in checks.items():
         if not ok:
@@ -652,21 +673,36 @@ def decode_document_record(data: bytes) -> dict[str, Any]:
 
 
 def describe_key(key: bytes) -> str:
-    """Show a state key as its printable text prefix and the hex of the rest."""
+    """Show a state key as its printable prefix (bytes 0x21-0x7E), quoted, and hex of the rest."""
     prefix = bytearray()
     for byte in key:
         if not 0x20 < byte < 0x7F:
             break
         prefix.append(byte)
     rest = key[len(prefix):]
-    text = prefix.decode("ascii")
-    return f"'{text}'" + (f" + 0x{rest.hex()}" if rest else "")
+    return quote_text(prefix.decode("ascii")) + (f" + 0x{rest.hex()}" if rest else "")
+
+
+def render_public_key(public_key: bytes, genesis: Genesis) -> str:
+    """Show a public key as `ed25519 <hex>`, after its agency's name if genesis names it."""
+    shown = f"ed25519 {public_key.hex()}"
+    name = genesis.get_agency_name(public_key)
+    return shown if name is None else f"{name} ({shown})"
+
+
+def quote_text(text: str) -> str:
+    """Quote chain text as a JSON string: `"` and `\\` escaped, control characters as escapes.
+
+    Short escapes for backspace, form feed, newline, carriage return and tab, `\\u00xx`
+    (lower-case hex) for other characters below U+0020; everything else as is, in UTF-8.
+    """
+    return json.dumps(text, ensure_ascii=False)
 
 
 def format_time(time_ms: int) -> str:
-    """Return a block time as ISO 8601 UTC with milliseconds."""
-    try:
-        moment = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
-    except (OverflowError, ValueError, OSError):
+    """Return a block time as ISO 8601 UTC with milliseconds (exact integer arithmetic)."""
+    if time_ms >= TIME_ISO_MS_LIMIT:
         return f"{time_ms} ms after the Unix epoch"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time_ms % 1000:03d}Z"
+    moment = UNIX_EPOCH + timedelta(milliseconds=time_ms)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{time_ms % 1000:03d}Z")

@@ -27,7 +27,7 @@ from seoulchain.codec import encode
 from seoulchain.codec.jsonview import render_vectors_file, write_vectors_file
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import LocalError
-from seoulchain.ledger.genesis import Genesis
+from seoulchain.ledger.genesis import Agency, Genesis
 from seoulchain.ledger.types import (
     BlockHeader,
     Commit,
@@ -62,6 +62,8 @@ BLOCK_INTERVAL_MS = 1_000
 # Key i has seed bytes([0x70 + i]) * 32: validators 0-7, then the issuer.
 VALIDATOR_KEYS = 8
 ISSUER_INDEX = 8
+# The name the genesis gives the issuer's agency, shown in statements.
+ISSUER_AGENCY = "mapo-gu"
 
 
 def make_key(index: int) -> SigningKey:
@@ -183,9 +185,11 @@ class MemoryChain:
 
 
 def make_genesis() -> Genesis:
+    """Return the vectors' genesis: set A, and the issuer as the agency `ISSUER_AGENCY`."""
     issuer = make_key(ISSUER_INDEX)
     return Genesis(CHAIN_ID, GENESIS_TIME_MS, make_validator_set([0, 1, 2, 3]),
-                   {"notary.issuer": (issuer.public_key,)})
+                   {"notary.issuer": (issuer.public_key,)},
+                   (Agency(ISSUER_AGENCY, issuer.public_key),))
 
 
 def make_anchor(nonce: int, doc_hash: bytes, height: int, supersedes: bytes | None = None,
@@ -395,7 +399,8 @@ def build_vectors() -> dict[str, Any]:
         "notes": [
             "The chain is built in memory: headers, commits, log, state tree and results "
             "roots are real, but its state holds only the notary records put there.",
-            "Validator key i has seed bytes([0x70 + i]) * 32; the issuer is key 8.",
+            "Validator key i has seed bytes([0x70 + i]) * 32; the issuer is key 8, named "
+            "mapo-gu in the genesis's agencies.",
             "Verify each valid bundle against `genesis` (and `checkpoint` when not null) and "
             "compare the statement; every invalid bundle MUST be rejected (verified against "
             "`genesis` with no checkpoint), at the named step.",

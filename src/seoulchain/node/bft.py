@@ -5,8 +5,10 @@ module is its I/O. Peer frames from the TLS transport become `MessageArrived` in
 `SetTimer` effects become `loop.call_later` callbacks, `Send` effects become transport sends,
 and `Committed` effects go to the node (which wakes clients waiting for their transactions).
 The consensus WAL and the signing state live in the node's data directory; on start the WAL
-is replayed (a torn tail is truncated and reported) and the core recovers from it, so a
-validator killed at any point resumes without ever signing a conflicting vote.
+is replayed (a torn tail is truncated and reported; damage before intact records stops the
+start) and the core recovers from it, so a validator killed at any point resumes without
+ever signing a conflicting vote. A validator with committed blocks whose signing state is
+missing does not start (`signing_store.require_signing_state`).
 
 Everything runs on the event loop's thread, one input at a time.
 """
@@ -14,6 +16,7 @@ Everything runs on the event loop's thread, one input at a time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +27,7 @@ from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
-from seoulchain.node.signing_store import FileSigningStateStore
+from seoulchain.node.signing_store import FileSigningStateStore, require_signing_state
 from seoulchain.node.transport import DropPolicy, Transport
 from seoulchain.node.validator import (
     Committed,
@@ -64,6 +67,9 @@ class BftProducer:
         self.fatal: BaseException | None = None
         self.stop_event: asyncio.Event | None = None
         key = home.load_key("validator")
+        signing_path = home.data_dir / SIGNING_STATE_FILE
+        require_signing_state(signing_path, engine.height, engine.store.get_base_height(),
+                              engine.validators.get_power(key.public_key) > 0)
         wal_path = home.data_dir / WAL_FILE
         recovered = replay(wal_path)
         if not recovered.tail.is_clean:
@@ -71,15 +77,19 @@ class BftProducer:
                         "intact records", recovered.tail.defect, len(recovered.payloads))
         self.wal = WriteAheadLog(wal_path, fsync=True)
         chain = config.chain
-        validator_config = ValidatorConfig(
+        consensus_config = dataclasses.replace(
             config.consensus.to_consensus_config(engine.chain_id),
+            create_empty_blocks=chain.create_empty_blocks,
+            create_empty_blocks_interval_ms=chain.create_empty_blocks_interval_ms)
+        validator_config = ValidatorConfig(
+            consensus_config,
             commit_pause_ms=chain.commit_pause_ms,
             busy_commit_pause_ms=chain.busy_commit_pause_ms,
             gossip_interval_ms=config.p2p.gossip_interval_ms,
             block_txs_max=chain.block_txs_max, block_tx_bytes_max=chain.block_tx_bytes_max)
         recovery = ValidatorCore.recover(
             key=key, engine=engine, mempool=mempool, wal=self.wal, replay=recovered,
-            signing_store=FileSigningStateStore(home.data_dir / SIGNING_STATE_FILE),
+            signing_store=FileSigningStateStore(signing_path),
             config=validator_config, clock=lambda: int(time.time() * 1000))
         self.core = recovery.core
         self.pending_effects = recovery.effects

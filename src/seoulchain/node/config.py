@@ -2,11 +2,13 @@
 
 Every option has a default, so a missing file section means "use the defaults". Unknown
 sections or keys are refused with the list of known ones, so a typo is never silently
-ignored.
+ignored. Numbers are checked by what their names say: a `*_ms` duration is 0 ms to a day, a
+`*_max` bound at least 1, a port 0..65535, any float finite (never NaN or infinite).
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,6 +23,14 @@ from seoulchain.node import transport, validator
 
 # A faster status/re-send tick would spend the node's time on gossip.
 GOSSIP_INTERVAL_MS_MIN = 50
+# The longest duration option: a day (the longest default, [p2p] ban_duration_ms, is 10 min).
+DURATION_MS_MAX = 24 * 3600 * 1000
+# TOML integers are signed 64-bit; the store and the wire formats hold no more.
+INTEGER_MAX = 2**63 - 1
+PORT_MAX = 65535
+# An idle chain commits an empty block this often: a header a light client or monitor can see
+# advance twice a minute, at about 2,900 blocks a day instead of one every commit pause.
+CREATE_EMPTY_BLOCKS_INTERVAL_MS = 30_000
 
 
 @dataclass
@@ -39,11 +49,21 @@ class ChainConfig:
     # The same pause while transactions wait in the mempool (at most commit_pause_ms): a
     # busy chain starts its next height almost at once, an idle one makes few empty blocks.
     busy_commit_pause_ms: int = validator.BUSY_COMMIT_PAUSE_MS
-    # Produce blocks even when no transaction is waiting (keeps block time advancing).
+    # Produce blocks even when no transaction is waiting (a block every commit pause).
     create_empty_blocks: bool = False
+    # With create_empty_blocks = false: the longest an idle chain goes without a block, a
+    # proof of life (CometBFT's create_empty_blocks_interval); 0 waits for transactions only.
+    create_empty_blocks_interval_ms: int = CREATE_EMPTY_BLOCKS_INTERVAL_MS
     # The most transactions and bytes of transactions put into one block.
     block_txs_max: int = 5000
     block_tx_bytes_max: int = 4 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        interval = self.create_empty_blocks_interval_ms
+        if not 0 <= interval <= machine.CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX:
+            raise LocalError(f"[chain] create_empty_blocks_interval_ms must be 0 (no empty "
+                             f"blocks) to {machine.CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX}, "
+                             f"got {interval}")
 
 
 @dataclass
@@ -166,5 +186,23 @@ def from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
         elif type(value) is not type(default):
             raise LocalError(f"{where}: {name} must be {type(default).__name__}, got {value!r}")
         else:
+            check_number_range(name, value, where)
             values[name] = value
     return cls(**values)
+
+
+def check_number_range(name: str, value: Any, where: str) -> None:
+    """Refuse a number outside the range its option's name implies (duration, bound, port)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LocalError(f"{where}: {name} must be a finite number, got {value!r}")
+    if type(value) is not int:
+        return
+    low, high, unit = -INTEGER_MAX - 1, INTEGER_MAX, ""
+    if name.endswith("_ms"):
+        low, high, unit = 0, DURATION_MS_MAX, " ms"
+    elif name.endswith("_max"):
+        low = 1
+    elif name.endswith("port"):
+        low, high = 0, PORT_MAX
+    if not low <= value <= high:
+        raise LocalError(f"{where}: {name} must be {low} to {high}{unit}, got {value}")

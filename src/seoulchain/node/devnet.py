@@ -2,7 +2,8 @@
 
     DEVNET/devnet.json        what this directory is: validators, ports
     DEVNET/genesis.json       the shared genesis
-    DEVNET/keys/operator.key  a client key holding notary.issuer and validators.admin
+    DEVNET/keys/operator.key  the city hall's client key: notary.issuer, validators.admin
+    DEVNET/keys/<agency>.key  each other agency's client key (mapo-gu, ...): notary.issuer
     DEVNET/node-<i>/          one validator's home (config, genesis copy, keys, data, log)
 
 `create_devnet` writes it; `DevnetSupervisor` starts, watches and stops the processes.
@@ -26,6 +27,7 @@ from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Validator, ValidatorSet
+from seoulchain.node.agencies import DEMO_AGENCIES, compute_agency_genesis, create_agency_keys
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import OPERATOR_KEY_NAME, Home
 
@@ -85,14 +87,15 @@ def create_devnet(root: Path, validators: int, chain_id: str = "seoul-devnet-1",
     if is_devnet(root) or Home(root).is_initialised():
         raise LocalError(f"{root} already holds a network or node; choose another --home")
     root.mkdir(parents=True, exist_ok=True)
-    operator = SigningKey.generate()
-    operator.save(root / "keys" / f"{OPERATOR_KEY_NAME}.key")
+    # The city hall's key is keys/operator.key; the genesis names every agency's key.
+    roles, agencies = compute_agency_genesis(create_agency_keys(root / "keys", DEMO_AGENCIES),
+                                             DEVNET_ROLES)
     keys = [SigningKey.generate() for _ in range(validators)]
     genesis = Genesis(
         chain_id=chain_id, genesis_time_ms=int(time.time() * 1000),
         validators=ValidatorSet.of([Validator(key.public_key, 10, AGENCY_NAMES[index])
                                     for index, key in enumerate(keys)]),
-        roles={role: (operator.public_key,) for role in DEVNET_ROLES})
+        roles=roles, agencies=agencies)
     genesis.save(root / "genesis.json")
     names = []
     for index, key in enumerate(keys):
@@ -101,6 +104,7 @@ def create_devnet(root: Path, validators: int, chain_id: str = "seoul-devnet-1",
         key.save(home.validator_key_path)
         shutil.copy(root / "keys" / f"{OPERATOR_KEY_NAME}.key", home.key_path(OPERATOR_KEY_NAME))
         os.chmod(home.key_path(OPERATOR_KEY_NAME), 0o600)
+        home.ensure_admin_token()
         shutil.copy(root / "genesis.json", home.genesis_path)
         config = NodeConfig(moniker=AGENCY_NAMES[index])
         config.api.port = base_port + index
@@ -124,7 +128,13 @@ class NodeProcess:
 
 
 class DevnetSupervisor:
-    """Starts each validator as its own `seoulchain start` process and stops them cleanly."""
+    """Starts each validator as its own `seoulchain start` process and stops them cleanly.
+
+    Each node runs in a session of its own (a Ctrl-C in the terminal reaches only the
+    supervisor, which stops the nodes in order) and follows the supervisor's pid
+    (`--parent-pid`): if the supervisor dies, its nodes stop too. Call `start` from the
+    main thread.
+    """
 
     def __init__(self, devnet: Devnet):
         self.devnet = devnet
@@ -134,7 +144,8 @@ class DevnetSupervisor:
         for home in self.devnet.node_homes:
             log = (home.root / "node.log").open("ab")
             process = subprocess.Popen(
-                [sys.executable, "-m", "seoulchain", "start", "--home", str(home.root)],
+                [sys.executable, "-m", "seoulchain", "start", "--home", str(home.root),
+                 "--parent-pid", str(os.getpid())],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             self.nodes.append(NodeProcess(home, process))
 

@@ -2,7 +2,8 @@
 
 The API layer talks only to `Node`; the producer (solo today, BFT consensus next) commits
 blocks through the engine and tells the node, which wakes clients waiting for their
-transactions.
+transactions. A node holds its home's lock (`node/lock.py`) from before it opens the store
+until `close`, so no second process can run the same home beside it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ class Node:
 
     def __init__(self, home: Home):
         home.require_initialised()
+        self.lock = home.lock("seoulchain node")
+        try:
+            self.open(home)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def open(self, home: Home) -> None:
+        """Open the store, engine, mempool and producer of `home` (its lock is held)."""
         self.home = home
         self.config: NodeConfig = home.load_config()
         self.genesis = home.load_genesis()
@@ -80,6 +90,7 @@ class Node:
     def close(self) -> None:
         self.verifier.close()
         self.store.close()
+        self.lock.release()
 
     def submit(self, raw: bytes) -> TxCheck:
         """Admit a transaction into the mempool."""
@@ -110,8 +121,9 @@ class Node:
 
     async def wait_for_tx(self, tx_hash: bytes, timeout_s: float) -> TxStatus:
         """Return the tx's status once committed, or its current status after `timeout_s`."""
-        if timeout_s > WAIT_TIMEOUT_S_MAX:
-            raise LocalError(f"wait is limited to {WAIT_TIMEOUT_S_MAX} s")
+        # Written so that NaN fails too: a NaN deadline would corrupt the event loop's timers.
+        if not 0 <= timeout_s <= WAIT_TIMEOUT_S_MAX:
+            raise LocalError(f"a wait is a finite number of seconds, 0 to {WAIT_TIMEOUT_S_MAX}")
         deadline = time.monotonic() + timeout_s
         while True:
             status = self.get_tx_status(tx_hash)

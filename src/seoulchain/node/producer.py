@@ -3,7 +3,9 @@
 `BlockProducer` is the interface the node drives. `SoloProducer` is the single-validator
 producer: every interval it reaps the mempool, asks the engine to prepare a block, signs the
 precommit that forms the block's commit (the same vote format BFT validators sign), and
-commits. A single validator holds all voting power, so its own precommit is a valid commit.
+commits. A single validator holds all voting power, so its own precommit is a valid commit. With
+`create_empty_blocks` off it cuts a block only for transactions, or once the last block is
+`create_empty_blocks_interval_ms` old (the proof of life of an idle chain).
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ class SoloProducer:
     def get_peers(self) -> list[dict[str, object]]:
         return []
 
+    def is_empty_block_due(self, now_ms: int) -> bool:
+        """True if an idle chain makes a block now: always with create_empty_blocks, else
+        once the last block is create_empty_blocks_interval_ms old (0: never)."""
+        interval_ms = self.config.create_empty_blocks_interval_ms
+        return self.config.create_empty_blocks or (
+            interval_ms > 0 and now_ms - self.engine.tip.time_ms >= interval_ms)
+
     def produce_block(self, now_ms: int) -> CommittedBlock | None:
         """Cut, sign and commit one block; None when there is nothing to do."""
         engine = self.engine
@@ -63,7 +72,7 @@ class SoloProducer:
             raise LocalError("this validator no longer holds more than 2/3 of the voting power "
                              "for the next height; the chain needs its BFT validator network")
         candidates = self.mempool.reap(self.config.block_txs_max, self.config.block_tx_bytes_max)
-        if not candidates and not self.config.create_empty_blocks:
+        if not candidates and not self.is_empty_block_due(now_ms):
             return None
         last_commit = engine.store.get_commit(engine.height) if engine.height else None
         block = engine.prepare_proposal(time_ms=now_ms, proposer=self.key.public_key,

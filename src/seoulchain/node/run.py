@@ -1,22 +1,35 @@
-"""Run a node: the block producer and the HTTP API in one asyncio loop, until a signal."""
+"""Run a node: the block producer and the HTTP API in one asyncio loop, until a signal.
+
+`serve` returns after a clean stop (SIGINT, SIGTERM, or the death of the parent process it
+was told to follow) and raises the error that stopped the node otherwise, so the command
+that runs it can exit with a status saying what happened (cli/exit_codes.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
 from seoulchain.api.app import create_app
+from seoulchain.errors import LocalError
 from seoulchain.node.home import Home
 from seoulchain.node.node import Node
 
 log = logging.getLogger("seoulchain.node")
 # How long the API may take to start listening before start-up hooks give up.
 API_START_TIMEOUT_S = 10.0
+# How often a node started by a supervisor checks that its parent is still alive.
+PARENT_CHECK_INTERVAL_S = 1.0
+# prctl(2) option that asks the kernel to signal this process when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 class ApiServer(uvicorn.Server):
@@ -27,13 +40,18 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-async def serve(home: Home, on_started: Callable[[Node], Awaitable[None]] | None = None) -> None:
+async def serve(home: Home, on_started: Callable[[Node], Awaitable[None]] | None = None,
+                parent_pid: int | None = None) -> None:
     """Run the node at `home` until SIGINT or SIGTERM, then stop cleanly.
 
     `on_started`, if given, runs once the API accepts requests (the demo seeds data there).
+    With `parent_pid`, the node also stops when that process (its supervisor) is gone.
+    Raises the error that stopped the node, if one did.
     """
-    node = Node(home)
     stop = asyncio.Event()
+    if parent_pid is not None:
+        stop_with_parent(parent_pid)
+    node = Node(home)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
@@ -46,6 +64,8 @@ async def serve(home: Home, on_started: Callable[[Node], Awaitable[None]] | None
     extra_tasks = []
     if on_started is not None:
         extra_tasks.append(asyncio.create_task(run_when_started(server, node, on_started)))
+    if parent_pid is not None:
+        extra_tasks.append(asyncio.create_task(watch_parent(parent_pid, stop)))
     log.info("node %s started: chain=%s height=%d api=http://%s:%d", config.moniker,
              node.engine.chain_id, node.engine.height, config.api.host, config.api.port)
     try:
@@ -55,9 +75,18 @@ async def serve(home: Home, on_started: Callable[[Node], Awaitable[None]] | None
         server.should_exit = True
         for task in extra_tasks:
             task.cancel()
-        await asyncio.gather(api_task, producer_task, *extra_tasks, return_exceptions=True)
+        outcomes = await asyncio.gather(api_task, producer_task, *extra_tasks,
+                                        return_exceptions=True)
         node.close()
         log.info("node %s stopped at height %d", config.moniker, node.engine.height)
+    raise_failure(outcomes[:2])
+
+
+def raise_failure(outcomes: list[object]) -> None:
+    """Re-raise the first error an essential task ended with (a fatal error sets `stop`)."""
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
 
 
 async def wait_until_stopped(stop: asyncio.Event, essential: list[asyncio.Task[None]]) -> None:
@@ -69,6 +98,29 @@ async def wait_until_stopped(stop: asyncio.Event, essential: list[asyncio.Task[N
         if task is not stop_task and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
 
+
+def stop_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGTERM this process when its parent dies; refuse if it already has.
+
+    The kernel sends the signal when the parent *thread* that started this process exits,
+    so supervisors start nodes from their main thread; `watch_parent` covers other systems.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        raise LocalError(f"parent process {parent_pid} is gone; not starting")
+
+
+async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """Set `stop` once `parent_pid` is no longer this process's parent (it died)."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            log.warning("parent process %d is gone; stopping", parent_pid)
+            stop.set()
+            return
+        await asyncio.sleep(PARENT_CHECK_INTERVAL_S)
 
 
 async def run_when_started(server: uvicorn.Server, node: Node,

@@ -9,6 +9,16 @@ after each save and compared (assert on both sides of the disk boundary).
 A file that exists but does not parse — wrong magic, bad checksum, undecodable record — is
 never treated as "nothing signed yet": that could let a restarted validator sign twice.
 `load` raises `StorageError` instead and leaves the operator to restore the file.
+
+A missing file means "nothing signed yet" only where that can be true: on a node that has
+committed no block of its own, or whose key is not in the validator set of the next height.
+A validator that has committed blocks up to height h may already have signed at h + 1
+(it cannot have signed above: it commits h + 1 before it works on h + 2), so without its
+file it refuses to start (`require_signing_state`). The operator may override that
+(`seoulchain start --allow-missing-signing-state`), which writes a floor record
+(`compute_floor_record`): a signature at (h + 1, the last round, precommit), which the
+safety rules then treat as the last one signed, so they refuse everything at h + 1 and
+sign normally from h + 2.
 """
 
 from __future__ import annotations
@@ -18,8 +28,12 @@ from pathlib import Path
 
 import crc32c
 
+from seoulchain.consensus.messages import NIL_BLOCK_ID, ROUND_MAX, Step
 from seoulchain.consensus.safety import SIGNED_RECORD_BYTES_MAX, SignedRecord
+from seoulchain.crypto.hashing import HASH_BYTES
 from seoulchain.errors import DecodeError, StorageError
+from seoulchain.ledger.store import BlockStore
+from seoulchain.ledger.types import Height, Round
 
 MAGIC = b"seoulss1"
 CHECKSUM_BYTES = 4
@@ -96,6 +110,46 @@ class FileSigningStateStore:
         if written != data:
             raise StorageError(f"signing state {self.path} reads back differently than written")
         self.saves += 1
+
+
+class SigningStateMissing(StorageError):
+    """The signing state is gone from a validator that may already have signed."""
+
+
+def require_signing_state(path: Path, committed_height: int, base_height: int,
+                          is_validator: bool) -> None:
+    """Refuse to go on without the file at `path` where it may have recorded a signature."""
+    if path.exists() or committed_height <= base_height or not is_validator:
+        return
+    raise SigningStateMissing(
+        f"signing state {path} is missing, but this validator has committed blocks up to "
+        f"height {committed_height}: it may already have signed at height "
+        f"{committed_height + 1}, and without the record it could sign twice there. Restore "
+        "the file from a backup; or, accepting the risk, start once with "
+        "`seoulchain start --allow-missing-signing-state`, which makes this validator sign "
+        f"nothing at height {committed_height + 1} (docs/operations.md, \"Signing state\")")
+
+
+def compute_floor_record(committed_height: int) -> SignedRecord:
+    """Return a record that forbids every signature at heights up to `committed_height` + 1."""
+    return SignedRecord(Height(committed_height + 1), Round(ROUND_MAX), Step.PRECOMMIT,
+                        NIL_BLOCK_ID, bytes(HASH_BYTES))
+
+
+def write_floor_record(path: Path, store_path: Path) -> SignedRecord | None:
+    """Save at `path`, if no file is there, the floor record of the store's own blocks."""
+    if path.exists() or not store_path.exists():
+        return None
+    store = BlockStore(store_path)
+    try:
+        tip, base_height = store.get_tip(), store.get_base_height()
+    finally:
+        store.close()
+    if tip is None or tip.height <= base_height:
+        return None
+    record = compute_floor_record(tip.height)
+    FileSigningStateStore(path).save(record)
+    return record
 
 
 def sync_directory(path: Path) -> None:

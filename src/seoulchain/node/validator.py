@@ -26,6 +26,11 @@ whose predecessor is then in the block store; the new WAL starts with StartHeigh
 messages for that height that arrived early, which the machine had buffered (the reset
 must not lose them: a replay without the proposal a node locked on would unlock it).
 
+With `create_empty_blocks` off, the machine waits at round 0 for transactions: the core
+feeds it `TxsAvailable` when a height starts with a non-empty mempool and when a peer's
+transaction is admitted during the wait; a client's (`submit_tx`, `submit_txs`) is
+reported through a `TxsAdmitted` timer of 0 ms, so admission itself never writes the WAL.
+
 Beyond the machine, three small mechanisms keep an honest cluster live on a lossy network:
 
 - re-send: when a gossip tick finds the validator where the previous tick left it (same
@@ -74,6 +79,7 @@ from seoulchain.consensus.events import (
     ScheduleTimeout,
     StartHeight,
     TimeoutFired,
+    TxsAvailable,
     ValidationResult,
     VoteReceived,
     decode_event,
@@ -323,7 +329,13 @@ class NextHeightDue:
     height: Height
 
 
-TimerEvent = TimeoutFired | GossipDue | NextHeightDue
+@dataclass(frozen=True, slots=True)
+class TxsAdmitted:
+    """A client's transactions entered the mempool: end a wait for them (set by `submit_*`,
+    which themselves never touch the WAL or the machine)."""
+
+
+TimerEvent = TimeoutFired | GossipDue | NextHeightDue | TxsAdmitted
 Input = MessageArrived | TimerEvent
 
 
@@ -507,6 +519,8 @@ class ValidatorCore:
         # The height whose start waits out the idle commit pause: the first transaction
         # admitted meanwhile brings its start forward to the busy pause.
         self._idle_pause_height: int | None = None
+        # A `TxsAdmitted` timer is set and not yet handled (one is enough).
+        self._txs_notice_pending = False
 
     @property
     def public_key(self) -> bytes:
@@ -565,6 +579,7 @@ class ValidatorCore:
             self._replay(events, frozenset(wal_payloads), effects)
         else:  # no WAL, or one for a height the store already holds
             self._start_height(Height(next_height), effects)
+        self._notify_txs_available(effects)
         effects.append(SetTimer(self.config.gossip_interval_ms, GossipDue()))
         return effects
 
@@ -658,6 +673,9 @@ class ValidatorCore:
                 self._on_gossip_due(effects)
             case NextHeightDue(height):
                 self._on_next_height_due(height, effects)
+            case TxsAdmitted():
+                self._txs_notice_pending = False
+                self._notify_txs_available(effects)
             case _:
                 raise LocalError(f"not a validator input: {type(event).__name__}")
         return effects
@@ -668,7 +686,7 @@ class ValidatorCore:
         effects: list[Effect] = []
         if check.ok:
             effects.append(Send(raw, MessageKind.TX))
-            self._end_idle_pause(effects)
+            self._on_client_txs_admitted(effects)
         return check, effects
 
     def submit_txs(self, raws: Sequence[bytes]) -> tuple[list[TxCheck], list[Effect]]:
@@ -678,15 +696,33 @@ class ValidatorCore:
         effects: list[Effect] = [Send(data, MessageKind.TXS)
                                  for data in split_txs_messages(admitted)]
         if admitted:
-            self._end_idle_pause(effects)
+            self._on_client_txs_admitted(effects)
         return checks, effects
 
     def receive_txs(self, raws: Sequence[bytes]) -> list[Effect]:
         """Admit the transactions of a peer's decoded `txs` message; return the effects."""
         effects: list[Effect] = []
         if [raw for raw in raws if self.mempool.add(raw).ok]:
-            self._end_idle_pause(effects)
+            self._on_txs_admitted(effects)
         return effects
+
+    def _on_txs_admitted(self, effects: list[Effect]) -> None:
+        """Transactions entered the mempool: end an idle commit pause or a wait for them."""
+        self._end_idle_pause(effects)
+        self._notify_txs_available(effects)
+
+    def _on_client_txs_admitted(self, effects: list[Effect]) -> None:
+        """As `_on_txs_admitted`, but a wait for transactions ends through `TxsAdmitted`
+        handed back at once: admitting a client's transaction writes nothing to the WAL."""
+        self._end_idle_pause(effects)
+        if self.machine.is_waiting_for_txs and not self._txs_notice_pending:
+            self._txs_notice_pending = True
+            effects.append(SetTimer(0, TxsAdmitted()))
+
+    def _notify_txs_available(self, effects: list[Effect]) -> None:
+        """Feed `TxsAvailable` if round 0 waits for transactions and the mempool has some."""
+        if not self._syncing and self.machine.is_waiting_for_txs and len(self.mempool):
+            self._feed(TxsAvailable(self.machine.height), effects)
 
     def _end_idle_pause(self, effects: list[Effect]) -> None:
         """A transaction arrived during an idle commit pause: start the next height after
@@ -702,7 +738,7 @@ class ValidatorCore:
             self._on_consensus_message(MessageKind(kind), data, effects)
         elif kind == MessageKind.TX:
             if self.mempool.add(data).ok:
-                self._end_idle_pause(effects)
+                self._on_txs_admitted(effects)
         elif kind == MessageKind.TXS:
             try:
                 raws = decode_txs_message(data)
@@ -954,6 +990,7 @@ class ValidatorCore:
             if isinstance(message, Vote):
                 self._index_prevote(message, data)
         self._feed(event, effects, logged=True)
+        self._notify_txs_available(effects)  # a busy mempool does not wait
 
     def _on_next_height_due(self, height: Height, effects: list[Effect]) -> None:
         if self.machine.height != height - 1 or self.engine.height != height - 1:

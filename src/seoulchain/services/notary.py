@@ -2,8 +2,12 @@
 
 An agency (role `notary.issuer`) anchors the SHA-256 of a document with its kind and a little
 public metadata. The document itself — and any personal data — never goes on chain; only its
-hash. A record is never deleted or edited: a correction anchors the corrected document and
-marks the old record as superseded, linking both ways, so the history stays verifiable.
+hash. Its public fields (kind, metadata, a correction's reason) are refused when they hold a
+resident registration number or a phone number (`execution/personal_data.py`): that check
+is part of the argument schema, so the mempool refuses such a transaction and execution
+records it as BAD_ARGS on every node alike. A record is never deleted or edited: a
+correction anchors the corrected document and marks the old record as superseded, linking
+both ways, so the history stays verifiable.
 
 State (namespace `notary`): `doc/<32-byte hash>` → record map.
 """
@@ -12,8 +16,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from seoulchain.execution.personal_data import describe_kind, find_personal_data
 from seoulchain.execution.service import (
     HexBytes,
     QueryArgs,
@@ -38,13 +44,27 @@ REASON_CHARS_MAX = 256
 # A supersession chain longer than this is followed no further by a lookup.
 CHAIN_STEPS_MAX = 64
 
+
+
+def refuse_personal_data(text: str) -> str:
+    """Return a public text field, or fail its validation if it holds personal data."""
+    finding = find_personal_data(text)
+    if finding is not None:
+        raise PydanticCustomError("personal_data", describe_kind(finding.kind))
+    return text
+
+
+PublicText = AfterValidator(refuse_personal_data)
 DocHash = Annotated[bytes, Field(min_length=DOC_HASH_BYTES, max_length=DOC_HASH_BYTES)]
-Kind = Annotated[str, StringConstraints(min_length=1, max_length=KIND_CHARS_MAX)]
+Kind = Annotated[str, StringConstraints(min_length=1, max_length=KIND_CHARS_MAX), PublicText]
 Metadata = Annotated[
-    dict[Annotated[str, StringConstraints(min_length=1, max_length=METADATA_KEY_CHARS_MAX)],
-         Annotated[str, StringConstraints(max_length=METADATA_VALUE_CHARS_MAX)]],
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=METADATA_KEY_CHARS_MAX),
+                   PublicText],
+         Annotated[str, StringConstraints(max_length=METADATA_VALUE_CHARS_MAX), PublicText]],
     Field(max_length=METADATA_ENTRIES_MAX),
 ]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=REASON_CHARS_MAX),
+                   PublicText]
 
 
 class AnchorArgs(StrictArgs):
@@ -56,7 +76,7 @@ class AnchorArgs(StrictArgs):
 class SupersedeArgs(StrictArgs):
     old_hash: DocHash
     new_hash: DocHash
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=REASON_CHARS_MAX)]
+    reason: Reason
     kind: Kind | None = None
     metadata: Metadata = Field(default_factory=dict)
 

@@ -13,6 +13,10 @@ client load), then drives the cluster itself. The run has two phases:
    validators keep misbehaving) — and every honest node must commit `LIVENESS_HEIGHTS`
    heights beyond the highest honest height within `LIVENESS_TIMEOUT_MS` of virtual time.
 
+With `empty_blocks_interval_ms` (`--empty-blocks-interval-ms`), validators run with
+`create_empty_blocks = false` and that proof-of-life interval, and the liveness bound grows
+by one interval per required height (an idle chain makes a block only that often).
+
 Then the checkers run over every honest store. A failing seed replays exactly with the
 command in `SeedResult.replay_command`. Canary runs (validators ignoring their locks under
 the lock-split attack) skip the liveness phase: only the checkers' verdict matters there.
@@ -63,6 +67,9 @@ VALIDATOR_CHANGE_PROBABILITY = 0.25
 # proposer's failed round per height.
 LIVENESS_HEIGHTS = 3
 LIVENESS_TIMEOUT_MS = 120_000
+# The longest proof-of-life interval a campaign runs with: a minute, so that its liveness
+# phase (one interval per height on an idle chain) stays within minutes of virtual time.
+EMPTY_BLOCKS_INTERVAL_MS_MAX = 60_000
 # Canary runs keep the network mild so the lock-split attack gets its chance.
 CANARY_LOSS_MAX = 0.05
 CANARY_DUPLICATE_MAX = 0.20
@@ -218,7 +225,8 @@ def draw_crashes(rng: random.Random, safety_ms: int, node_count: int) -> list[Cr
             for _ in range(rng.randint(0, CRASHES_MAX))]
 
 
-def make_command(seed: int, validators: int | None, byzantine: int | None, canary: bool) -> str:
+def make_command(seed: int, validators: int | None, byzantine: int | None, canary: bool,
+                 empty_blocks_interval_ms: int | None = None) -> str:
     """Return the CLI command that replays one seed exactly."""
     parts = ["seoulchain", "sim", "--seed", str(seed)]
     if validators is not None:
@@ -227,17 +235,28 @@ def make_command(seed: int, validators: int | None, byzantine: int | None, canar
         parts += ["--byzantine", str(byzantine)]
     if canary:
         parts.append("--canary")
+    if empty_blocks_interval_ms is not None:
+        parts += ["--empty-blocks-interval-ms", str(empty_blocks_interval_ms)]
     return " ".join(parts)
 
 
 def run_seed(seed: int, validators: int | None = None, byzantine: int | None = None,
-             canary: bool = False) -> SeedResult:
-    """Run one seed's safety and liveness phases and check the result."""
+             canary: bool = False, empty_blocks_interval_ms: int | None = None) -> SeedResult:
+    """Run one seed's safety and liveness phases and check the result.
+
+    `empty_blocks_interval_ms`: None makes empty blocks at every commit pause; a positive
+    value runs the validators with create_empty_blocks off and that proof-of-life interval.
+    """
+    if empty_blocks_interval_ms is not None and not (
+            1 <= empty_blocks_interval_ms <= EMPTY_BLOCKS_INTERVAL_MS_MAX):
+        raise LocalError(f"the campaign's empty-block interval must be 1..."
+                         f"{EMPTY_BLOCKS_INTERVAL_MS_MAX} ms (its liveness phase needs blocks)")
     started = time.perf_counter()
     rng = random.Random(seed)
     plan = draw_plan(rng, seed, validators, byzantine, canary)
     cluster = Cluster(plan.n, seed, byzantine=plan.byzantine, canary=canary,
-                      faults=plan.faults, standbys=plan.standbys, rng=rng)
+                      faults=plan.faults, standbys=plan.standbys, rng=rng,
+                      empty_blocks_interval_ms=empty_blocks_interval_ms)
     apply_plan(cluster, plan)
     try:
         cluster.run_for(plan.safety_ms)
@@ -249,7 +268,8 @@ def run_seed(seed: int, validators: int | None = None, byzantine: int | None = N
         liveness_failure, liveness_ms = None, 0
         violations = [f"error: {describe_exception(exc)}"]
     height = max((node.height for node in cluster.honest_nodes), default=0)
-    return SeedResult(seed, plan, make_command(seed, validators, byzantine, canary),
+    command = make_command(seed, validators, byzantine, canary, empty_blocks_interval_ms)
+    return SeedResult(seed, plan, command,
                       violations, liveness_failure, height, cluster.now_ms,
                       time.perf_counter() - started, cluster.items_processed,
                       cluster.trace_digest(), cluster.adversary.injections, liveness_ms)
@@ -346,15 +366,16 @@ def run_liveness_phase(cluster: Cluster) -> tuple[str | None, int]:
     end_faults(cluster)
     started_ms = cluster.now_ms
     target = max(node.height for node in cluster.honest_nodes) + LIVENESS_HEIGHTS
-    if cluster.run_while(lambda: not cluster.has_reached(target),
-                         cluster.now_ms + LIVENESS_TIMEOUT_MS):
+    timeout_ms = LIVENESS_TIMEOUT_MS + LIVENESS_HEIGHTS * (cluster.empty_blocks_interval_ms or 0)
+    if cluster.run_while(lambda: not cluster.has_reached(target), cluster.now_ms + timeout_ms):
         return None, cluster.now_ms - started_ms
-    return (f"honest nodes did not all reach height {target} within {LIVENESS_TIMEOUT_MS} ms "
+    return (f"honest nodes did not all reach height {target} within {timeout_ms} ms "
             f"after faults stopped: {cluster.describe_heights()}"), cluster.now_ms - started_ms
 
 
 def run_campaign(seeds: range, validators: int | None = None, byzantine: int | None = None,
-                 canary: bool = False) -> Iterator[SeedResult]:
+                 canary: bool = False,
+                 empty_blocks_interval_ms: int | None = None) -> Iterator[SeedResult]:
     """Run `seeds` one after another, yielding each result."""
     for seed in seeds:
-        yield run_seed(seed, validators, byzantine, canary)
+        yield run_seed(seed, validators, byzantine, canary, empty_blocks_interval_ms)

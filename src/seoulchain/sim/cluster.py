@@ -24,6 +24,10 @@ or inside a block's store transaction (rolled back, as SQLite does).
     cluster.run_until(height=20, timeout_ms=120_000)
     cluster.check()
 
+Empty blocks: by default every height proposes at once (empty blocks every commit pause);
+`Cluster(..., empty_blocks_interval_ms=N)` runs the validators as a node with
+`create_empty_blocks = false` does: round 0 waits for transactions, or N ms (0: forever).
+
 Validator-set changes: standbys (keys outside the genesis set) follow the chain as
 observers; `change_validators(add=[...], remove=[...])` has the cluster's admin sign
 `validators.set_validator` transactions, which the engine applies at h + 2, from when the
@@ -333,7 +337,8 @@ class Cluster:
                  canary: bool = False, faults: NetworkFaults | None = None,
                  clients: int = CLIENTS_DEFAULT, standbys: int = 0,
                  rng: random.Random | None = None, limits: SimLimits | None = None,
-                 costs: CpuCosts | None = None) -> None:
+                 costs: CpuCosts | None = None,
+                 empty_blocks_interval_ms: int | None = None) -> None:
         if n < 1:
             raise LocalError("a cluster has at least one validator")
         byzantine = dict(byzantine or {})
@@ -349,8 +354,13 @@ class Cluster:
         # Called with (node index, start µs, end µs) for each busy interval (tests, tools).
         self.on_busy: Callable[[int, int, int], None] | None = None
         self.load: LoadRecord | None = None
+        # None: an empty block every commit pause; else create_empty_blocks off, with this
+        # proof-of-life interval (0: blocks only for transactions).
+        self.empty_blocks_interval_ms = empty_blocks_interval_ms
         self.config = ValidatorConfig(
-            ConsensusConfig(CHAIN_ID, canary_ignore_lock=canary),
+            ConsensusConfig(CHAIN_ID, canary_ignore_lock=canary,
+                            create_empty_blocks=empty_blocks_interval_ms is None,
+                            create_empty_blocks_interval_ms=empty_blocks_interval_ms or 0),
             commit_pause_ms=SIM_COMMIT_PAUSE_MS, block_txs_max=self.limits.block_txs_max,
             block_tx_bytes_max=self.limits.block_tx_bytes_max)
         self.services: dict[str, Service] = load_services()

@@ -7,12 +7,18 @@ append write only part of its record (optionally zero-filled to full length, as 
 system that extended the file but lost the data would) and then raise `CrashInjected`: the
 validator dies in the middle of the append, before it could send anything the record
 covers. `replay` parses the intact prefix with the same pure function the file WAL uses,
-cuts the damaged tail and reports it.
+cuts a torn tail and reports it, and, as the file WAL does, refuses damage that intact
+records follow (`WalDamaged`).
 """
 
 from __future__ import annotations
 
-from seoulchain.consensus.wal import Replay, compute_intact_prefix, compute_record
+from seoulchain.consensus.wal import (
+    Replay,
+    compute_intact_prefix,
+    compute_record,
+    require_torn_tail,
+)
 
 
 class CrashInjected(BaseException):
@@ -75,8 +81,9 @@ class MemoryWAL:
         self._torn_keep_bytes = None
 
     def replay(self) -> Replay:
-        """Return the intact records and the tail report, cutting the damaged tail off."""
+        """Return the intact records and the tail report, cutting a torn tail off."""
         self.disarm()
         result = compute_intact_prefix(bytes(self.data))
+        require_torn_tail("the in-memory consensus WAL", result)
         del self.data[result.tail.intact_bytes:]
         return result

@@ -1,0 +1,25 @@
+"""The exit statuses of the `seoulchain` command, in one place (docs/operations.md, "Exit codes").
+
+Scripts and service managers branch on these: systemd's `Restart=on-failure` restarts a
+node on any non-zero status, and `RestartPreventExitStatus=` can hold back a restart after
+a storage failure until an operator has looked at the disk.
+"""
+
+from __future__ import annotations
+
+# The command did what was asked; a node stopped cleanly on SIGINT or SIGTERM.
+EXIT_OK = 0
+# A usage, configuration or input error, or a definite failure; one line says what to fix.
+EXIT_ERROR = 1
+# `audit` found a block that fails a check (click also uses 2 for a malformed command line).
+EXIT_AUDIT_FAILED = 2
+# `query` found no record for the document.
+EXIT_NOT_FOUND = 3
+# A transaction was sent but no node has confirmed it yet: it may still commit.
+EXIT_OUTCOME_UNKNOWN = 4
+# The node stopped because an unexpected error occurred (a bug; the log has the traceback).
+# 70 is EX_SOFTWARE in BSD's sysexits.h.
+EXIT_CRASH = 70
+# The node stopped because its block store could not be read or written.
+# 74 is EX_IOERR in BSD's sysexits.h.
+EXIT_STORAGE = 74

@@ -1,0 +1,187 @@
+"""Statements rebuilt from docs/spec/proofs.md §7.4 alone match the reference, byte for byte.
+
+The templates and the result-code table are read from the spec page itself, and the field
+renderings below are written from its prose, so a change to either the page or the code
+that makes them disagree fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seoulchain.execution.results import ResultCode
+from seoulchain.ledger.genesis import Genesis
+from seoulchain.light import bundle as bundle_module
+from seoulchain.light.bundle import Checkpoint, verify_bundle
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "spec"
+SPEC = (DOCS / "proofs.md").read_text(encoding="utf-8")
+VECTORS: dict[str, Any] = json.loads((DOCS / "vectors" / "proofs.json").read_text("utf-8"))
+GENESIS = Genesis.from_json(VECTORS["genesis"])
+SECTION = SPEC[SPEC.index("### 7.4 Statements"):SPEC.index("## 8.")]
+
+
+def read_table(title: str) -> list[list[str]]:
+    """Return the rows (cells stripped) of the first table after `title` in section 7.4."""
+    lines = SECTION[SECTION.index(title):].splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def read_templates() -> dict[str, str]:
+    """Return template name -> text; text is the first back-quoted span of the row."""
+    templates = {}
+    for name, text in read_table("**Templates.**"):
+        spans = re.findall(r"`([^`]*)`", text)
+        templates[name.strip("`")] = "" if text.startswith("``") else spans[0]
+    return templates
+
+
+TEMPLATES = read_templates()
+CODE_NAMES = {int(code): name.strip("`") for code, name, _ in read_table("**Result codes.**")}
+
+
+def quote(text: str) -> str:
+    """`quote(text)` as the spec words it, character by character."""
+    short = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+             "\t": "\\t"}
+    out = []
+    for char in text:
+        if char in short:
+            out.append(short[char])
+        elif ord(char) < 0x20:
+            out.append(f"\\u00{ord(char):02x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def render_time(ms: int) -> str:
+    if ms >= 253402300800000:
+        return f"{ms} ms after the Unix epoch"
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{ms % 1000:03d}Z")
+
+
+def render_key(hex_key: str) -> str:
+    names = {member["public_key"]: member["name"]
+             for member in VECTORS["genesis"]["agencies"]["members"]}
+    shown = f"ed25519 {hex_key}"
+    return f"{names[hex_key]} ({shown})" if hex_key in names else shown
+
+
+def render_state_key(key: bytes) -> str:
+    length = next((index for index, byte in enumerate(key) if not 0x21 <= byte <= 0x7E),
+                  len(key))
+    rest = key[length:]
+    return quote(key[:length].decode("ascii")) + (f" + 0x{rest.hex()}" if rest else "")
+
+
+def fill(name: str, **fields: Any) -> str:
+    return TEMPLATES[name].format(**fields)
+
+
+def rebuild(kind: str, facts: dict[str, Any]) -> str:
+    """Build a statement from the facts with the spec's templates and renderings only."""
+    if kind == "tx":
+        outcome = CODE_NAMES.get(facts["code"], f"code {facts['code']}")
+        outcome += f" {quote(facts['log'])}" if facts["log"] else ""
+        return fill("tx", tx_hash=facts["tx_hash"], service=facts["service"],
+                    method=facts["method"], signer=render_key(facts["signer"]),
+                    nonce=facts["nonce"], height=facts["height"],
+                    time=render_time(facts["time_ms"]), position=facts["position"],
+                    log_index=facts["log_index"], outcome=outcome)
+    if kind == "state":
+        key = render_state_key(bytes.fromhex(facts["key"]))
+        if facts["value"] is None:
+            return fill("state absent", key=key, height=facts["height"],
+                        time=render_time(facts["time_ms"]))
+        return fill("state present", key=key, value_bytes=len(bytes.fromhex(facts["value"])),
+                    value_hash=facts["value_hash"], height=facts["height"],
+                    time=render_time(facts["time_ms"]))
+    as_of = {"as_of_height": facts["as_of_height"],
+             "as_of_time": render_time(facts["as_of_time_ms"])}
+    if not facts["anchored"]:
+        return fill("document absent", doc_hash=facts["doc_hash"], **as_of)
+    correction = "" if facts["supersedes"] is None else (
+        TEMPLATES["correction"].format(supersedes=facts["supersedes"]))
+    status = fill("not superseded", **as_of) if facts["superseded_by"] is None else fill(
+        "superseded", superseded_by=facts["superseded_by"],
+        superseded_height=facts["superseded_height"],
+        reason=quote(facts["superseded_reason"]), **as_of)
+    return fill("document present", doc_hash=facts["doc_hash"],
+                issuer=render_key(facts["issuer"]), height=facts["height"],
+                time=render_time(facts["time_ms"]), kind=quote(facts["kind"]), tx=facts["tx"],
+                correction=correction, status=status)
+
+
+@pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda vector: vector["name"])
+def test_statements_follow_the_spec_templates(vector: dict[str, Any]) -> None:
+    checkpoint = vector["checkpoint"]
+    trusted = None if checkpoint is None else Checkpoint(
+        checkpoint["height"], bytes.fromhex(checkpoint["block_id"]))
+    statement = verify_bundle(vector["bundle"], GENESIS, trusted)
+    facts = {**statement.facts, "height": statement.facts.get("height", statement.height)}
+    assert rebuild(statement.kind, facts) == vector["statement"] == statement.text
+
+
+def test_statements_hold_no_python_reprs() -> None:
+    for vector in VECTORS["valid"]:
+        text = vector["statement"]
+        assert "None" not in text and "'" not in text.replace("holder's", ""), text
+        assert "b'" not in text and "{" not in text
+
+
+def test_statements_name_the_agency_beside_its_key() -> None:
+    issuer = VECTORS["genesis"]["agencies"]["members"][0]
+    texts = [vector["statement"] for vector in VECTORS["valid"]]
+    assert any(f"anchored by {issuer['name']} (ed25519 {issuer['public_key']})" in text
+               for text in texts)
+    assert any(f"signed by {issuer['name']} (ed25519 {issuer['public_key']})" in text
+               for text in texts)
+
+
+def test_result_code_table_in_the_spec_is_the_engines() -> None:
+    assert {code.value: code.name for code in ResultCode} == CODE_NAMES
+    assert bundle_module.RESULT_CODE_NAMES == CODE_NAMES
+
+
+def test_every_template_of_the_spec_is_used() -> None:
+    assert set(TEMPLATES) == {"tx", "state present", "state absent", "document absent",
+                              "document present", "correction", "not superseded",
+                              "superseded"}
+
+
+@pytest.mark.parametrize("text", ["", "plain", 'say "hi"', "back\\slash", "tab\there",
+                                  "new\nline", "bell\x07", "\x1f\x7f", "한글 é", "\u2028"])
+def test_quote_is_the_spec_json_string(text: str) -> None:
+    assert bundle_module.quote_text(text) == quote(text)
+
+
+@pytest.mark.parametrize("ms", [0, 1, 999, 1_767_225_600_123, 253402300799999,
+                                253402300800000, 2**64 - 1])
+def test_time_rendering_is_the_spec_one(ms: int) -> None:
+    assert bundle_module.format_time(ms) == render_time(ms)
+
+
+@pytest.mark.parametrize("key", [b"notary/doc/\x00\xff", b"", b" lead", b"a b", b'q"uote',
+                                 b"\x7fdel", b"auth/role/notary.issuer/"])
+def test_state_key_rendering_is_the_spec_one(key: bytes) -> None:
+    assert bundle_module.describe_key(key) == render_state_key(key)
+
+
+def test_an_unnamed_key_is_shown_by_its_hex_alone() -> None:
+    key = bytes(range(32))
+    assert bundle_module.render_public_key(key, GENESIS) == f"ed25519 {key.hex()}"
