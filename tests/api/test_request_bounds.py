@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seoulchain.api.app import create_app
-from seoulchain.ledger.types import Transaction
+from seoulchain.ledger.types import HEIGHT_MAX, Transaction
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
 
 CHAIN_ID = "bounds-test"
 UNKNOWN_TX = "ab" * 32
-HEIGHT_MAX = 2**63 - 1
+
 # Each is refused as a wait: not a number, not finite, overflowing to inf, or out of range.
 BAD_WAITS = ["nan", "NaN", "inf", "-inf", "Infinity", "1e309", "-1", "61"]
 

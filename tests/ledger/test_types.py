@@ -16,6 +16,7 @@ from seoulchain.ledger.types import (
     BLOCK_TXS_MAX,
     FORMAT_VERSION,
     HEIGHT_MAX,
+    ROUND_MAX,
     TX_BYTES_MAX,
     TX_CONTEXT,
     VALIDATORS_MAX,
@@ -39,6 +40,7 @@ CHAIN_ID = "seoul-devnet-1"
 
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
 HEIGHTS = st.integers(min_value=1, max_value=HEIGHT_MAX)
+ROUNDS = st.integers(min_value=0, max_value=ROUND_MAX)
 HASHES = st.binary(min_size=32, max_size=32)
 CHAIN_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}", fullmatch=True)
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True)
@@ -61,7 +63,7 @@ VALIDATOR_SETS = st.lists(VALIDATORS, min_size=1, max_size=8,
                           unique_by=lambda validator: validator.public_key).map(ValidatorSet.of)
 COMMIT_SIGS = st.builds(CommitSig, validator=HASHES,
                         signature=st.binary(min_size=64, max_size=64))
-COMMITS = st.builds(Commit, height=HEIGHTS, round=U64, block_id=HASHES,
+COMMITS = st.builds(Commit, height=HEIGHTS, round=ROUNDS, block_id=HASHES,
                     signatures=st.lists(COMMIT_SIGS, max_size=5).map(tuple))
 
 

@@ -16,6 +16,7 @@ from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import DecodeError, VerificationError
 from seoulchain.ledger.types import (
     HEIGHT_MAX,
+    ROUND_MAX,
     BlockHeader,
     Commit,
     CommitSig,
@@ -119,6 +120,38 @@ def test_spec_every_decoder_takes_heights_up_to_height_max_only(height: int) -> 
     ]
     for decode_one in decoders:
         if height <= HEIGHT_MAX:
+            decode_one()
+        else:
+            with pytest.raises(DecodeError, match="exceeds"):
+                decode_one()
+
+
+def test_spec_round_bound_is_the_codes_in_both_pages() -> None:
+    """ledger.md §5 and consensus.md §2, §3 state rounds 0 … ROUND_MAX = 2^31 − 1."""
+    rows = [line for line in get_section_text("ledger.md", "5").splitlines()
+            if line.startswith("| round ")]
+    for number in ("2", "3"):
+        rows += [line for line in get_section_text("consensus.md", number).splitlines()
+                 if re.match(r"\|\s*\d+\s*\|\s*`round`", line)]
+    assert len(rows) == 3
+    for row in rows:
+        bounds = [2 ** int(exponent) - 1 for exponent in POWER.findall(row)]
+        assert bounds == [ROUND_MAX], row
+    assert messages.ROUND_MAX is ROUND_MAX
+
+
+@pytest.mark.parametrize("round_", [ROUND_MAX, ROUND_MAX + 1, 2**64 - 1])
+def test_spec_commits_and_votes_take_rounds_up_to_round_max_only(round_: int) -> None:
+    """A commit decodes exactly the rounds a vote can carry."""
+    key = SigningKey(bytes(32))
+    vote = messages.Vote(VoteType.PRECOMMIT, 5, round_, sha256(b"b"), key.public_key,
+                         bytes(64))
+    decoders = [
+        lambda: Commit.from_cbor([1, 5, round_, sha256(b"b"), []]),
+        lambda: messages.Vote.decode(encode(vote.to_cbor())),
+    ]
+    for decode_one in decoders:
+        if round_ <= ROUND_MAX:
             decode_one()
         else:
             with pytest.raises(DecodeError, match="exceeds"):

@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from seoulchain.consensus.messages import HEIGHT_MAX
 from seoulchain.ledger.store import LIST_LIMIT_MAX
+from seoulchain.ledger.types import HEIGHT_MAX
 from seoulchain.light.snapshot import CHUNK_NIBBLES_MAX
 from seoulchain.node.node import WAIT_TIMEOUT_S_MAX
 

@@ -50,6 +50,7 @@ from seoulchain.node.devnet import (
     read_log_tail,
 )
 from seoulchain.node.home import Home
+from seoulchain.node.parent import kill_with_parent
 
 Progress = Callable[[str, int, int], None]
 Configure = Callable[[int, NodeConfig], None]
@@ -390,8 +391,9 @@ def running_load(network: LocalNetwork, tx_file: Path, out: Path, *, rate_tx_per
     for url in network.urls:
         command += ["--node", url]
     log = (out.parent / "loadgen.log").open("ab")
+    # It stops by itself when its parent dies too (call from the main thread: node/parent.py).
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=kill_with_parent)
     try:
         yield process
     finally:

@@ -40,18 +40,18 @@ from seoulchain.ledger.types import (
     require_array,
     require_bytes,
     require_height,
-    require_int,
+    require_round,
     require_version,
 )
-from seoulchain.ledger.types import HEIGHT_MAX as HEIGHT_MAX  # one bound for every height
+
+# One bound for every height and every round (ledger.types): CometBFT's int64 and int32.
+from seoulchain.ledger.types import HEIGHT_MAX as HEIGHT_MAX
+from seoulchain.ledger.types import ROUND_MAX as ROUND_MAX
 
 PROPOSAL_CONTEXT = "seoulchain/proposal"
 NIL_BLOCK_ID = b""
 NO_ROUND = Round(-1)
 
-# CometBFT keeps rounds in an int32 (heights: ledger.types.HEIGHT_MAX, its int64); the same
-# ceilings keep every number a fixed-size integer in other implementations.
-ROUND_MAX = 2**31 - 1
 # A vote is seven fields, at most 1 + 1 + 1 + 9 + 5 + 34 + 34 + 66 = 151 bytes encoded;
 # the limit leaves headroom for a future field without admitting bloated input.
 VOTE_BYTES_MAX = 256
@@ -82,13 +82,6 @@ def compute_proposal_sign_bytes(chain_id: str, height: Height, round_: Round, po
     """Return the bytes a proposer signs to propose `block_id` at (height, round)."""
     return encode([PROPOSAL_CONTEXT, chain_id,
                    [FORMAT_VERSION, height, round_, pol_round, block_id]])
-
-
-def require_round(value: Any, name: str, minimum: int = 0) -> Round:
-    """Return `value` as a round in minimum..ROUND_MAX, else raise `DecodeError`."""
-    round_ = require_int(value, name, minimum)
-    require(round_ <= ROUND_MAX, f"{name} exceeds {ROUND_MAX}")
-    return Round(round_)
 
 
 @dataclass(frozen=True, slots=True)

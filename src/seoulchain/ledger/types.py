@@ -45,6 +45,8 @@ VALIDATORS_MAX = 150
 # The highest block height anywhere (headers, commits, votes, proposals): CometBFT keeps
 # heights in an int64, and SQLite's INTEGER, which the block store keys by, is one too.
 HEIGHT_MAX = 2**63 - 1
+# The highest round anywhere (commits, votes, proposals): CometBFT keeps rounds in an int32.
+ROUND_MAX = 2**31 - 1
 # Longest human-readable validator name.
 VALIDATOR_NAME_CHARS_MAX = 64
 
@@ -78,6 +80,13 @@ def require_height(value: Any, name: str) -> Height:
     height = require_int(value, name, 1)
     require(height <= HEIGHT_MAX, f"{name} exceeds {HEIGHT_MAX}")
     return Height(height)
+
+
+def require_round(value: Any, name: str, minimum: int = 0) -> Round:
+    """Return `value` as a round in minimum..ROUND_MAX, else raise `DecodeError`."""
+    round_ = require_int(value, name, minimum)
+    require(round_ <= ROUND_MAX, f"{name} exceeds {ROUND_MAX}")
+    return Round(round_)
 
 
 def require_bytes(value: Any, name: str, size: int | None = None,
@@ -341,7 +350,7 @@ class Commit:
         sigs = require_array(fields[4], "commit signatures")
         require(len(sigs) <= VALIDATORS_MAX, "commit has too many signatures")
         return cls(require_height(fields[1], "commit height"),
-                   require_int(fields[2], "commit round", 0),
+                   require_round(fields[2], "commit round"),
                    require_bytes(fields[3], "commit block_id", HASH_BYTES),
                    tuple(CommitSig.from_cbor(sig) for sig in sigs))
 

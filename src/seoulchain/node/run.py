@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
@@ -22,14 +20,13 @@ from seoulchain.api.app import create_app
 from seoulchain.errors import LocalError
 from seoulchain.node.home import Home
 from seoulchain.node.node import Node
+from seoulchain.node.parent import set_parent_death_signal
 
 log = logging.getLogger("seoulchain.node")
 # How long the API may take to start listening before start-up hooks give up.
 API_START_TIMEOUT_S = 10.0
 # How often a node started by a supervisor checks that its parent is still alive.
 PARENT_CHECK_INTERVAL_S = 1.0
-# prctl(2) option that asks the kernel to signal this process when its parent dies.
-PR_SET_PDEATHSIG = 1
 
 
 class ApiServer(uvicorn.Server):
@@ -105,10 +102,7 @@ def stop_with_parent(parent_pid: int) -> None:
     The kernel sends the signal when the parent *thread* that started this process exits,
     so supervisors start nodes from their main thread; `watch_parent` covers other systems.
     """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != parent_pid:  # the parent died before the request above took effect
         raise LocalError(f"parent process {parent_pid} is gone; not starting")
 
