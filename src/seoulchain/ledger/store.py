@@ -44,8 +44,7 @@ from typing import TypeVar
 
 from seoulchain.codec import decode, encode
 from seoulchain.errors import DecodeError, LocalError, StorageError
-from seoulchain.ledger.types import Block, BlockHeader, Commit
-from seoulchain.proofs.logtree import compute_leaf_hash, compute_root
+from seoulchain.ledger.types import Block, BlockHeader, Commit, find_body_defect
 from seoulchain.proofs.smt import (
     PRUNE_CHUNK_NODES,
     SqliteNodeStore,
@@ -522,19 +521,11 @@ def check_stored_block(height: int, block_id: bytes, data: bytes) -> Block:
 
 def find_block_defect(block: Block, height: int, block_id: bytes) -> str | None:
     """Return how `block` differs from the block committed at `height` as `block_id`."""
-    header = block.header
-    last_commit_hash = b"" if block.last_commit is None else block.last_commit.hash()
     if block.height != height:
         return f"it says height {block.height}"
     if block.block_id() != block_id:
         return "its header does not hash to the block id stored when it was committed"
-    if header.tx_root != compute_root([compute_leaf_hash(tx) for tx in block.txs]):
-        return "its transactions are not the ones its header's tx_root names"
-    if header.evidence_root != compute_root([compute_leaf_hash(item) for item in block.evidence]):
-        return "its evidence is not the one its header's evidence_root names"
-    if header.last_commit_hash != last_commit_hash:
-        return "its previous block's commit is not the one its header names"
-    return None
+    return find_body_defect(block)
 
 
 def report_corrupt_record(what: str, defect: str) -> StorageError:

@@ -22,6 +22,7 @@ from seoulchain.codec import decode, encode
 from seoulchain.crypto import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, sha256
 from seoulchain.crypto.hashing import HASH_BYTES
 from seoulchain.errors import DecodeError, LocalError
+from seoulchain.proofs.logtree import compute_leaf_hash, compute_root
 
 Height = NewType("Height", int)
 Round = NewType("Round", int)
@@ -478,3 +479,16 @@ class Block:
         for item in evidence:
             require(isinstance(item, bytes), "evidence items must be byte strings")
         return cls(header, tuple(txs), last_commit, tuple(evidence))
+
+
+def find_body_defect(block: Block) -> str | None:
+    """Return how the block's txs, evidence or last commit differ from what its header names."""
+    header = block.header
+    if header.tx_root != compute_root([compute_leaf_hash(tx) for tx in block.txs]):
+        return "its transactions are not the ones its header's tx_root names"
+    if header.evidence_root != compute_root([compute_leaf_hash(item) for item in block.evidence]):
+        return "its evidence is not the one its header's evidence_root names"
+    last_commit_hash = b"" if block.last_commit is None else block.last_commit.hash()
+    if header.last_commit_hash != last_commit_hash:
+        return "its previous block's commit is not the one its header names"
+    return None

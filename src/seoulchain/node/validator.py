@@ -117,11 +117,11 @@ from seoulchain.ledger.types import (
     Height,
     Round,
     VoteType,
+    find_body_defect,
     require_array,
     require_version,
 )
 from seoulchain.node.mempool import Mempool
-from seoulchain.proofs.logtree import compute_leaf_hash, compute_root
 
 # CometBFT's timeout_commit default: the pause after a commit before the next height starts,
 # which gathers late precommits and sets the block rate when the chain is idle.
@@ -423,12 +423,7 @@ def decode_consensus_message(kind: MessageKind, data: bytes) -> Proposal | Vote 
 
 def is_body_consistent(block: Block) -> bool:
     """Return True if the block's txs, evidence and last commit are those its header names."""
-    header = block.header
-    last_commit_hash = b"" if block.last_commit is None else block.last_commit.hash()
-    return (header.last_commit_hash == last_commit_hash
-            and header.tx_root == compute_root([compute_leaf_hash(tx) for tx in block.txs])
-            and header.evidence_root == compute_root(
-                [compute_leaf_hash(item) for item in block.evidence]))
+    return find_body_defect(block) is None
 
 
 # ------------------------------------------------------------------------------ evidence
