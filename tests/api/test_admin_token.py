@@ -16,6 +16,7 @@ from seoulchain.ledger.types import Transaction
 from seoulchain.node.devnet import create_devnet
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
+from tests.conftest import commit_next_height
 
 CHAIN_ID = "admin-test"
 
@@ -33,7 +34,7 @@ def commit_anchor(node: Node) -> None:
                             service="notary", method="anchor",
                             args={"doc_hash": os.urandom(32), "kind": "permit"})
     assert node.submit(tx.encode()).ok
-    node.producer.produce_block(node.engine.tip.time_ms + 1000)
+    commit_next_height(node)
 
 
 def assert_private_token(home: Home) -> str:

@@ -14,6 +14,7 @@ from seoulchain.crypto import SigningKey
 from seoulchain.ledger.types import Block, Transaction
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
+from tests.conftest import commit_next_height
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_submit_commit_and_read_back(node: Node, api: TestClient) -> None:
     assert response.status_code == 202, response.text
     assert response.json()["hash"] == tx.hash().hex()
     assert api.get(f"/v1/txs/{tx.hash().hex()}").json()["status"] == "pending"
-    node.producer.produce_block(node.engine.tip.time_ms + 1000)
+    commit_next_height(node)
     status = api.get(f"/v1/txs/{tx.hash().hex()}").json()
     assert status["status"] == "committed"
     assert status["height"] == 1

@@ -14,6 +14,7 @@ from seoulchain.ledger.types import Transaction
 from seoulchain.node.home import init_home
 from seoulchain.node.node import Node
 from seoulchain.proofs.logtree import compute_leaf_hash, verify_consistency, verify_inclusion
+from tests.conftest import commit_next_height
 
 CHAIN_ID = "log-proofs-test"
 
@@ -41,7 +42,7 @@ def commit_blocks(node: Node, sizes: list[int]) -> list[bytes]:
                                     args={"doc_hash": os.urandom(32), "kind": "permit"})
             assert node.submit(tx.encode()).ok
             raws.append(tx.encode())
-        node.producer.produce_block(node.engine.tip.time_ms + 1000)
+        commit_next_height(node)
     return raws
 
 

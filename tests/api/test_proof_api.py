@@ -22,6 +22,7 @@ from seoulchain.light.bundle import (
 )
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
+from tests.conftest import commit_next_height
 
 CHAIN_ID = "proof-api-test"
 
@@ -52,7 +53,7 @@ def commit_anchor(node: Node, nonce: int) -> Transaction:
                             service="notary", method="anchor",
                             args={"doc_hash": os.urandom(32), "kind": "permit"})
     assert node.submit(tx.encode()).ok
-    node.producer.produce_block(node.engine.tip.time_ms + 1000)
+    commit_next_height(node)
     return tx
 
 

@@ -20,6 +20,7 @@ from seoulchain.proofs.tiles import (
     TileReader,
     read_checkpoint,
 )
+from tests.conftest import commit_next_height
 
 CHAIN_ID = "tiles-cli-test"
 runner = CliRunner()
@@ -40,7 +41,7 @@ def grow_chain(home: Home, blocks: list[int]) -> list[bytes]:
                                         args={"doc_hash": os.urandom(32), "kind": "permit"})
                 assert node.submit(tx.encode()).ok
                 raws.append(tx.encode())
-            node.producer.produce_block(node.engine.tip.time_ms + 1000)
+            commit_next_height(node)
     finally:
         node.close()
     return raws

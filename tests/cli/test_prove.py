@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seoulchain.cli.main import app
-from seoulchain.client.prover import StoreProofSource, ValidatorHistory
+from seoulchain.client.prover import StoreProofSource
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import VerificationError
 from seoulchain.ledger.genesis import Genesis
@@ -18,6 +18,7 @@ from seoulchain.ledger.types import Transaction
 from seoulchain.light.bundle import build_document_bundle, render_bundle, verify_bundle
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
+from tests.conftest import commit_next_height
 
 CHAIN_ID = "prove-cli-test"
 runner = CliRunner()
@@ -25,11 +26,11 @@ runner = CliRunner()
 
 def submit(node: Node, key: SigningKey, nonce: int, method: str, args: dict) -> Transaction:
     tx = Transaction.create(key, chain_id=CHAIN_ID, nonce=nonce, expiry_height=1000,
-                            service="notary" if method != "set_validator" else "validators",
+                            service="notary" if method != "propose" else "gov",
                             method=method, args=args)
     check = node.submit(tx.encode())
     assert check.ok, check.log
-    node.producer.produce_block(node.engine.tip.time_ms + 1000)
+    commit_next_height(node)
     return tx
 
 
@@ -38,10 +39,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stopped single-validator home: an anchor, a correction, a validator added."""
     root = tmp_path_factory.mktemp("prove") / "home"
     created = init_home(root, chain_id=CHAIN_ID)
-    operator = created.load_key("operator")
-    genesis = created.load_genesis()
-    genesis.roles["validators.admin"] = (operator.public_key,)
-    genesis.save(created.genesis_path)
     (root.parent / "permit.pdf").write_bytes(b"building permit 112-7")
     (root.parent / "permit-fixed.pdf").write_bytes(b"building permit 112-8")
     node = Node(created)
@@ -51,9 +48,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     submit(node, key, 1, "anchor", {"doc_hash": original, "kind": "permit"})
     submit(node, key, 2, "supersede", {"old_hash": original, "new_hash": fixed,
                                        "reason": "lot number"})
-    # A second validator with a little power joins: the set changes from height 5 on.
+    # A second validator with a little power joins: the set changes from height 5 on (the
+    # home's one agency governs alone, k = 1, so its proposal passes at once).
     newcomer = SigningKey(bytes([9]) * 32)
-    submit(node, key, 3, "set_validator", {"public_key": newcomer.public_key, "power": 1})
+    submit(node, key, 3, "propose", {"kind": "set_validator", "deadline_height": 10,
+                                      "public_key": newcomer.public_key, "power": 1})
     for nonce in range(4, 7):
         submit(node, key, nonce, "anchor", {"doc_hash": sha256(bytes([nonce])), "kind": "x"})
     node.close()
@@ -120,21 +119,20 @@ def first_tx_hash(home: Path) -> str:
         store.close()
 
 
-def test_validator_history_matches_every_header(home: Path) -> None:
+def test_stored_validator_sets_match_every_header(home: Path) -> None:
     from seoulchain.ledger.store import BlockStore
     from seoulchain.node.home import Home
 
     node_home = Home(home)
     store = BlockStore(node_home.store_path)
     try:
-        genesis = node_home.load_genesis()
-        history = ValidatorHistory(genesis, store)
         tip = store.get_tip()
         assert tip is not None
         hashes = set()
         for height in range(1, tip.height + 1):
             header = store.get_block(height).header
-            assert history.get(height).hash() == header.validators_hash
+            assert store.get_validator_set(height).hash() == header.validators_hash
+            assert store.get_validator_set(height + 1).hash() == header.next_validators_hash
             hashes.add(header.validators_hash)
         assert len(hashes) == 2  # the set changed once
     finally:

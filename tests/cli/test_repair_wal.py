@@ -8,11 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from seoulchain.cli.main import app
-from seoulchain.consensus.wal import HEADER_BYTES, WalDamaged, WriteAheadLog
+from seoulchain.consensus.wal import HEADER_BYTES, WalDamaged
 from seoulchain.crypto import sha256
 from seoulchain.node.bft import WAL_FILE
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
+from seoulchain.node.wal import WriteAheadLog
 
 runner = CliRunner()
 

@@ -21,6 +21,7 @@ from seoulchain.light.snapshot import Chunk, Manifest
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
 from seoulchain.node.statesync import SnapshotFiles, StateSyncFailed
+from tests.conftest import commit_next_height
 
 CHAIN_ID = "state-sync-test"
 
@@ -40,7 +41,7 @@ def commit_anchors(node: Node, count: int) -> None:
                                 service="notary", method="anchor",
                                 args={"doc_hash": os.urandom(32), "kind": "permit"})
         assert node.submit(tx.encode()).ok
-        node.producer.produce_block(node.engine.tip.time_ms + 1000)
+        commit_next_height(node)
 
 
 def make_admin_api(node: Node) -> TestClient:

@@ -108,6 +108,16 @@ def test_altered_tx_index_fails(built: LocalChain) -> None:
     assert "transaction index" in report.failure
 
 
+def test_a_forged_validator_set_history_fails_at_its_height(built: LocalChain) -> None:
+    """Proofs and light clients read the stored set of each height: a row claiming another
+    set from height 4 on is caught by the audit."""
+    genesis_set = read(built, "SELECT data FROM validator_sets WHERE height = 1")
+    tamper(built, "INSERT INTO validator_sets VALUES (4, ?)", flip_byte(genesis_set, 10))
+    report = audit(built)
+    assert report.bad_height == 4
+    assert "validator set from height 4" in report.failure
+
+
 def test_missing_block_fails(built: LocalChain) -> None:
     tamper(built, "DELETE FROM blocks WHERE height = 3")
     report = audit(built)

@@ -55,7 +55,8 @@ def test_devnet_gives_each_agency_its_own_key_named_in_genesis(tmp_path: Path) -
     assert genesis.get_agency_name(operator.public_key) == "city-hall"
     assert len({key.public_key for key in keys.values()}) == len(DEMO_AGENCIES)
     assert set(genesis.roles["notary.issuer"]) == {key.public_key for key in keys.values()}
-    assert genesis.roles["validators.admin"] == (operator.public_key,)
+    assert "validators.admin" not in genesis.roles
+    assert genesis.threshold == 3  # the four agencies govern, k = 3
     saved = json.loads((devnet.root / "genesis.json").read_text())
     assert saved["version"] == 2 and saved["agencies"]["version"] == 1
 
@@ -64,6 +65,7 @@ def test_init_names_the_operator_agency_and_the_demo_names_four(tmp_path: Path) 
     plain = init_home(tmp_path / "plain", agencies=("jongno-gu",))
     genesis = plain.load_genesis()
     assert genesis.get_agency_name(plain.load_key("operator").public_key) == "jongno-gu"
+    assert genesis.threshold == 1
     demo = init_home(tmp_path / "demo", agencies=DEMO_AGENCIES)
     keys = load_agency_keys(demo.keys_dir, demo.load_genesis())
     assert sorted(keys) == sorted(DEMO_AGENCIES)
@@ -76,7 +78,7 @@ def test_demo_documents_are_anchored_by_different_agencies(tmp_path: Path) -> No
     validator = make_key(1)
     genesis = Genesis(CHAIN_ID, GENESIS_TIME_MS,
                       ValidatorSet.of([Validator(validator.public_key, 10, "v0")]), roles,
-                      agencies)
+                      agencies, threshold=3)
     chain = LocalChain(tmp_path / "chain.sqlite", genesis, validator, keys["city-hall"])
     try:
         committed = seed_demo_data(ChainClient(chain), keys, keys["city-hall"],  # type: ignore[arg-type]

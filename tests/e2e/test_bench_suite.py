@@ -28,7 +28,7 @@ def test_bench_smoke_completes_and_writes_its_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "seoulchain", "bench", "--validators", "4", "--duration",
-         str(SMOKE_DURATION_S), "--json", str(out)],
+         str(SMOKE_DURATION_S), "--json-out", str(out)],
         capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())

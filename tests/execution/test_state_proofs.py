@@ -16,8 +16,6 @@ from seoulchain.execution.service import (
     load_services,
 )
 from seoulchain.ledger.types import Block
-from seoulchain.node.config import ChainConfig
-from seoulchain.node.producer import SoloProducer
 from seoulchain.proofs import StateProof, is_valid_state_proof, verify_state_proof
 from seoulchain.proofs.smt import (
     EMPTY_HASH,
@@ -131,13 +129,10 @@ def test_get_state_proof_refuses_misuse(chain: LocalChain) -> None:
 
 
 def test_empty_blocks_still_advance_the_tree_version(chain: LocalChain) -> None:
-    producer = SoloProducer(chain.engine, chain.mempool, chain.validator,
-                            ChainConfig(create_empty_blocks=True), lambda committed: None)
     anchor(chain, os.urandom(32))
     for height in (2, 3):
-        chain.clock_ms += 1000
-        committed = producer.produce_block(chain.clock_ms)
-        assert committed is not None and committed.block.txs == ()
+        committed = chain.commit()
+        assert committed.block.txs == ()
         assert chain.engine.state_tree.get_root(height) == committed.block.header.state_root
     assert header_root(chain, 3) == header_root(chain, 1)
 
@@ -159,8 +154,8 @@ def test_two_proposals_for_one_height_then_the_second_commits(chain: LocalChain)
     chain.mempool.add(second_tx.encode())
     chain.clock_ms += 2
     engine.executions.pop(first.block_id())
-    committed = chain.producer.produce_block(chain.clock_ms)
-    assert committed is not None and committed.block.header.state_root == second.header.state_root
+    committed = chain.commit(advance_ms=0)
+    assert committed.block.header.state_root == second.header.state_root
     assert engine.state_tree.get_root(2) == second.header.state_root
     verify_state_proof(second.header.state_root,
                        engine.get_state_proof(AUTH_NAMESPACE,

@@ -8,17 +8,19 @@ from seoulchain.client.audit import audit_chain
 from seoulchain.consensus.evidence import DuplicateVoteEvidence
 from seoulchain.consensus.messages import Vote
 from seoulchain.crypto import sha256
-from seoulchain.errors import LocalError
 from seoulchain.execution.engine import InvalidBlock
 from seoulchain.execution.results import ResultCode
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.types import Commit, CommitSig, VoteType, compute_vote_sign_bytes
+from seoulchain.node.validator import Committed
 from tests.conftest import LocalChain, make_key
 
 
 def set_validator(chain: LocalChain, public_key: bytes, power: int) -> ResultCode:
-    tx = chain.make_tx(service="validators", method="set_validator",
-                       args={"public_key": public_key, "power": power, "name": "new"})
+    """Propose a validator change as the lone member agency (k = 1: it passes at once)."""
+    tx = chain.make_tx(service="gov", method="propose",
+                       args={"kind": "set_validator", "public_key": public_key, "power": power,
+                             "name": "new", "deadline_height": chain.engine.height + 10})
     return chain.commit(tx).execution.results[0].code
 
 
@@ -55,18 +57,29 @@ def test_removing_the_last_validator_is_refused(chain: LocalChain) -> None:
     assert chain.engine.next_validators.get_power(chain.validator.public_key) == 10
 
 
-def test_only_admins_change_validators(chain: LocalChain) -> None:
+def test_only_member_agencies_change_validators(chain: LocalChain) -> None:
     stranger = make_key(42)
-    tx = chain.make_tx(stranger, service="validators", method="set_validator",
-                       args={"public_key": stranger.public_key, "power": 5})
-    assert chain.engine.check_tx(tx.encode()).code == ResultCode.UNAUTHORIZED
+    tx = chain.make_tx(stranger, service="gov", method="propose",
+                       args={"kind": "set_validator", "public_key": stranger.public_key,
+                             "power": 5, "deadline_height": 10})
+    result = chain.commit(tx).execution.results[0]
+    assert result.code == ResultCode.REFUSED
+    assert "not a key of a member agency" in result.log
+    assert chain.engine.next_validators.get_power(stranger.public_key) == 0
 
 
-def test_solo_producer_stops_clearly_when_it_loses_its_majority(chain: LocalChain) -> None:
+def test_a_lone_validator_that_loses_its_majority_waits_for_the_new_one(
+        chain: LocalChain) -> None:
+    """validator core (n=1, then 2): from the height whose set gives the first validator
+    less than 2/3 of the power, it commits nothing alone; that height waits for votes."""
     set_validator(chain, make_key(43).public_key, 100)
     chain.commit(chain.make_tx())
-    with pytest.raises(LocalError, match="2/3"):
-        chain.commit(chain.make_tx())
+    height = chain.engine.height
+    assert chain.mempool.add(chain.make_tx().encode()).ok
+    effects = chain.step()
+    assert not [effect for effect in effects if isinstance(effect, Committed)]
+    assert chain.engine.height == height
+    assert chain.core is not None and chain.core.machine.height == height + 1
 
 
 def double_vote(chain: LocalChain, height: int) -> bytes:

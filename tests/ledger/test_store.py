@@ -111,7 +111,7 @@ def test_corrupt_database_file_is_a_storage_error(tmp_path: Path) -> None:
 def test_store_refuses_a_different_genesis(chain: LocalChain) -> None:
     batch = SparseMerkleTree(MemoryNodeStore()).apply_batch(0, {})
     with pytest.raises(StorageError, match="different genesis"):
-        chain.store.write_genesis_state(b"\x01" * 32, {}, batch)
+        chain.store.write_genesis_state(b"\x01" * 32, {}, batch, chain.genesis.validators)
 
 
 def test_store_refuses_a_store_of_another_schema(chain: LocalChain) -> None:

@@ -17,7 +17,7 @@ from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Transaction
 from seoulchain.node.home import init_home
 from seoulchain.node.node import Node
-from tests.conftest import LocalChain
+from tests.conftest import LocalChain, commit_next_height
 
 BLOCKS = 4
 
@@ -129,7 +129,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
         running.submit(Transaction.create(
             key, chain_id="integrity-test", nonce=nonce, expiry_height=100, service="notary",
             method="anchor", args={"doc_hash": os.urandom(32), "kind": "permit"}).encode())
-        running.producer.produce_block(running.engine.tip.time_ms + 1000)
+        commit_next_height(running)
     yield running
     running.close()
 

@@ -267,12 +267,15 @@ def compute_genesis_value_from_spec(file: dict[str, Any]) -> list[Any]:
         fields["agencies"] = [agencies["version"], [
             [member["name"], bytes.fromhex(member["public_key"])]
             for member in agencies["members"]]]
+        threshold = file.get("governance", {}).get("threshold", 0)
+        if threshold:
+            fields["governance"] = {"threshold": threshold}
     return [fields[name] for name in read_genesis_field_order() if name in fields]
 
 
 def test_genesis_spec_lists_the_hashed_fields_in_order() -> None:
     assert read_genesis_field_order() == ["version", "chain_id", "genesis_time_ms",
-                                          "validator_set", "roles", "agencies"]
+                                          "validator_set", "roles", "agencies", "governance"]
 
 
 @pytest.mark.parametrize("vector", VECTORS["genesis"], ids=lambda vector: vector["name"])

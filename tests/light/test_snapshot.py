@@ -49,8 +49,9 @@ def grow_chain(chain: LocalChain, blocks: int = 6, txs_per_block: int = 5) -> No
     for index in range(blocks):
         txs = [chain.make_tx() for _ in range(txs_per_block)]
         if index in (1, 3):
-            txs.append(chain.make_tx(service="validators", method="set_validator",
-                                     args={"public_key": make_key(40 + index).public_key,
+            txs.append(chain.make_tx(service="gov", method="propose",
+                                     args={"kind": "set_validator", "deadline_height": 1000,
+                                           "public_key": make_key(40 + index).public_key,
                                            "power": 1, "name": f"extra{index}"}))
         chain.commit(*txs)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from seoulchain.errors import LocalError
+from seoulchain.ledger.types import BLOCK_BYTES_MAX, BLOCK_TXS_MAX
 from seoulchain.node.config import DURATION_MS_MAX, NodeConfig, check_number_range
 
 
@@ -25,6 +26,8 @@ def load(tmp_path: Path, text: str) -> NodeConfig:
     ("[p2p]\nidle_timeout_ms = inf\n", "idle_timeout_ms must be int"),
     ("[mempool]\ntxs_max = 0\n", "txs_max must be 1 to"),
     ("[chain]\nblock_txs_max = -5\n", "block_txs_max"),
+    (f"[chain]\nblock_txs_max = {BLOCK_TXS_MAX + 1}\n", "block_txs_max must be at most"),
+    (f"[chain]\nblock_tx_bytes_max = {BLOCK_BYTES_MAX + 1}\n", "block_tx_bytes_max must be at"),
     ("[mempool]\nbytes_max = 100000000000000000000000\n", "bytes_max"),
     ("[api]\nport = 70000\n", "port must be 0 to 65535"),
     ("[p2p]\nlisten_port = -1\n", "listen_port"),

@@ -51,6 +51,6 @@ def test_commit_evicts_included_and_rechecks_the_rest(chain: LocalChain) -> None
     short_lived = chain.make_tx(make_key(2), nonce=keeper.nonce + 1, expiry_height=1)
     assert chain.mempool.add(keeper.encode()).ok
     assert chain.mempool.add(short_lived.encode()).ok
-    chain.producer.config.block_txs_max = 1
+    chain.block_txs_max = 1
     chain.commit()
     assert len(chain.mempool) == 0  # the second expired at height 2 and was dropped

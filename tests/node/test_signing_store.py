@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,14 @@ from seoulchain.consensus.messages import Step
 from seoulchain.consensus.safety import SafetyRules, SignedRecord, SigningRefused
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import DecodeError, StorageError
-from seoulchain.ledger.types import Height, Round, Transaction, VoteType
+from seoulchain.ledger.types import (
+    Height,
+    Round,
+    Transaction,
+    Validator,
+    ValidatorSet,
+    VoteType,
+)
 from seoulchain.node.bft import SIGNING_STATE_FILE
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
@@ -27,6 +35,7 @@ from seoulchain.node.signing_store import (
     require_signing_state,
     write_floor_record,
 )
+from tests.conftest import commit_next_height
 
 CHAIN_ID = "seoul-test"
 KEY = SigningKey(sha256(b"signing-store-test"))
@@ -174,9 +183,15 @@ def test_floor_record_forbids_the_next_height_and_allows_the_one_after(tmp_path:
     assert vote.height == 7
 
 
-def make_networked_home_with_blocks(root: Path, blocks: int) -> Home:
-    """A validator home with `blocks` committed blocks that starts BFT consensus next."""
+def make_home_with_blocks(root: Path, blocks: int, *, peer_power: int = 0) -> Home:
+    """A validator home with `blocks` committed blocks and no signing state; with
+    `peer_power`, genesis also names a second validator (ours keeps a 2/3 majority)."""
     home = init_home(root, chain_id="signing-test")
+    if peer_power:
+        genesis = home.load_genesis()
+        peer = Validator(SigningKey(sha256(b"peer")).public_key, peer_power, "peer")
+        dataclasses.replace(genesis, validators=ValidatorSet.of(
+            [*genesis.validators.validators, peer])).save(home.genesis_path)
     node = Node(home)
     operator = home.load_key("operator")
     try:
@@ -185,18 +200,16 @@ def make_networked_home_with_blocks(root: Path, blocks: int) -> Home:
                 operator, chain_id="signing-test", nonce=nonce, expiry_height=100,
                 service="notary", method="anchor",
                 args={"doc_hash": sha256(bytes([nonce])), "kind": "permit"}).encode())
-            node.producer.produce_block(node.engine.tip.time_ms + 1000)
+            commit_next_height(node)
         assert node.engine.height == blocks
     finally:
         node.close()
-    config = home.load_config()
-    config.p2p.peers = [f"{sha256(b'peer').hex()}@127.0.0.1:9"]
-    config.save(home.config_path)
+    (home.data_dir / SIGNING_STATE_FILE).unlink()
     return home
 
 
 def test_validator_with_blocks_and_no_signing_state_does_not_start(tmp_path: Path) -> None:
-    home = make_networked_home_with_blocks(tmp_path / "home", 3)
+    home = make_home_with_blocks(tmp_path / "home", 3, peer_power=1)
     with pytest.raises(SigningStateMissing, match=r"signing-state\.cbor is missing"):
         Node(home)
     write_floor_record(home.data_dir / SIGNING_STATE_FILE, home.store_path)
@@ -206,3 +219,22 @@ def test_validator_with_blocks_and_no_signing_state_does_not_start(tmp_path: Pat
     finally:
         node.close()
     assert write_floor_record(home.data_dir / SIGNING_STATE_FILE, home.store_path) is None
+
+
+def test_lone_validator_with_blocks_and_no_signing_state_starts_and_commits(
+        tmp_path: Path) -> None:
+    """signing state (n=1): the only validator decides each height before any signature of
+    it leaves the process, so a lost file (or a home that never had one) cannot lead to a
+    second signature at a height it signed: it starts and goes on committing."""
+    home = make_home_with_blocks(tmp_path / "home", 3)
+    node = Node(home)
+    try:
+        operator = home.load_key("operator")
+        assert node.submit(Transaction.create(
+            operator, chain_id="signing-test", nonce=4, expiry_height=100, service="notary",
+            method="anchor", args={"doc_hash": sha256(b"after"), "kind": "permit"}).encode()).ok
+        committed = commit_next_height(node)
+        assert committed is not None and committed.block.height == 4
+    finally:
+        node.close()
+    assert (home.data_dir / SIGNING_STATE_FILE).exists()

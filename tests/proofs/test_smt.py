@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seoulchain.errors import DecodeError, LocalError, StorageError, VerificationError
+from seoulchain.ledger.state_nodes import SqliteNodeStore
 from seoulchain.proofs import smt
 from seoulchain.proofs.smt import (
     BATCH_UPDATES_MAX,
@@ -34,7 +35,6 @@ from seoulchain.proofs.smt import (
     MemoryNodeStore,
     SparseMerkleProof,
     SparseMerkleTree,
-    SqliteNodeStore,
     TreeBatch,
     compute_key_hash,
     compute_value_hash,

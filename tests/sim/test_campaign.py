@@ -50,6 +50,18 @@ def test_sim_campaign_without_empty_blocks_over_a_few_seeds() -> None:
     assert results[0].replay_command == "seoulchain sim --seed 0 --empty-blocks-interval-ms 5000"
 
 
+@pytest.mark.parametrize("interval_ms", [None, 5000])
+def test_sim_campaign_single_validator_seeds(interval_ms: int | None) -> None:
+    """sim campaign (n=1, the path `seoulchain init` + `start` run): eight seeds of crashes,
+    torn WAL writes, slowness and clock skew, with empty blocks on and off; no failure."""
+    results = [run_seed(seed, validators=1, empty_blocks_interval_ms=interval_ms)
+               for seed in range(8)]
+    failed = [result for result in results if result.failed]
+    assert not failed, describe(failed)
+    assert {result.plan.n for result in results} == {1}
+    assert any(result.plan.crashes for result in results)
+
+
 @pytest.mark.simulation
 @pytest.mark.timeout(CAMPAIGN_TIMEOUT_S)
 def test_sim_campaign_many_seeds_keeps_safety_and_liveness() -> None:

@@ -14,14 +14,16 @@ from typer.testing import CliRunner
 from seoulchain.cli.sim import sim
 from seoulchain.errors import LocalError
 from seoulchain.sim.cluster import Cluster, SimLimits
-from seoulchain.sim.costs import CpuCosts, EventWork, compute_percentile, run_load_step
+from seoulchain.sim.costs import CpuCosts, EventWork
 from seoulchain.sim.network import NetworkFaults
+from seoulchain.sim.scale import compute_percentile, run_load_step
 
 # The trace digest of `run_fault_scenario` before the cost model existed (commit ad4c6fb):
 # with costs off, the event loop must process the very same items in the same order.
-# A change to the validator core's behaviour changes it legitimately; a change to the
-# simulator's loop must not.
-SCENARIO_DIGEST_BEFORE_COSTS = "5a11c3f6ed75311265f45aa5df8976e0e76765e5b0ef44650192c6a8aa49bc2d"
+# A change to the validator core's behaviour or to the simulated chain's genesis (here: its
+# governing agencies, whose members are genesis state) changes it legitimately, with the same
+# time, item count and height; a change to the simulator's loop must not.
+SCENARIO_DIGEST_BEFORE_COSTS = "cdc437456ab82dcf635eb539ae6f29ff8b80d2e00c7f7da4511435148be39143"
 # Per-tx costs ten times the measured ones: a low bound keeps these runs cheap in real CPU.
 SLOW_TX_FACTOR = 10
 SCALE_LIMITS = SimLimits(block_txs_max=2000, block_tx_bytes_max=4 * 1024 * 1024,
@@ -132,7 +134,7 @@ def test_cli_sim_scale_writes_well_formed_json(tmp_path: Path) -> None:
     """`seoulchain sim scale` on a tiny configuration: the table, and JSON without NaN."""
     output = tmp_path / "scale.json"
     result = runner.invoke(app, ["scale", "--validators", "1", "--duration-s", "0.3",
-                                 "--steps", "1", "--json", str(output)])
+                                 "--steps", "1", "--json-out", str(output)])
     assert result.exit_code == 0, result.output
     assert "tps_max" in result.output and "wall time" in result.output
     document = json.loads(output.read_text(), parse_constant=lambda name: pytest.fail(name))

@@ -30,13 +30,14 @@ def block_times_ms(cluster: Cluster, index: int) -> list[int]:
             for height in range(1, cluster.nodes[index].height + 1)]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sim_idle_network_commits_one_empty_block_per_interval(seed: int) -> None:
-    """sim (n=4, create_empty_blocks off, interval 5 s): in a minute of idling, heights 2 and
-    up come an interval apart and carry nothing; with empty blocks on, dozens come."""
-    waiting = Cluster(n=4, seed=seed, empty_blocks_interval_ms=INTERVAL_MS)
+@pytest.mark.parametrize(("n", "seed"), [(1, 1), (1, 2), (4, 1), (4, 2), (4, 3)])
+def test_sim_idle_network_commits_one_empty_block_per_interval(n: int, seed: int) -> None:
+    """sim (n=1 and 4, create_empty_blocks off, interval 5 s): in a minute of idling,
+    heights 2 and up come an interval apart and carry nothing; with empty blocks on, dozens
+    come."""
+    waiting = Cluster(n=n, seed=seed, empty_blocks_interval_ms=INTERVAL_MS)
     waiting.run_for(IDLE_MS)
-    eager = Cluster(n=4, seed=seed)
+    eager = Cluster(n=n, seed=seed)
     eager.run_for(IDLE_MS)
     heights = [node.height for node in waiting.nodes]
     assert min(heights) >= IDLE_MS // (INTERVAL_MS + 1_000)  # not stalled
@@ -48,11 +49,11 @@ def test_sim_idle_network_commits_one_empty_block_per_interval(seed: int) -> Non
     waiting.check()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sim_a_transaction_ends_the_wait_and_commits_promptly(seed: int) -> None:
-    """sim (n=4, create_empty_blocks off): a tx submitted to any node of an idle network
-    commits on every node well within the interval, whoever proposes the height."""
-    cluster = Cluster(n=4, seed=seed, empty_blocks_interval_ms=INTERVAL_MS)
+@pytest.mark.parametrize(("n", "seed"), [(1, 1), (1, 2), (4, 1), (4, 2), (4, 3)])
+def test_sim_a_transaction_ends_the_wait_and_commits_promptly(n: int, seed: int) -> None:
+    """sim (n=1 and 4, create_empty_blocks off): a tx submitted to any node of an idle
+    network commits on every node well within the interval, whoever proposes the height."""
+    cluster = Cluster(n=n, seed=seed, empty_blocks_interval_ms=INTERVAL_MS)
     cluster.run_for(INTERVAL_MS + 2_000)
     for count in range(1, 4):
         cluster.run_for(INTERVAL_MS // 2)  # mid-wait

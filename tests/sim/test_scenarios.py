@@ -335,14 +335,14 @@ def test_sim_standby_node_follows_the_chain() -> None:
 
 
 def test_sim_validator_set_change_takes_effect_two_heights_later() -> None:
-    """sim: validator-set change (n=4 + 1 standby): the admin adds node 4 and removes node 0.
-    Once it applies, node 0 crashes and node 1 too: only with the new member do 2, 3 and 4
-    make a quorum — and they do."""
+    """sim: validator-set change (n=4 + 1 standby): three of the four agencies (k = 3) pass
+    proposals to add node 4 and remove node 0. Once they apply, node 0 crashes and node 1
+    too: only with the new member do 2, 3 and 4 make a quorum — and they do."""
     cluster = Cluster(n=4, seed=39, standbys=1)
     cluster.submit(6, spread_ms=20_000)
     commit_heights(cluster, 2)
     cluster.change_validators(add=[4], remove=[0])
-    commit_heights(cluster, 4)
+    commit_heights(cluster, 8)
     new_key, old_key = cluster.nodes[4].key.public_key, cluster.nodes[0].key.public_key
     validators = cluster.nodes[2].core.engine.validators
     assert validators.get_power(new_key) == 1 and validators.get_power(old_key) == 0

@@ -8,6 +8,7 @@
     GET  /v1/txs/{hash}                   status and result; ?wait_s= waits for its commit
     GET  /v1/blocks/latest | /v1/blocks/{height}   block with its commit; ?format=cbor
     GET  /v1/accounts/{public_key}        next nonce, roles, recent transactions
+    GET  /v1/services                     installed services: versions, argument schemas
     GET  /v1/query/{service}/{name}?...   a service query on committed state
     GET  /v1/light/{height}               light block: header, commit, validator set (proofs)
     GET  /v1/proofs/tx/{hash}             a tx's log and result inclusion proofs
@@ -52,13 +53,12 @@ from seoulchain.errors import DecodeError, LocalError, SeoulchainError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import parse_key
 from seoulchain.ledger.types import TX_BYTES_MAX
-from seoulchain.node.node import Node, TxStatus
-from seoulchain.proofs.logtree import compute_checkpoint_consistency, compute_checkpoint_inclusion
+from seoulchain.node.node import BATCH_TXS_MAX, Node, TxStatus
 
 # A JSON submission carries the tx as hex: twice the bytes, plus a little framing.
 SUBMIT_BODY_BYTES_MAX = 2 * TX_BYTES_MAX + 1024
-# A batch amortises HTTP overhead for load generators and agency back-office systems.
-BATCH_TXS_MAX = 1000
+# A batch amortises HTTP overhead for load generators and agency back-office systems; it
+# holds at most node.BATCH_TXS_MAX transactions.
 BATCH_BODY_BYTES_MAX = 8 * 1024 * 1024
 
 
@@ -140,9 +140,9 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/v1/blocks/latest")
     async def get_latest_block(format: str = "json") -> Any:
-        if node.engine.height == 0:
+        if node.get_height() == 0:
             raise ApiError(404, "no_blocks", "no block has been committed yet")
-        return get_block_at(node.engine.height, format)
+        return get_block_at(node.get_height(), format)
 
     @app.get("/v1/blocks/{height}")
     async def get_block(height: Height, format: str = "json") -> Any:
@@ -152,18 +152,18 @@ def create_app(node: Node) -> FastAPI:
         if format == "cbor":
             # The stored bytes are the block's canonical encoding, checked against its
             # stored block id on every read (a damaged block raises StorageError).
-            data = node.store.get_block_bytes(height)
+            data = node.get_block_bytes(height)
             if data is None:
                 raise no_block(height)
             return Response(data, media_type="application/cbor")
-        block = node.store.get_block(height)
-        if block is None:
+        found = node.get_block(height)
+        if found is None:
             raise no_block(height)
-        return block_view(block, node.store.get_commit(height))
+        return block_view(*found)
 
     def no_block(height: int) -> ApiError:
         return ApiError(404, "no_block", f"no block at height {height}; "
-                                         f"the chain is at {node.engine.height}")
+                                         f"the chain is at {node.get_height()}")
 
     @app.get("/v1/accounts/{public_key}")
     async def get_account(public_key: str, limit: ListLimit = 20) -> dict[str, Any]:
@@ -171,53 +171,57 @@ def create_app(node: Node) -> FastAPI:
             key = parse_key(public_key)
         except SeoulchainError as exc:
             raise ApiError(400, "bad_key", str(exc)) from exc
-        records = node.store.list_txs_by_signer(key, limit)
+        account = node.get_account(key, limit)
         return {
             "public_key": key.hex(),
-            "next_nonce": node.engine.get_next_nonce(node.engine.state, key),
-            "roles": node.engine.get_roles(key),
+            "next_nonce": account.next_nonce,
+            "roles": account.roles,
             "recent_txs": [{"hash": record.hash.hex(), "height": record.height,
-                            "code": record.code} for record in records],
+                            "code": record.code} for record in account.recent_txs],
         }
+
+    @app.get("/v1/services")
+    async def list_services() -> dict[str, Any]:
+        return {"services": node.describe_services()}
 
     @app.get("/v1/query/{service}/{name}")
     async def run_query(service: str, name: str, request: Request) -> dict[str, Any]:
         try:
-            result = node.engine.query(service, name, dict(request.query_params))
+            result = node.query(service, name, dict(request.query_params))
         except LocalError as exc:
             raise ApiError(400, "bad_query", str(exc)) from exc
-        return {"height": node.engine.height, "result": to_jsonable(result)}
+        return {"height": node.get_height(), "result": to_jsonable(result)}
 
     @app.get("/v1/log/consistency")
     async def get_log_consistency(old: LogSize, new: OptionalLogSize = None
                                   ) -> dict[str, Any]:
         # Any block header is a checkpoint (log_size, log_root) its commit certifies: a
         # client takes both sizes from headers it verified and checks the proof offline.
-        log_size = node.engine.tip.log_size
+        log_size = node.get_log_size()
         new_size = log_size if new is None else new
         if not 0 <= old <= new_size:
             raise ApiError(400, "bad_range", f"need 0 <= old <= new, got old={old}, "
                                              f"new={new_size}")
         if new_size > log_size:
             raise ApiError(404, "beyond_log", f"the log has {log_size} leaves, not {new_size}")
-        old_root, new_root, proof = compute_checkpoint_consistency(old, new_size,
-                                                                   node.store.read_log_node)
-        return {"old_size": old, "new_size": new_size, "old_root": old_root.hex(),
-                "new_root": new_root.hex(), "proof": [sibling.hex() for sibling in proof]}
+        checkpoint = node.get_log_consistency(old, new_size)
+        return {"old_size": old, "new_size": new_size, "old_root": checkpoint.other.hex(),
+                "new_root": checkpoint.root.hex(),
+                "proof": [sibling.hex() for sibling in checkpoint.proof]}
 
     @app.get("/v1/log/inclusion/{index}")
     async def get_log_inclusion(index: LogIndex, size: OptionalLogSize = None
                                 ) -> dict[str, Any]:
-        log_size = node.engine.tip.log_size
+        log_size = node.get_log_size()
         tree_size = log_size if size is None else size
         if tree_size > log_size:
             raise ApiError(404, "beyond_log", f"the log has {log_size} leaves, not {tree_size}")
         if index >= tree_size:
             raise ApiError(404, "no_leaf", f"no leaf {index} in a log of size {tree_size}")
-        leaf_hash, root, proof = compute_checkpoint_inclusion(index, tree_size,
-                                                              node.store.read_log_node)
-        return {"index": index, "size": tree_size, "leaf_hash": leaf_hash.hex(),
-                "root": root.hex(), "proof": [sibling.hex() for sibling in proof]}
+        checkpoint = node.get_log_inclusion(index, tree_size)
+        return {"index": index, "size": tree_size, "leaf_hash": checkpoint.other.hex(),
+                "root": checkpoint.root.hex(),
+                "proof": [sibling.hex() for sibling in checkpoint.proof]}
 
     register_proof_routes(app, node)
     register_snapshot_routes(app, node, make_admin_guard(node.home.ensure_admin_token()))
@@ -229,28 +233,28 @@ def register_snapshot_routes(app: FastAPI, node: Node, require_admin: Any) -> No
 
     @app.get("/v1/snapshots")
     async def list_snapshots() -> dict[str, Any]:
-        return {"heights": node.snapshots.files.list_heights(),
-                "base_height": node.store.get_base_height()}
+        return {"heights": node.list_snapshot_heights(),
+                "base_height": node.get_base_height()}
 
     @app.post("/v1/snapshots", dependencies=[Depends(require_admin)])
     async def take_snapshot() -> dict[str, Any]:
-        if node.engine.height == 0:
+        if node.get_height() == 0:
             raise ApiError(404, "no_blocks", "no block has been committed yet")
-        if node.snapshots.busy:
+        if node.is_taking_snapshot():
             raise ApiError(409, "busy", "a snapshot is already being taken")
-        return {"height": await node.snapshots.take()}
+        return {"height": await node.take_snapshot()}
 
     @app.get("/v1/snapshots/{height}/manifest")
     async def get_snapshot_manifest(height: SnapshotHeight) -> Response:
-        if height not in node.snapshots.files.list_heights():
+        manifest = node.get_snapshot_manifest(height)
+        if manifest is None:
             raise ApiError(404, "no_snapshot", f"no snapshot at height {height}")
-        return Response(node.snapshots.files.read_manifest(height),
-                        media_type="application/cbor")
+        return Response(manifest, media_type="application/cbor")
 
     @app.get("/v1/snapshots/{height}/chunks/{index}")
     async def get_snapshot_chunk(height: SnapshotHeight, index: ChunkIndex) -> Response:
         try:
-            data = node.snapshots.files.read_chunk(height, index)
+            data = node.get_snapshot_chunk(height, index)
         except LocalError as exc:
             raise ApiError(404, "no_chunk", str(exc)) from exc
         return Response(data, media_type="application/cbor")
@@ -258,29 +262,26 @@ def register_snapshot_routes(app: FastAPI, node: Node, require_admin: Any) -> No
 
 def register_proof_routes(app: FastAPI, node: Node) -> None:
     """Serve the pieces of proof bundles (docs/spec/proofs.md §8)."""
-    from seoulchain.client.prover import StoreProofSource
     from seoulchain.light.bundle import (
         light_block_to_json,
         state_proof_to_json,
         tx_proof_to_json,
     )
 
-    source = StoreProofSource(node.genesis, node.store)
-
     @app.get("/v1/light/{height}")
     async def get_light_block(height: Height) -> dict[str, Any]:
-        if not 1 <= height <= node.engine.height:
+        if not 1 <= height <= node.get_height():
             raise ApiError(404, "no_block", f"no block at height {height}; the chain is at "
-                                            f"{node.engine.height}")
+                                            f"{node.get_height()}")
         return {"height": height, "light_block": light_block_to_json(
-            source.get_light_block(height))}
+            node.get_light_block(height))}
 
     @app.get("/v1/proofs/tx/{tx_hash}")
     async def get_tx_proof(tx_hash: str) -> dict[str, Any]:
         hash_bytes = parse_hash(tx_hash)
-        if node.store.get_tx(hash_bytes) is None:
+        if not node.is_tx_committed(hash_bytes):
             raise ApiError(404, "no_tx", f"transaction {hash_bytes.hex()} is not committed")
-        proof = source.get_tx_proof(hash_bytes)
+        proof = node.get_tx_proof(hash_bytes)
         return {"height": proof.height, "proof": tx_proof_to_json(proof)}
 
     @app.get("/v1/proofs/state/{service}/{key}")
@@ -289,9 +290,9 @@ def register_proof_routes(app: FastAPI, node: Node) -> None:
             key_bytes = bytes.fromhex(key)
         except ValueError as exc:
             raise ApiError(400, "bad_key", f"{key!r} is not a hex state key") from exc
-        if node.engine.height == 0:
+        if node.get_height() == 0:
             raise ApiError(404, "no_blocks", "no block has been committed yet")
-        proof = node.engine.get_state_proof(service, key_bytes)
+        proof = node.get_state_proof(service, key_bytes)
         return {"height": proof.height, "proof": state_proof_to_json(proof)}
 
 

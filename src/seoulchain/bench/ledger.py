@@ -1,8 +1,10 @@
 """Single-validator ledger benchmark: pre-signed notary txs through admission and blocks.
 
 Drives the node's own pipeline in-process — `Mempool.add` (decode, signature, nonce,
-schema), `SoloProducer.produce_block` (prepare, execute, commit precommit, atomic SQLite
-commit) — with no HTTP in between, so the figure is the ledger core's throughput on this
+schema), then for each block what a lone validator's core does once it has decided
+(`commit_next_block`: `Engine.prepare_proposal` over the mempool's candidates, its own
+precommit as the commit, `Engine.commit` in one atomic SQLite transaction) — with no HTTP
+and no consensus messages in between, so the figure is the ledger core's throughput on this
 machine. Transactions are signed before the clock starts: signing is the clients' cost.
 The chain it writes is a normal node home, so `seoulchain audit --home DIR` can then be
 timed on it.
@@ -21,6 +23,7 @@ stored like any other. The reported `tx_bytes` is the mean encoded size of what 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import time
@@ -31,15 +34,18 @@ from pathlib import Path
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.crypto import SigningKey, is_valid_signature
 from seoulchain.errors import LocalError
-from seoulchain.execution.engine import Engine
+from seoulchain.execution.engine import CommittedBlock, Engine
 from seoulchain.execution.service import load_services
-from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore, BlockWrite
-from seoulchain.ledger.types import Transaction
-from seoulchain.node.config import ChainConfig
+from seoulchain.ledger.types import (
+    Commit,
+    CommitSig,
+    Transaction,
+    VoteType,
+    compute_vote_sign_bytes,
+)
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.mempool import Mempool
-from seoulchain.node.producer import SoloProducer
 from seoulchain.proofs.smt import SparseMerkleTree, TreeBatch
 from seoulchain.services.notary import (
     METADATA_ENTRIES_MAX,
@@ -54,6 +60,9 @@ BENCH_SIGNERS = 64
 # Chain lengths (in txs) at which the growth figures are taken, beside the last one.
 CHECKPOINT_TXS = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 LEDGER_BENCH_CHAIN_ID = "seoul-bench-1"
+# Transaction bytes a bench block may carry: far above what --block-txs padded txs need, so
+# the count alone cuts blocks.
+BENCH_BLOCK_TX_BYTES_MAX = 64 << 20
 # Padding metadata: keys "ref00".."ref15", values of one filler character. The notary's
 # schema (services/notary.py) bounds it: METADATA_ENTRIES_MAX entries, keys of at most
 # METADATA_KEY_CHARS_MAX characters, values of at most METADATA_VALUE_CHARS_MAX.
@@ -123,7 +132,7 @@ class LedgerBenchResult:
 class StageTimes:
     """Time spent in the state tree update and the store's block commit, by wrapping both.
 
-    The bench drives the node's own producer; these two calls are where the block time not
+    The bench drives the node's own engine; these two calls are where the block time not
     spent executing transactions goes, so timing them splits a block into execution, state
     tree and storage without touching the pipeline.
     """
@@ -183,8 +192,7 @@ def add_bench_issuers(home: Home, count: int) -> list[SigningKey]:
     keys = [SigningKey.generate() for _ in range(count)]
     genesis = home.load_genesis()
     roles = {"notary.issuer": tuple(key.public_key for key in keys)}
-    Genesis(genesis.chain_id, genesis.genesis_time_ms, genesis.validators, roles).save(
-        home.genesis_path)
+    dataclasses.replace(genesis, roles=roles).save(home.genesis_path)
     return keys
 
 
@@ -299,8 +307,7 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
     store = BlockStore(home.store_path)
     engine = Engine(genesis, store, load_services(), verify_evidence_bytes)
     mempool = Mempool(engine, txs_max=block_txs * 2, bytes_max=1 << 30)
-    config = ChainConfig(block_txs_max=block_txs, block_tx_bytes_max=64 << 20)
-    producer = SoloProducer(engine, mempool, home.load_key("validator"), config, lambda c: None)
+    key = home.load_key("validator")
     stages = StageTimes(engine)
     admission_s = blocks_s = cpu_s = 0.0
     clock_ms = genesis.genesis_time_ms
@@ -320,7 +327,7 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
                 raise LocalError(f"benchmark tx refused: {check.log}")
         tock = time.perf_counter()
         clock_ms += 1
-        producer.produce_block(clock_ms)
+        commit_next_block(engine, mempool, key, clock_ms, block_txs)
         done = time.perf_counter()
         cpu_s += time.process_time() - cpu_tick
         blocks_s += done - tock
@@ -358,6 +365,24 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
         checkpoints=tuple(checkpoints),
         stages_us={name: round(value, 1) for name, value in stages_us.items()},
         cpu_us_per_tx=round(cpu_s * per_tx, 1))
+
+
+def commit_next_block(engine: Engine, mempool: Mempool, key: SigningKey, time_ms: int,
+                      txs_max: int) -> CommittedBlock:
+    """Commit the next block as a lone validator's core does once it has decided: the
+    mempool's candidates prepared into a block, its own precommit the block's commit."""
+    candidates = mempool.reap(txs_max, BENCH_BLOCK_TX_BYTES_MAX)
+    last_commit = engine.store.get_commit(engine.height) if engine.height else None
+    block = engine.prepare_proposal(time_ms=time_ms, proposer=key.public_key,
+                                    candidates=candidates, last_commit=last_commit,
+                                    txs_max=txs_max, bytes_max=BENCH_BLOCK_TX_BYTES_MAX)
+    block_id = block.block_id()
+    signature = key.sign(compute_vote_sign_bytes(engine.chain_id, VoteType.PRECOMMIT,
+                                                 block.height, 0, block_id))
+    committed = engine.commit(block, Commit(block.height, 0, block_id,
+                                            (CommitSig(key.public_key, signature),)))
+    mempool.update(committed.execution.tx_hashes)
+    return committed
 
 
 def measure_disk_bytes(home: Home) -> int:

@@ -41,13 +41,12 @@ from seoulchain.crypto import sha256
 from seoulchain.errors import DecodeError, LocalError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.types import TX_BYTES_MAX, Block
+from seoulchain.node.node import BATCH_TXS_MAX
 
 TX_FILE_MAGIC = b"SCTXS001"
 RECORD_HEADER_BYTES = 4
 # A load file of more transactions than this is a mistake (it would not fit in memory).
 TX_FILE_TXS_MAX = 10_000_000
-# The API's own batch limit (api.app.BATCH_TXS_MAX).
-BATCH_TXS_MAX = 1000
 # Requests in flight to one node before the schedule slips: enough to hide one slow
 # request, few enough that a struggling node is not buried.
 IN_FLIGHT_PER_NODE_MAX = 4

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from seoulchain.errors import LocalError
+from seoulchain.ledger.state_nodes import StateNodeDatabase
 from seoulchain.proofs.smt import (
     SparseMerkleTree,
-    SqliteNodeStore,
     TreeBatch,
     prune,
     verify_membership,
@@ -50,11 +49,10 @@ def _ignore_progress(stage: str, done: int, total: int) -> None:
     """Report nothing."""
 
 
-def _commit(connection: sqlite3.Connection, store: SqliteNodeStore, batch: TreeBatch) -> None:
+def _commit(database: StateNodeDatabase, batch: TreeBatch) -> None:
     """Write one version's nodes in one transaction, as `BlockStore.commit_block` would."""
-    connection.execute("BEGIN IMMEDIATE")
-    store.write_batch(batch)
-    connection.execute("COMMIT")
+    with database.transaction():
+        database.nodes.write_batch(batch)
 
 
 def _state_key(index: int) -> bytes:
@@ -70,25 +68,22 @@ def run_smt_bench(entries: int, batch: int, *, seed: int = 0,
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="seoulchain-smt-") as directory:
         path = Path(directory) / "state.sqlite"
-        connection = sqlite3.connect(path, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        store = SqliteNodeStore(connection)
-        tree = SparseMerkleTree(store)
+        database = StateNodeDatabase(path)
+        tree = SparseMerkleTree(database.nodes)
         figures: dict[str, Any] = {"entries": entries, "batch": batch}
-        version = _load(tree, connection, store, entries, rng, progress, figures)
-        version = _time_updates(tree, connection, store, entries, batch, version, rng,
-                                progress, figures)
+        version = _load(tree, database, entries, rng, progress, figures)
+        version = _time_updates(tree, database, entries, batch, version, rng, progress,
+                                figures)
         _time_proofs(tree, entries, version, rng, figures)
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.checkpoint()
         figures["db_bytes_with_history"] = path.stat().st_size
-        _time_pruning(connection, store, version, figures)
-        connection.close()
+        _time_pruning(database, version, figures)
+        database.close()
     return figures
 
 
-def _load(tree: SparseMerkleTree, connection: sqlite3.Connection, store: SqliteNodeStore,
-          entries: int, rng: random.Random, progress: Progress, figures: dict[str, Any]) -> int:
+def _load(tree: SparseMerkleTree, database: StateNodeDatabase, entries: int,
+          rng: random.Random, progress: Progress, figures: dict[str, Any]) -> int:
     """Insert `entries` keys, LOAD_BATCH_KEYS per version; return the last version."""
     started = time.perf_counter()
     version = -1
@@ -96,7 +91,7 @@ def _load(tree: SparseMerkleTree, connection: sqlite3.Connection, store: SqliteN
         version += 1
         updates = {_state_key(index): rng.randbytes(VALUE_BYTES)
                    for index in range(start, min(start + LOAD_BATCH_KEYS, entries))}
-        _commit(connection, store, tree.apply_batch(version, updates))
+        _commit(database, tree.apply_batch(version, updates))
         progress("loading", min(start + LOAD_BATCH_KEYS, entries), entries)
     load_s = time.perf_counter() - started
     figures["load_s"] = round(load_s, 2)
@@ -104,9 +99,9 @@ def _load(tree: SparseMerkleTree, connection: sqlite3.Connection, store: SqliteN
     return version
 
 
-def _time_updates(tree: SparseMerkleTree, connection: sqlite3.Connection,
-                  store: SqliteNodeStore, entries: int, batch: int, version: int,
-                  rng: random.Random, progress: Progress, figures: dict[str, Any]) -> int:
+def _time_updates(tree: SparseMerkleTree, database: StateNodeDatabase, entries: int,
+                  batch: int, version: int, rng: random.Random, progress: Progress,
+                  figures: dict[str, Any]) -> int:
     """Apply and commit batches of updates to existing keys; return the last version."""
     rounds = max(ROUNDS_MIN, min(ROUNDS_MAX, ROUND_UPDATES_TARGET // batch))
     apply_s = commit_s = 0.0
@@ -118,7 +113,7 @@ def _time_updates(tree: SparseMerkleTree, connection: sqlite3.Connection,
         tick = time.perf_counter()
         result = tree.apply_batch(version, updates)
         tock = time.perf_counter()
-        _commit(connection, store, result)
+        _commit(database, result)
         commit_s += time.perf_counter() - tock
         apply_s += tock - tick
         new_nodes += len(result.new_nodes)
@@ -166,17 +161,14 @@ def _time_proofs(tree: SparseMerkleTree, entries: int, version: int, rng: random
         figures[f"{kind}_proof_depth_mean"] = round(statistics.fmean(depths), 2)
 
 
-def _time_pruning(connection: sqlite3.Connection, store: SqliteNodeStore, version: int,
-                  figures: dict[str, Any]) -> None:
+def _time_pruning(database: StateNodeDatabase, version: int, figures: dict[str, Any]) -> None:
     """Prune every version before the latest; report the time and what is left."""
     tick = time.perf_counter()
-    connection.execute("BEGIN IMMEDIATE")
-    pruned = prune(store, version)
-    connection.execute("COMMIT")
+    with database.transaction():
+        pruned = prune(database.nodes, version)
     figures["prune_s"] = round(time.perf_counter() - tick, 2)
     figures["pruned_nodes"] = pruned
-    count, size = connection.execute(
-        f"SELECT COUNT(*), SUM(LENGTH(node_key) + LENGTH(node)) FROM {store.table}").fetchone()
+    count, size = database.nodes.measure_nodes()
     figures["live_nodes"] = count
     figures["live_node_bytes_per_entry"] = round(size / figures["entries"], 1)
 

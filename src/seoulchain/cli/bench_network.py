@@ -36,7 +36,7 @@ def bench_network(
         keep: Annotated[Path | None, typer.Option(
             help="Keep the devnet, load and reports in this fresh directory.")] = None,
         json_file: Annotated[Path | None, typer.Option(
-            "--json", help="Also write the figures to this JSON file.")] = None,
+            "--json-out", help="Also write the figures to this JSON file.")] = None,
 ) -> None:
     """Four validators on loopback: committed tx/s and commit latency under offered load."""
     from seoulchain.bench.network import run_catchup_bench, run_network_bench

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
-from seoulchain.cli.common import console, err_console, finite_float, reports_errors
+from seoulchain.cli.common import (
+    OptionalHomeOption,
+    console,
+    err_console,
+    finite_float,
+    reports_errors,
+)
 
 # A day of load: longer runs are a typo (the default is two minutes).
 DURATION_S_MAX = 86_400.0
@@ -36,13 +42,11 @@ def bench_suite(
             parser=finite_float(0, DURATION_S_MAX, low_open=True))] = 120.0,
         tx_kind: Annotated[str, typer.Option(help="Transactions to offer: notary.")] = "notary",
         json_file: Annotated[Path | None, typer.Option(
-            "--json", help="Write the figures to this JSON file.")] = None,
+            "--json-out", help="Write the figures to this JSON file.")] = None,
         plot: Annotated[Path | None, typer.Option(
             help="Draw offered vs committed rate and latency to this PNG (matplotlib).")
         ] = None,
-        home: Annotated[Path | None, typer.Option(
-            "--home", help="A devnet to attach to (started if down), or an empty directory "
-                           "to create and keep the benchmark devnet in.")] = None,
+        home: OptionalHomeOption = None,
         commit_pause_ms: Annotated[int | None, typer.Option(
             help="Override a fresh network's commit_pause_ms (default: the node's).")
         ] = None,
@@ -53,7 +57,8 @@ def bench_suite(
     """Measure the bound, the highest sustained tx/s and finality latency, in one run.
 
     Without a subcommand: the full benchmark (docs/performance.md); the subcommands measure
-    parts.
+    parts. `--home` is a devnet to attach to (started if down), or an empty directory to
+    create and keep the benchmark devnet in.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -114,7 +119,7 @@ def bench_postgres(
             help="libpq DSN of a server to use (default: a throwaway cluster on 127.0.0.1 "
                  "via initdb/pg_ctl).")] = None,
         json_file: Annotated[Path | None, typer.Option(
-            "--json", help="Also write the figures to this JSON file.")] = None,
+            "--json-out", help="Also write the figures to this JSON file.")] = None,
 ) -> None:
     """Baseline: the same signed records, checked, in an append-only PostgreSQL table."""
     from seoulchain.bench.postgres import run_postgres_bench

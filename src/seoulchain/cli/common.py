@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +17,23 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemaining
 
 from seoulchain.client.http import NodeClient
 from seoulchain.errors import LocalError, SeoulchainError
+from seoulchain.node.devnet import Devnet, is_devnet
+from seoulchain.node.home import Home
 
 # Output to a pipe or file gets a wide fixed width so tables are not squeezed to 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, soft_wrap=True)
 
-HomeOption = Annotated[Path, typer.Option("--home", help="Node home or devnet directory.",
-                                          envvar="SEOULCHAIN_HOME")]
+# The one definition of `--home`: the directory a command works in (a node home, a devnet
+# directory, or a new directory a command creates), SEOULCHAIN_HOME when not given. A
+# command with a directory of its own (demo, devnet) gives it as the parameter's default.
+_HOME_OPTION = typer.Option("--home", help="Node home or devnet directory.",
+                            envvar="SEOULCHAIN_HOME")
+HomeOption = Annotated[Path, _HOME_OPTION]
+OptionalHomeOption = Annotated[Path | None, _HOME_OPTION]
 NodeOption = Annotated[str | None, typer.Option(
     "--node", help="Node API URL (default: the API address in the home's config).")]
+# `--json` is always this flag; a command that writes figures to a file takes `--json-out FILE`.
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,7 +80,6 @@ def resolve_node_url(home: Path, node: str | None) -> str:
     """Return the node URL to talk to: `--node`, else a live node of the home or devnet."""
     if node:
         return node
-    from seoulchain.cli.network import get_node_urls, get_start_hint
     from seoulchain.client.http import NodeUnavailable
 
     urls = get_node_urls(home)
@@ -84,6 +92,65 @@ def resolve_node_url(home: Path, node: str | None) -> str:
         return url
     raise NodeUnavailable(f"no node answered at {', '.join(urls)}; start it with "
                           f"`{get_start_hint(home)}`")
+
+
+NodeIndexOption = Annotated[int | None, typer.Option(
+    "--node-index", help="With a devnet directory as --home: the validator to use "
+                         "(its home is DEVNET/node-<i>).")]
+
+
+def resolve_node_home(home: Path, node_index: int | None = None, *,
+                      default_index: int | None = 0, network_hint: str = "") -> Home:
+    """Return the node home a command works on: `home`, or node-<i> of a devnet directory.
+
+    Commands that read one node's files pass `default_index=0`; commands where picking a
+    node for the user would surprise (start, state-sync) pass None and say what to pass.
+    """
+    if not is_devnet(home):
+        if node_index is not None:
+            raise LocalError(f"--node-index needs a devnet directory as --home; {home} is not "
+                             f"one")
+        node_home = Home(home)
+        node_home.require_initialised()
+        return node_home
+    homes = Devnet(home).node_homes
+    index = default_index if node_index is None else node_index
+    if index is None or not 0 <= index < len(homes):
+        names = ", ".join(str(node.root) for node in homes)
+        raise LocalError(f"{home} is a devnet directory holding {len(homes)} validator homes "
+                         f"({names}); pass one of them, e.g. --home {homes[0].root} (or "
+                         f"--node-index 0 to {len(homes) - 1}){network_hint}")
+    node_home = homes[index]
+    node_home.require_initialised()
+    return node_home
+
+
+def get_node_urls(home: Path) -> list[str]:
+    """Return the API URLs of a node home, or of every node of a devnet directory."""
+    if is_devnet(home):
+        return Devnet(home).api_urls()
+    config = resolve_node_home(home).load_config()
+    return [f"http://{config.api.host}:{config.api.port}"]
+
+
+def get_start_hint(home: Path) -> str:
+    """Return the command that starts the node(s) behind `home`."""
+    if is_devnet(home):
+        return f"seoulchain devnet --home {home}"
+    return f"seoulchain start --home {home}"
+
+
+def require_free_port(host: str, port: int, setting: str = "[api] port") -> None:
+    """Raise LocalError if `host:port` (config.toml's `setting`) is taken, before a node
+    starts and fails on it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LocalError(f"address {host}:{port} ({setting}) is in use ({exc.strerror}); "
+                             f"is the node already running? Change {setting} in config.toml"
+                             ) from exc
 
 
 def open_client(home: Path, node: str | None) -> NodeClient:

@@ -13,7 +13,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 # `audit` found a block that fails a check (click also uses 2 for a malformed command line).
 EXIT_AUDIT_FAILED = 2
-# `query` found no record for the document.
+# `query` found nothing: no record for the document, or a null query result.
 EXIT_NOT_FOUND = 3
 # A transaction was sent but no node has confirmed it yet: it may still commit.
 EXIT_OUTCOME_UNKNOWN = 4
@@ -23,3 +23,8 @@ EXIT_CRASH = 70
 # The node stopped because its block store could not be read or written.
 # 74 is EX_IOERR in BSD's sysexits.h.
 EXIT_STORAGE = 74
+# The node stopped (or did not start) because its installed services are not the versions
+# the chain runs: one missing, extra or at another version, or an upgrade applies at the next
+# height that this node lacks. Install the versions the message names, then start again.
+# 78 is EX_CONFIG in BSD's sysexits.h.
+EXIT_UPGRADE_REQUIRED = 78

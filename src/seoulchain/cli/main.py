@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sqlite3
 from collections.abc import Coroutine
 from pathlib import Path
@@ -16,48 +15,63 @@ from seoulchain.cli.bench_network import bench_network
 from seoulchain.cli.bench_suite import bench_postgres, bench_suite
 from seoulchain.cli.common import (
     HomeOption,
+    JsonOption,
+    NodeIndexOption,
     console,
     err_console,
     make_count_progress,
+    print_json,
     reports_errors,
-)
-from seoulchain.cli.exit_codes import EXIT_AUDIT_FAILED, EXIT_CRASH, EXIT_STORAGE
-from seoulchain.cli.network import (
-    NodeIndexOption,
-    format_commands_to_try,
-    get_cli_command,
+    require_free_port,
     resolve_node_home,
 )
-from seoulchain.cli.network import register as register_network_commands
+from seoulchain.cli.exit_codes import (
+    EXIT_AUDIT_FAILED,
+    EXIT_CRASH,
+    EXIT_STORAGE,
+    EXIT_UPGRADE_REQUIRED,
+)
+from seoulchain.cli.gov import gov_app
+from seoulchain.cli.network import devnet, format_commands_to_try, get_cli_command, status
 from seoulchain.cli.prove import bench_proofs_command, prove_app, verify_command
+from seoulchain.cli.services import list_services
 from seoulchain.cli.sim import sim as sim_command
 from seoulchain.cli.statesync import state_sync
 from seoulchain.cli.tiles import export_tiles
 from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError, SeoulchainError, StorageError
+from seoulchain.execution.platform import ServiceVersionError
 from seoulchain.node.agencies import DEMO_AGENCIES, OPERATOR_AGENCY_DEFAULT
 from seoulchain.node.devnet import is_devnet
 from seoulchain.node.home import DEFAULT_CHAIN_ID, Home, init_home
 
 DEMO_HOME = Path(".seoulchain/demo")
+DEMO_CHAIN_ID = "seoul-demo-1"
 log = logging.getLogger("seoulchain.node")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="seoulchain: a city's permissioned BFT ledger with offline proofs.")
-keys_app = typer.Typer(no_args_is_help=True, help="Create and show signing keys.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list and show the home's named "
+                                                   "signing keys.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
-register_network_commands(app)
-app.command(name="sim")(sim_command)
+# Every command is registered here by name: `app.command("name")` on a function defined
+# below or imported from its module (each wrapped in `reports_errors` where it is defined),
+# and each group of subcommands with `add_typer`.
+app.command("services")(list_services)
+app.command("status")(status)
+app.command("devnet")(devnet)
+app.command("sim")(sim_command)
 app.add_typer(prove_app, name="prove")
-app.command(name="verify")(verify_command)
-app.command(name="export-tiles")(export_tiles)
-app.command(name="state-sync")(state_sync)
+app.add_typer(gov_app, name="gov")
+app.command("verify")(verify_command)
+app.command("export-tiles")(export_tiles)
+app.command("state-sync")(state_sync)
 
 
-@app.command()
+@app.command("init")
 @reports_errors
 def init(home: HomeOption,
          chain_id: Annotated[str, typer.Option(help="Chain id.")] = DEFAULT_CHAIN_ID,
@@ -83,7 +97,7 @@ def init(home: HomeOption,
     console.print(f"start it with:  {get_cli_command()} start --home {home}", highlight=False)
 
 
-@app.command()
+@app.command("start")
 @reports_errors
 def start(home: HomeOption, node_index: NodeIndexOption = None,
           log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
@@ -98,10 +112,11 @@ def start(home: HomeOption, node_index: NodeIndexOption = None,
     """Run the node until Ctrl-C or SIGTERM; exit status 0 after a clean stop.
 
     A devnet's validator is started with --home DEVNET/node-<i> (or --node-index); the
-    whole devnet with `seoulchain devnet`. Exit status 74: the block store failed; 70: an
+    whole devnet with `seoulchain devnet`. Exit status 74: the block store failed; 78: the
+    installed services are not the versions the chain runs (an upgrade is due); 70: an
     unexpected error (docs/operations.md, "Exit codes").
     """
-    from seoulchain.node.run import serve
+    from seoulchain.cli.run import serve
 
     node_home = resolve_node_home(
         home, node_index, default_index=None,
@@ -135,6 +150,9 @@ def run_node(main: Coroutine[Any, Any, None], home: Home) -> None:
     """Run a node until it stops; exit with the status that says why, and one line on it."""
     try:
         asyncio.run(main)
+    except ServiceVersionError as exc:
+        log.critical("fatal: %s", exc)
+        raise typer.Exit(EXIT_UPGRADE_REQUIRED) from exc
     except SeoulchainError as exc:
         if not isinstance(exc, StorageError):
             raise  # a configuration or usage error: reports_errors prints it, status 1
@@ -162,29 +180,23 @@ def report_storage_failure(exc: Exception, home: Home) -> None:
     raise typer.Exit(EXIT_STORAGE) from exc
 
 
-def require_free_port(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise LocalError(f"API address {host}:{port} is in use ({exc.strerror}); is the "
-                             f"node already running? Change [api] port in config.toml") from exc
-
-
-@app.command()
+@app.command("demo")
 @reports_errors
-def demo(home: Annotated[Path, typer.Option("--home", help="Demo home directory.")] = DEMO_HOME,
+def demo(home: HomeOption = DEMO_HOME,
          api_port: Annotated[int, typer.Option(help="HTTP API port on 127.0.0.1.")] = 26657,
          ) -> None:
     """Run a local chain with demo city data; Ctrl-C stops it, a rerun resumes it."""
-    from seoulchain.node.run import serve
+    from seoulchain.cli.run import serve
 
     node_home = Home(home)
     if not node_home.is_initialised():
-        init_home(home, chain_id="seoul-demo-1", moniker="seoul-city-hall", api_port=api_port,
+        init_home(home, chain_id=DEMO_CHAIN_ID, moniker="seoul-city-hall", api_port=api_port,
                   agencies=DEMO_AGENCIES)
         console.print(f"created a new demo chain in {home}")
+    elif (chain_id := node_home.load_genesis().chain_id) != DEMO_CHAIN_ID:
+        # --home falls back to SEOULCHAIN_HOME: never seed demo data into a real chain.
+        raise LocalError(f"{home} holds chain {chain_id!r}, not a demo chain; pass --home "
+                         f"with a new directory or a demo home (default {DEMO_HOME})")
     config = node_home.load_config()
     require_free_port(config.api.host, config.api.port)
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(message)s")
@@ -212,10 +224,11 @@ async def seed_demo(home: Home, url: str) -> None:
 {format_commands_to_try(home.root)}""", highlight=False)
 
 
-@keys_app.command("new")
+@keys_app.command("create")
+@keys_app.command("new", hidden=True)
 @reports_errors
-def keys_new(name: str, home: HomeOption) -> None:
-    """Create a new Ed25519 key in the home's keys/ directory (mode 0600)."""
+def keys_create(name: str, home: HomeOption) -> None:
+    """Create a new Ed25519 key NAME in the home's keys/ directory (mode 0600)."""
     path = Home(home).key_path(name)
     if path.exists():
         raise LocalError(f"a key named {name!r} already exists at {path}")
@@ -234,15 +247,19 @@ def keys_show(home: HomeOption, name: str = "operator") -> None:
 
 @keys_app.command("list")
 @reports_errors
-def keys_list(home: HomeOption) -> None:
+def keys_list(home: HomeOption, json: JsonOption = False) -> None:
     """List the home's keys and their public keys."""
     node_home = Home(home)
-    for path in sorted(node_home.keys_dir.glob("*.key")):
-        key = SigningKey.load(path)
-        typer.echo(f"{path.stem:16} {key.public_key.hex()}")
+    keys = [{"name": path.stem, "public_key": SigningKey.load(path).public_key.hex()}
+            for path in sorted(node_home.keys_dir.glob("*.key"))]
+    if json:
+        print_json({"keys": keys})
+        return
+    for key in keys:
+        typer.echo(f"{key['name']:16} {key['public_key']}")
 
 
-@app.command()
+@app.command("audit")
 @reports_errors
 def audit(home: HomeOption, node_index: NodeIndexOption = None,
           quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False) -> None:
@@ -289,8 +306,8 @@ def audit(home: HomeOption, node_index: NodeIndexOption = None,
 @reports_errors
 def repair_wal(home: HomeOption, node_index: NodeIndexOption = None) -> None:
     """Cut a stopped node's consensus WAL at its first damaged record, dropping what follows."""
-    from seoulchain.consensus.wal import replay
     from seoulchain.node.bft import WAL_FILE
+    from seoulchain.node.wal import replay
 
     node_home = resolve_node_home(home, node_index, default_index=None)
     path = node_home.data_dir / WAL_FILE
@@ -336,17 +353,19 @@ def bench_statesync(home: HomeOption,
 
 @bench_app.command("ledger")
 @reports_errors
-def bench_ledger(home: Annotated[Path, typer.Option("--home", help="Fresh directory to build "
-                                                    "the benchmark chain in.")],
+def bench_ledger(home: HomeOption,
                  txs: Annotated[int, typer.Option(help="Transactions to commit.")] = 20_000,
                  block_txs: Annotated[int, typer.Option(help="Transactions per block.")] = 2000,
                  json_file: Annotated[Path | None, typer.Option(
-                     "--json", help="Also write the figures to this JSON file.")] = None,
+                     "--json-out", help="Also write the figures to this JSON file.")] = None,
                  tx_bytes: Annotated[int | None, typer.Option(
                      help="Pad each signed tx to about this many bytes with notary metadata "
                           "(default: the bare anchor).")] = None,
                  ) -> None:
-    """Single validator: pre-signed notary txs through admission, execution and commit."""
+    """Single validator: pre-signed notary txs through admission, execution and commit.
+
+    `--home` is a fresh directory to build the benchmark chain in.
+    """
     import json as json_module
 
     from rich.progress import Progress

@@ -14,12 +14,15 @@ import typer
 from rich.table import Table
 
 from seoulchain.cli.common import (
+    HomeOption,
     JsonOption,
     NodeOption,
     console,
     err_console,
+    get_node_urls,
     print_json,
     reports_errors,
+    require_free_port,
 )
 from seoulchain.client.http import NodeClient, NodeUnavailable
 from seoulchain.errors import LocalError
@@ -36,52 +39,6 @@ from seoulchain.node.home import Home
 DEVNET_HOME = Path(".seoulchain/devnet")
 # How often the supervisor looks for nodes that died, and refreshes the status line.
 WATCH_INTERVAL_S = 5.0
-
-NodeIndexOption = Annotated[int | None, typer.Option(
-    "--node-index", help="With a devnet directory as --home: the validator to use "
-                         "(its home is DEVNET/node-<i>).")]
-
-
-def resolve_node_home(home: Path, node_index: int | None = None, *,
-                      default_index: int | None = 0, network_hint: str = "") -> Home:
-    """Return the node home a command works on: `home`, or node-<i> of a devnet directory.
-
-    Commands that read one node's files pass `default_index=0`; commands where picking a
-    node for the user would surprise (start, state-sync) pass None and say what to pass.
-    """
-    if not is_devnet(home):
-        if node_index is not None:
-            raise LocalError(f"--node-index needs a devnet directory as --home; {home} is not "
-                             f"one")
-        node_home = Home(home)
-        node_home.require_initialised()
-        return node_home
-    homes = Devnet(home).node_homes
-    index = default_index if node_index is None else node_index
-    if index is None or not 0 <= index < len(homes):
-        names = ", ".join(str(node.root) for node in homes)
-        raise LocalError(f"{home} is a devnet directory holding {len(homes)} validator homes "
-                         f"({names}); pass one of them, e.g. --home {homes[0].root} (or "
-                         f"--node-index 0 to {len(homes) - 1}){network_hint}")
-    node_home = homes[index]
-    node_home.require_initialised()
-    return node_home
-
-
-def get_node_urls(home: Path) -> list[str]:
-    """Return the API URLs of a node home, or of every node of a devnet directory."""
-    if is_devnet(home):
-        return Devnet(home).api_urls()
-    config = resolve_node_home(home).load_config()
-    return [f"http://{config.api.host}:{config.api.port}"]
-
-
-def get_start_hint(home: Path) -> str:
-    """Return the command that starts the node(s) behind `home`."""
-    if is_devnet(home):
-        return f"seoulchain devnet --home {home}"
-    return f"seoulchain start --home {home}"
-
 
 def get_cli_command() -> str:
     """Return how to run this command from the current directory, exactly as typed.
@@ -130,9 +87,8 @@ def render_status(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def status(home: Annotated[Path, typer.Option("--home", help="A node home or devnet directory.",
-                                              envvar="SEOULCHAIN_HOME")],
-           node: NodeOption = None, json: JsonOption = False) -> None:
+@reports_errors
+def status(home: HomeOption, node: NodeOption = None, json: JsonOption = False) -> None:
     """Show height, last block, state root, peers, mempool and last commit, per node."""
     rows = collect_status([node] if node else get_node_urls(home))
     if not any(row["up"] for row in rows):
@@ -143,7 +99,8 @@ def status(home: Annotated[Path, typer.Option("--home", help="A node home or dev
     console.print(render_status(rows))
 
 
-def devnet(home: Annotated[Path, typer.Option("--home", help="Devnet directory.")] = DEVNET_HOME,
+@reports_errors
+def devnet(home: HomeOption = DEVNET_HOME,
            validators: Annotated[int, typer.Option(help="Validators (new devnet only).")] = 4,
            base_port: Annotated[int, typer.Option(
                help="API ports start here; peer ports at +100 (new devnet only).")] = 26700,
@@ -154,12 +111,11 @@ def devnet(home: Annotated[Path, typer.Option("--home", help="Devnet directory."
         create_devnet(home, validators, base_port=base_port)
         console.print(f"created a {validators}-validator devnet in {home}")
     network = Devnet(home)
-    from seoulchain.cli.main import require_free_port
 
     for home_i in network.node_homes:
         config = home_i.load_config()
         require_free_port(config.api.host, config.api.port)
-        require_free_port(config.p2p.listen_host, config.p2p.listen_port)
+        require_free_port(config.p2p.listen_host, config.p2p.listen_port, "[p2p] listen_port")
     supervisor = DevnetSupervisor(network)
     supervisor.start()
     try:
@@ -241,7 +197,3 @@ def watch(supervisor: DevnetSupervisor, urls: list[str]) -> None:
         heights = [row.get("height", "down") for row in collect_status(urls)]
         console.print(f"heights: {heights}", highlight=False)
 
-
-def register(app: typer.Typer) -> None:
-    app.command()(reports_errors(status))
-    app.command()(reports_errors(devnet))

@@ -16,7 +16,15 @@ from typing import Annotated, Any
 
 import typer
 
-from seoulchain.cli.common import console, err_console, hash_file, print_json, reports_errors
+from seoulchain.cli.common import (
+    JsonOption,
+    OptionalHomeOption,
+    console,
+    err_console,
+    hash_file,
+    print_json,
+    reports_errors,
+)
 from seoulchain.errors import LocalError
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.light.bundle import (
@@ -35,9 +43,6 @@ from seoulchain.light.bundle import (
 prove_app = typer.Typer(no_args_is_help=True,
                         help="Write a proof bundle that anyone can verify offline.")
 
-ProveHomeOption = Annotated[Path | None, typer.Option(
-    "--home", help="Node home (or devnet directory) whose store to read.",
-    envvar="SEOULCHAIN_HOME")]
 ProveNodeOption = Annotated[str | None, typer.Option(
     "--node", help="Node API URL to ask instead of reading a home's store.")]
 OutOption = Annotated[Path | None, typer.Option(
@@ -59,7 +64,7 @@ def open_source(home: Path | None, node: str | None) -> Iterator[tuple[ProofSour
         return
     if home is None:
         raise LocalError("give --node URL or --home DIR")
-    from seoulchain.cli.network import resolve_node_home
+    from seoulchain.cli.common import resolve_node_home
     from seoulchain.client.prover import StoreProofSource
     from seoulchain.ledger.store import BlockStore
 
@@ -105,7 +110,7 @@ def run_prove(home: Path | None, node: str | None, out: Path | None,
 @prove_app.command("tx")
 @reports_errors
 def prove_tx(tx_hash: Annotated[str, typer.Argument(help="Transaction hash (hex).")],
-             home: ProveHomeOption = None, node: ProveNodeOption = None,
+             home: OptionalHomeOption = None, node: ProveNodeOption = None,
              out: OutOption = None, trusted_height: TrustedHeightOption = None) -> None:
     """Prove a transaction was committed, where, and with what result."""
     hash_bytes = parse_hash_argument(tx_hash)
@@ -119,7 +124,7 @@ def prove_state(service: Annotated[str, typer.Argument(help="Service (state name
                 key: Annotated[str, typer.Argument(help="Key inside the namespace: text, "
                                                         "or hex with --hex.")],
                 is_hex: Annotated[bool, typer.Option("--hex", help="KEY is hex bytes.")] = False,
-                home: ProveHomeOption = None, node: ProveNodeOption = None,
+                home: OptionalHomeOption = None, node: ProveNodeOption = None,
                 out: OutOption = None, trusted_height: TrustedHeightOption = None) -> None:
     """Prove a state key's value (or its absence) at the latest height."""
     key_bytes = parse_key_argument(key, is_hex)
@@ -131,7 +136,7 @@ def prove_state(service: Annotated[str, typer.Argument(help="Service (state name
 @reports_errors
 def prove_document(file: Annotated[Path, typer.Argument(help="The document file (only its "
                                                             "SHA-256 is used).")],
-                   home: ProveHomeOption = None, node: ProveNodeOption = None,
+                   home: OptionalHomeOption = None, node: ProveNodeOption = None,
                    out: OutOption = None, trusted_height: TrustedHeightOption = None) -> None:
     """Prove who anchored a document, when, and whether it was superseded."""
     doc_hash = hash_file(file)
@@ -149,7 +154,7 @@ def verify_command(
                                  "start from a checkpoint.")] = None,
         document: Annotated[Path | None, typer.Option(
             "--document", help="Also check the bundle is about this file.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        as_json: JsonOption = False) -> None:
     """Verify a proof bundle offline against a genesis file; say what it proves."""
     genesis = Genesis.load(genesis_path)
     try:
@@ -218,7 +223,7 @@ def bench_proofs_command(
             help="State sizes for the state proof figures, comma separated.")]
         = "10000,100000,1000000",
         json_file: Annotated[Path | None, typer.Option(
-            "--json", help="Also write the figures to this JSON file.")] = None) -> None:
+            "--json-out", help="Also write the figures to this JSON file.")] = None) -> None:
     """Bundle verify time and size; state proof size and time at growing state sizes."""
     from rich.progress import Progress
 

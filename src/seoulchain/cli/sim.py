@@ -29,9 +29,9 @@ from seoulchain.cli.common import console, err_console, finite_float
 from seoulchain.errors import LocalError
 from seoulchain.ledger.types import VALIDATORS_MAX
 from seoulchain.sim.campaign import SeedResult, run_seed
-from seoulchain.sim.costs import (
+from seoulchain.sim.costs import CpuCosts
+from seoulchain.sim.scale import (
     SEARCH_STEPS_DEFAULT,
-    CpuCosts,
     ScaleResult,
     StepResult,
     search_tps_max,
@@ -92,7 +92,7 @@ def sim(
         help="scale: load steps per validator count (the search), before the latency step.",
         min=1, max=20)] = SEARCH_STEPS_DEFAULT,
     json_file: Annotated[Path | None, typer.Option(
-        "--json", help="scale: also write every step and result to this JSON file.")] = None,
+        "--json-out", help="scale: also write every step and result to this JSON file.")] = None,
 ) -> None:
     """Run the deterministic fault simulator: safety under faults, then liveness after them;
     or, with `scale`, throughput and latency against the number of validators."""

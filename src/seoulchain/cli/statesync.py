@@ -28,6 +28,8 @@ from seoulchain.cli.common import (
 from seoulchain.client.http import NodeClient
 from seoulchain.client.prover import HttpProofSource
 from seoulchain.errors import LocalError, RemoteError, SeoulchainError
+from seoulchain.execution.platform import check_installed
+from seoulchain.execution.service import load_services
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import BlockStore
 from seoulchain.light.lightclient import LightClient
@@ -82,6 +84,8 @@ def sync_from_peers(store: BlockStore, genesis: Genesis, urls: Sequence[str],
                  f"{manifest.chunk_count} chunks to fetch")
             sources = [make_chunk_source(client, height) for client in holders]
             entries = restore_snapshot(store, genesis, manifest, sources, progress, files)
+            # The node would refuse to start on this state: say so now, naming what to install.
+            check_installed(genesis.services, load_services(), store, height + 1)
             return SyncReport(height, entries, manifest.chunk_count,
                               tuple(client.base_url for client in holders))
         raise StateSyncFailed("no offered snapshot verified: " + "; ".join(failures[:3]))
@@ -128,7 +132,7 @@ def state_sync(home: HomeOption,
                quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False) -> None:
     """Restore a new node's state from the newest verified snapshot its peers offer."""
 
-    from seoulchain.cli.network import resolve_node_home
+    from seoulchain.cli.common import resolve_node_home
 
     node_home = resolve_node_home(home, default_index=None)
     genesis = node_home.load_genesis()

@@ -16,8 +16,14 @@ from typing import Annotated, Any
 import typer
 
 from seoulchain.api.views import commit_view, header_view
-from seoulchain.cli.common import HomeOption, console, make_count_progress, reports_errors
-from seoulchain.cli.network import NodeIndexOption, resolve_node_home
+from seoulchain.cli.common import (
+    HomeOption,
+    NodeIndexOption,
+    console,
+    make_count_progress,
+    reports_errors,
+    resolve_node_home,
+)
 from seoulchain.errors import LocalError, StorageError
 from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Block, Commit

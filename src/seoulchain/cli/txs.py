@@ -1,11 +1,21 @@
-"""`seoulchain tx ...` and `seoulchain query ...`: sign, submit, wait, and read back."""
+"""`seoulchain tx ...` and `seoulchain query ...`: sign, submit, wait, and read back.
+
+`tx SERVICE METHOD key=value ...` and `query SERVICE NAME key=value ...` reach every
+installed service through its own argument schemas (cli/services.py). The group's own
+commands come first: `tx status`, and shortcuts such as `tx notary anchor FILE`, which build
+their arguments and then take the same path; words after a shortcut's service and method
+that are `key=value` pairs (or `--args-json`) select the generic form instead.
+"""
 
 from __future__ import annotations
 
+import json as json_module
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from seoulchain.cli.common import (
     HomeOption,
@@ -14,13 +24,21 @@ from seoulchain.cli.common import (
     console,
     err_console,
     finite_float,
+    get_node_urls,
     hash_file,
     open_client,
     print_json,
     reports_errors,
 )
-from seoulchain.cli.exit_codes import EXIT_OUTCOME_UNKNOWN
-from seoulchain.cli.network import get_node_urls
+from seoulchain.cli.exit_codes import EXIT_NOT_FOUND, EXIT_OUTCOME_UNKNOWN
+from seoulchain.cli.services import (
+    build_args,
+    check_args,
+    get_method_args,
+    get_query_args,
+    get_service,
+    is_pair,
+)
 from seoulchain.client.http import (
     NodeClient,
     NodeUnavailable,
@@ -28,6 +46,7 @@ from seoulchain.client.http import (
     find_committed_tx,
     submit_and_confirm,
 )
+from seoulchain.codec.jsonview import to_jsonable
 from seoulchain.errors import LocalError
 from seoulchain.execution.personal_data import PersonalDataError, check_public_text
 from seoulchain.ledger.genesis import Genesis
@@ -38,8 +57,49 @@ from seoulchain.node.home import OPERATOR_KEY_NAME, Home
 # A transaction submitted from the CLI stays valid for this many blocks.
 EXPIRY_BLOCKS_DEFAULT = 100
 
-tx_app = typer.Typer(no_args_is_help=True, help="Sign and submit transactions, wait for commit.")
-query_app = typer.Typer(no_args_is_help=True, help="Read service state from a node.")
+class ServiceCommands(TyperGroup):
+    """A command group whose unknown first word is a service: `SERVICE NAME key=value ...`."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Return the named command, or the generic one with the service as its name."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and (self.get_command(ctx, name) is None
+                                                  or is_generic_form(args)):
+            return name, self.get_generic_command(), args[1:]
+        return super().resolve_command(ctx, args)
+
+    def get_generic_command(self) -> click.Command:
+        """Return the command that runs `SERVICE NAME key=value ...` (set by subclasses)."""
+        raise NotImplementedError
+
+
+class TxCommands(ServiceCommands):
+    def get_generic_command(self) -> click.Command:
+        return typer.main.get_command(generic_tx_app)
+
+
+class QueryCommands(ServiceCommands):
+    def get_generic_command(self) -> click.Command:
+        return typer.main.get_command(generic_query_app)
+
+
+def is_generic_form(args: list[str]) -> bool:
+    """Return True for `SERVICE NAME key=value ...` or `SERVICE NAME --args-json ...`."""
+    return (len(args) >= 3 and not args[1].startswith("-")
+            and (is_pair(args[2]) or args[2].startswith("--args-json")))
+
+
+tx_app = typer.Typer(
+    cls=TxCommands, no_args_is_help=True,
+    help="Sign and submit transactions, wait for commit: `tx SERVICE METHOD key=value ...` "
+         "for any installed service (`seoulchain services` lists them), or a command below.")
+query_app = typer.Typer(
+    cls=QueryCommands, no_args_is_help=True,
+    help="Read service state from a node: `query SERVICE NAME key=value ...` for any "
+         "installed service (`seoulchain services` lists them), or a command below.")
+generic_tx_app = typer.Typer(add_completion=False)
+generic_query_app = typer.Typer(add_completion=False)
 notary_tx_app = typer.Typer(no_args_is_help=True, help="Notary: anchor and supersede documents.")
 tx_app.add_typer(notary_tx_app, name="notary")
 
@@ -125,6 +185,87 @@ def report_commit(committed: dict[str, Any], as_json: bool) -> None:
                          f"{result['code_name']}: {result['log']}")
 
 
+def submit_service_tx(home: Path, node: str | None, key_name: str, service: str,
+                      method: str, args: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """Check `args` against the installed service's schema, then sign, submit and wait."""
+    check_args(get_method_args(get_service(service), method), f"{service}.{method}", args)
+    with open_client(home, node) as client:
+        return submit_and_wait(client, home, key_name, service, method, args, timeout_s)
+
+
+def run_service_query(client: NodeClient, service: str, name: str,
+                      pairs: list[str]) -> dict[str, Any]:
+    """Check `key=value` query arguments against the service's schema, then run the query.
+
+    Returns the node's answer, {"height", "result"}. The API reads arguments as URL
+    parameters, so a null one is left out (the query's default applies).
+    """
+    model = get_query_args(get_service(service), name)
+    what = f"{service}.{name}"
+    args = build_args(model, what, pairs)
+    check_args(model, what, args)
+    return client.query(service, name, **{key: format_query_value(value)
+                                          for key, value in args.items() if value is not None})
+
+
+def format_query_value(value: Any) -> str:
+    """Return a query argument as the text the API reads: bytes as hex, JSON otherwise."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, str):
+        return value
+    return json_module.dumps(to_jsonable(value))
+
+
+MethodArgument = Annotated[str, typer.Argument(metavar="METHOD", show_default=False,
+                                               help="The service's method.")]
+QueryNameArgument = Annotated[str, typer.Argument(metavar="NAME", show_default=False,
+                                                  help="The service's query.")]
+PairsArgument = Annotated[list[str] | None, typer.Argument(
+    metavar="KEY=VALUE", show_default=False,
+    help="Arguments, converted by the schema (`seoulchain services SERVICE`).")]
+ArgsJsonOption = Annotated[Path | None, typer.Option(
+    "--args-json", help="Read arguments from a JSON object in this file (key=value pairs "
+                        "given too take precedence).")]
+
+
+@generic_tx_app.command()
+@reports_errors
+def service_tx(ctx: typer.Context, method: MethodArgument, home: HomeOption,
+               pairs: PairsArgument = None, args_json: ArgsJsonOption = None,
+               node: NodeOption = None, key: KeyOption = OPERATOR_KEY_NAME,
+               timeout: TimeoutOption = 30.0, json: JsonOption = False) -> None:
+    """Call METHOD of the service with key=value arguments: sign, submit, wait for commit.
+
+    Exit status 0: committed; 1: refused or failed; 4: outcome unknown.
+    """
+    service = str(ctx.info_name)
+    model = get_method_args(get_service(service), method)
+    args = build_args(model, f"{service}.{method}", pairs or [], args_json)
+    committed = submit_service_tx(home, node, key, service, method, args, timeout)
+    report_commit(committed, json)
+
+
+@generic_query_app.command()
+@reports_errors
+def service_query(ctx: typer.Context, name: QueryNameArgument, home: HomeOption,
+                  pairs: PairsArgument = None, node: NodeOption = None,
+                  json: JsonOption = False) -> None:
+    """Run the service's query NAME with key=value arguments on the node's committed state.
+
+    Prints the result as JSON; exit status 3 when it is null (nothing found).
+    """
+    with open_client(home, node) as client:
+        answer = run_service_query(client, str(ctx.info_name), name, pairs or [])
+    if json:
+        print_json(answer)
+    else:
+        typer.echo(f"as of height {answer['height']}")
+        typer.echo(json_module.dumps(answer["result"], indent=2, sort_keys=True))
+    if answer["result"] is None:
+        raise typer.Exit(EXIT_NOT_FOUND)
+
+
 @tx_app.command("status")
 @reports_errors
 def tx_status(tx_hash: Annotated[str, typer.Argument(help="The transaction's hash (hex).")],
@@ -164,8 +305,7 @@ def notary_anchor(file: Path, home: HomeOption, node: NodeOption = None,
     doc_hash = hash_file(file)
     refuse_personal_data("--kind", kind)
     args = {"doc_hash": doc_hash, "kind": kind, "metadata": parse_metadata(meta)}
-    with open_client(home, node) as client:
-        committed = submit_and_wait(client, home, key, "notary", "anchor", args, timeout)
+    committed = submit_service_tx(home, node, key, "notary", "anchor", args, timeout)
     if not json:
         console.print(f"document sha256:{doc_hash.hex()}", highlight=False)
     report_commit(committed, json)
@@ -182,8 +322,7 @@ def notary_supersede(old_file: Path, new_file: Path, home: HomeOption,
     refuse_personal_data("--reason", reason)
     args = {"old_hash": hash_file(old_file), "new_hash": hash_file(new_file),
             "reason": reason, "metadata": parse_metadata(meta)}
-    with open_client(home, node) as client:
-        committed = submit_and_wait(client, home, key, "notary", "supersede", args, timeout)
+    committed = submit_service_tx(home, node, key, "notary", "supersede", args, timeout)
     report_commit(committed, json)
 
 
@@ -201,7 +340,7 @@ def query_notary(home: HomeOption, file: Annotated[Path | None, typer.Argument()
         raise LocalError("give either a FILE or --hash")
     hex_hash = hash_file(file).hex() if file is not None else str(doc_hash)
     with open_client(home, node) as client:
-        answer = client.query("notary", "document", doc_hash=hex_hash)
+        answer = run_service_query(client, "notary", "document", [f"doc_hash={hex_hash}"])
         genesis = Genesis.from_json(client.get_genesis())
     view = compute_document_view(answer["result"], answer["height"], genesis)
     shown_hash = hex_hash.removeprefix("sha256:").lower()
@@ -210,7 +349,7 @@ def query_notary(home: HomeOption, file: Annotated[Path | None, typer.Argument()
     else:
         typer.echo("\n".join(render_document_view(shown_hash, view)))
     if not view["anchored"]:
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_NOT_FOUND)
 
 
 def compute_document_view(record: dict[str, Any] | None, as_of_height: int,

@@ -10,8 +10,9 @@ canonically, it links to the previous block, its commit carries valid signatures
 than 2/3 of the voting power, the previous block's commit embedded in it is valid too, and
 re-executing its transactions reproduces every root in the header (tx, log, state, results).
 Transaction signatures are verified on worker threads, one per core, ahead of execution.
-After the last block it compares the stored service state, state tree and transaction
-index with the replayed ones. The state tree is deterministic — version h's nodes are a
+After the last block it compares the stored service state, state tree, transaction
+index and validator set history (the set of every height, which proofs and light clients
+are served from) with the replayed ones. The state tree is deterministic — version h's nodes are a
 function of the state after block h - 1 and block h's writes — so the stored tree must
 equal the replay's node for node; the first differing node names its version, the height
 that wrote it. The first failure stops the audit and names the height and the check.
@@ -40,6 +41,7 @@ from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.consensus.messages import verify_commit
 from seoulchain.errors import RemoteError, SeoulchainError
 from seoulchain.execution.engine import Engine
+from seoulchain.execution.platform import get_upgrades
 from seoulchain.execution.service import Service
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.store import STATE_TREE_PINS_KEY, BlockStore
@@ -103,7 +105,9 @@ def replay_chain(genesis: Genesis, store: BlockStore, replay_store: BlockStore,
         raise AuditFailure(0, "the store was not created from this genesis file")
     if store.get_base_height() > 0:
         restore_base(genesis, store, replay_store)
-    engine = Engine(genesis, replay_store, services, verify_evidence_bytes)
+    # Versions the audited chain upgrades to later may be installed from the first block on.
+    engine = Engine(genesis, replay_store, services, verify_evidence_bytes,
+                    known_upgrades=get_upgrades(store))
     if store.get_base_height() > 0:
         check_base_commit(engine, store)
     replay_blocks(engine, store, tip_height, counts, progress)
@@ -227,17 +231,29 @@ def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStor
             key = min(stored_item[0], replayed_item[0])
             raise AuditFailure(tip_height,
                                f"stored state differs from the replay at key {key!r}")
+    check_validator_sets(store, replay_store, tip_height)
     mirror_state_tree_retention(store, replay_store)
     check_state_tree(store, replay_store, tip_height, engine.tip.state_root)
-    query = "SELECT hash, height, idx, log_index, signer, code, result FROM txs ORDER BY hash"
-    for stored_row, replayed_row in zip(store.db.execute(query),
-                                        replay_store.db.execute(query), strict=False):
+    for stored_row, replayed_row in zip(store.iter_tx_index(), replay_store.iter_tx_index(),
+                                        strict=False):
         if stored_row != replayed_row:
             raise AuditFailure(stored_row[1], f"transaction index entry {stored_row[0].hex()} "
                                               f"differs from the replay")
     if store.count_txs() != replay_store.count_txs():
         raise AuditFailure(tip_height, "the transaction index has a different number of "
                                        "entries than the replay")
+
+
+def check_validator_sets(store: BlockStore, replay_store: BlockStore, tip_height: int) -> None:
+    """Compare the stored validator set of every height (what proofs and light clients are
+    served) with the sets the replay decided, naming the first height that differs."""
+    for stored, replayed in zip_longest(store.iter_validator_sets(),
+                                        replay_store.iter_validator_sets()):
+        if stored != replayed:
+            height = min(row[0] for row in (stored, replayed) if row is not None)
+            raise AuditFailure(min(height, tip_height),
+                               f"the stored validator set from height {height} differs from "
+                               "the replay")
 
 
 def mirror_state_tree_retention(store: BlockStore, replay_store: BlockStore) -> None:
@@ -267,10 +283,8 @@ def check_state_tree(store: BlockStore, replay_store: BlockStore, tip_height: in
         raise AuditFailure(tip_height, "the stored state tree's root is not the tip header's "
                                        "state_root")
     for table in (store.state_tree.table, store.state_tree.stale_table):
-        # Both tables sort by version first: node_key starts with it, stale_since is it.
-        query = f"SELECT * FROM {table} ORDER BY 1, 2"
-        for stored_row, replayed_row in zip_longest(store.db.execute(query),
-                                                    replay_store.db.execute(query)):
+        for stored_row, replayed_row in zip_longest(store.state_tree.iter_rows(table),
+                                                    replay_store.state_tree.iter_rows(table)):
             if stored_row != replayed_row:
                 height = min(compute_row_height(row) for row in (stored_row, replayed_row)
                              if row is not None)

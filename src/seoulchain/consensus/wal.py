@@ -14,16 +14,18 @@ and described in a `TailReport`. If an intact record follows, the damage is in t
 records that were written whole were damaged afterwards, and cutting there would silently
 drop the intact records behind it. `replay` then raises `WalDamaged` (a `StorageError`)
 naming the offsets, and leaves the file as it is; the operator may choose to truncate at the
-damage (`truncate_damage`, `seoulchain repair-wal`). This is the one consensus module that
-touches files; parsing itself (`compute_intact_prefix`) is pure and never raises.
+damage (`truncate_damage`, `seoulchain repair-wal`).
+
+This module is the pure part: framing (`compute_record`), parsing (`compute_intact_prefix`,
+which never raises) and the torn-tail rule (`require_torn_tail`). The file itself — append,
+fsync, replay from disk, truncation — is `node/wal.py`'s, beside the node's other I/O; the
+simulator keeps the same records in memory (`sim/wal.py`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import crc32c
 
@@ -164,56 +166,3 @@ def require_torn_tail(where: str, result: Replay) -> None:
     """Raise `WalDamaged` if the damage `result` reports is not a torn tail."""
     if result.tail.is_damaged_middle:
         raise WalDamaged(where, result.tail)
-
-
-def replay(path: Path, *, truncate_damage: bool = False) -> Replay:
-    """Read the log at `path`, truncate a torn tail on disk, and return what was intact.
-
-    Damage that intact records follow raises `WalDamaged` and changes nothing, unless
-    `truncate_damage` (the operator's choice) cuts the log there too.
-    """
-    if not path.exists():
-        return Replay([], TailReport(0, 0, 0, None))
-    result = compute_intact_prefix(path.read_bytes())
-    if not truncate_damage:
-        require_torn_tail(f"consensus WAL {path}", result)
-    if not result.tail.is_clean:
-        with path.open("r+b") as handle:
-            handle.truncate(result.tail.intact_bytes)
-            handle.flush()
-            os.fsync(handle.fileno())
-    return result
-
-
-class WriteAheadLog:
-    """An append-only log file; call `replay` on the path before opening it for appending."""
-
-    def __init__(self, path: Path, *, fsync: bool = True) -> None:
-        self.path = path
-        self.fsync = fsync
-        self._handle = path.open("ab")
-
-    def append(self, payload: bytes, *, sync: bool = True) -> None:
-        """Append one record and hand it to the OS (it survives the process being killed);
-        with `sync` (and `fsync`), return only once it and every record before it are on
-        stable storage (they survive a power cut too)."""
-        self._handle.write(compute_record(payload))
-        self._handle.flush()
-        if sync and self.fsync:
-            os.fsync(self._handle.fileno())
-
-    def reset(self) -> None:
-        """Empty the log (e.g. when a new height starts and the old one is in the block store)."""
-        self._handle.truncate(0)
-        self._handle.flush()
-        if self.fsync:
-            os.fsync(self._handle.fileno())
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> WriteAheadLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

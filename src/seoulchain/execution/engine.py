@@ -24,6 +24,11 @@ Every height applies a batch, even one with no writes, so tree version == height
 state retention of N versions, committing height h also prunes (in the block's transaction)
 the versions below h - N that the store has not pinned.
 
+Service versions (execution/platform.py): an engine is not built over installed services
+that differ from the ones the chain runs (`ServicesMismatch`), and before it proposes or
+validates a height it checks that no upgrade it lacks applies there (`UpgradeRequired`,
+which the node treats as fatal). Both read committed state only, so every node agrees.
+
 The engine does no I/O of its own: it reads committed state through the store it is given
 and writes only in `commit`.
 """
@@ -41,6 +46,16 @@ from pydantic import BaseModel, ValidationError
 from seoulchain.codec import decode
 from seoulchain.crypto import is_valid_signature, sha256
 from seoulchain.errors import DecodeError, LocalError, RemoteError, StorageError
+from seoulchain.execution.platform import (
+    PLATFORM_NAMESPACE,
+    PlatformAccess,
+    Upgrade,
+    check_installed,
+    check_versions,
+    compute_versions,
+    describe_params,
+    get_upgrades,
+)
 from seoulchain.execution.results import ResultCode, TxResult
 from seoulchain.execution.service import (
     AUTH_NAMESPACE,
@@ -49,6 +64,7 @@ from seoulchain.execution.service import (
     TxContext,
     compute_nonce_key,
     compute_role_key,
+    compute_updated_set,
     describe_validation_error,
     has_role,
 )
@@ -64,7 +80,6 @@ from seoulchain.ledger.types import (
     BLOCK_BYTES_MAX,
     BLOCK_TXS_MAX,
     TX_BYTES_MAX,
-    VALIDATORS_MAX,
     Block,
     BlockHeader,
     Commit,
@@ -96,6 +111,8 @@ STATE_RETENTION_VERSIONS_DEFAULT = 10_000
 
 # Evidence older than this many blocks is no longer accepted (as CometBFT's max age).
 EVIDENCE_AGE_BLOCKS_MAX = 1000
+# Evidence items one block may carry: far more than f validators can produce in a height,
+# few enough that verifying them (two signatures each) stays a small part of a block.
 EVIDENCE_PER_BLOCK_MAX = 50
 # Chain-level records kept by the engine itself, in the state (and so under the state root).
 CHAIN_NAMESPACE = "chain"
@@ -103,8 +120,6 @@ LAST_VALIDATORS_KEY = b"validators/last"
 VALIDATORS_KEY = b"validators/current"
 NEXT_VALIDATORS_KEY = b"validators/next"
 EVIDENCE_KEY_PREFIX = b"evidence/"
-VALIDATORS_SERVICE = "validators"
-PENDING_VALIDATORS_KEY = b"pending"
 
 # Checks raw evidence against a validator set; returns (offending validator, height).
 EvidenceVerifier = Callable[[bytes, str, ValidatorSet], tuple[bytes, int]]
@@ -127,10 +142,6 @@ def verify_chunk(items: list[PendingSignature]) -> list[bool]:
 def compute_commit_hash(commit: Commit | None) -> bytes:
     """Return the header's `last_commit_hash` for `commit` (empty for the first block)."""
     return b"" if commit is None else commit.hash()
-
-
-class InvalidValidatorUpdate(RemoteError):
-    """A validator set change that would leave the set empty or too large."""
 
 
 class InvalidBlock(RemoteError):
@@ -188,7 +199,8 @@ class Engine:
 
     def __init__(self, genesis: Genesis, store: BlockStore, services: dict[str, Service],
                  evidence_verifier: EvidenceVerifier | None = None,
-                 state_retention_versions: int = 0):
+                 state_retention_versions: int = 0,
+                 known_upgrades: list[Upgrade] | None = None):
         self.genesis = genesis
         if type(state_retention_versions) is not int or state_retention_versions < 0:
             raise LocalError("state_retention_versions must be an integer >= 0 (0 keeps all)")
@@ -210,20 +222,33 @@ class Engine:
         # every deleted slot before it, hundreds of microseconds at these sizes.
         self.decoded: OrderedDict[bytes, tuple[Transaction, bytes]] = OrderedDict()
         self.executions: OrderedDict[bytes, BlockExecution] = OrderedDict()
+        # Upgrades known from elsewhere (an audit's source chain): their versions may be
+        # installed ahead of their heights, as those of upgrades scheduled in this state.
+        self.known_upgrades = list(known_upgrades or ())
+        self.chain_versions: tuple[int, dict[str, str] | None] = (-1, None)
+        tip = store.get_tip()
+        check_installed(genesis.services, services, self.state,
+                        1 if tip is None else tip.height + 1, self.known_upgrades)
         self.init_genesis_state()
         self.load_tip()
 
     # ------------------------------------------------------------------ startup
 
     def init_genesis_state(self) -> None:
-        """Write the genesis roles into state the first time the store is opened."""
+        """Write the genesis roles and each service's genesis state the first time the store
+        is opened."""
         overlay = Overlay(self.store)
         auth = ServiceState(overlay, AUTH_NAMESPACE)
         for role, keys in sorted(self.genesis.roles.items()):
             for key in keys:
                 auth.set(compute_role_key(role, key), True)
+        for name, service in sorted(self.services.items()):
+            if self.genesis.services and name not in self.genesis.services:
+                continue  # installed ahead of the upgrade that adds it: not run yet
+            service.init_genesis(ServiceState(overlay, name), self.genesis)
         batch = self.state_tree.apply_batch(0, overlay.writes)
-        self.store.write_genesis_state(self.genesis.hash(), overlay.writes, batch)
+        self.store.write_genesis_state(self.genesis.hash(), overlay.writes, batch,
+                                       self.genesis.validators)
 
     def load_tip(self) -> None:
         tip = self.store.get_tip()
@@ -239,7 +264,19 @@ class Engine:
         self.last_validators = self.load_validator_set(chain, LAST_VALIDATORS_KEY)
         self.validators = self.load_validator_set(chain, VALIDATORS_KEY)
         self.next_validators = self.load_validator_set(chain, NEXT_VALIDATORS_KEY)
+        self.record_restored_validator_sets()
         self.frontier = LogFrontier.from_reader(self.tip.log_size, self.store.read_log_node)
+
+    def record_restored_validator_sets(self) -> None:
+        """Record the sets around the tip in the store's history if it starts there (a
+        state-synced store holds no history before its base)."""
+        if self.store.get_validator_set(self.tip.height + 2) is not None:
+            return
+        with self.store.transaction():
+            for offset, validators in enumerate((self.last_validators, self.validators,
+                                                 self.next_validators)):
+                if self.tip.height + offset >= 1:
+                    self.store.write_validator_set(self.tip.height + offset, validators)
 
     def check_state_tree(self) -> None:
         """Raise `StorageError` unless the stored state tree's root at the tip is the tip's."""
@@ -380,7 +417,8 @@ class Engine:
         """Return the validated arguments, or a failure naming the wrong service, method,
         role or argument."""
         service = self.services.get(tx.service)
-        if service is None:
+        running = self.get_chain_versions()
+        if service is None or (running is not None and tx.service not in running):
             return TxResult(ResultCode.UNKNOWN_SERVICE,
                             f"no service named {tx.service!r}; known: "
                             f"{', '.join(sorted(self.services)) or 'none'}")
@@ -404,8 +442,14 @@ class Engine:
     # ------------------------------------------------------------------ execution
 
     def apply_tx(self, block_state: Overlay, tx: Transaction, tx_hash: bytes, height: int,
-                 time_ms: int) -> TxResult:
-        """Apply an admitted transaction; on any failure its writes are discarded."""
+                 time_ms: int, updates: dict[bytes, Validator] | None = None) -> TxResult:
+        """Apply an admitted transaction; on any failure its writes are discarded.
+
+        `updates` collects the block's validator updates: a successful tx's requests are
+        added to it, in order, for `advance_validators` to apply to the set of h+2.
+        """
+        if updates is None:
+            updates = {}
         auth_view = ServiceState(block_state, AUTH_NAMESPACE)
         auth_view.set(compute_nonce_key(tx.signer), tx.nonce)
         args = self.check_route(tx, auth_view)
@@ -415,8 +459,13 @@ class Engine:
         spec = service.methods[tx.method]
         tx_state = block_state.child()
         ctx = TxContext(state=ServiceState(tx_state, service.name),
-                        roles=ServiceState(tx_state, AUTH_NAMESPACE), signer=tx.signer,
-                        height=height, time_ms=time_ms, tx_hash=tx_hash)
+                        auth=ServiceState(tx_state, AUTH_NAMESPACE), signer=tx.signer,
+                        height=height, time_ms=time_ms, tx_hash=tx_hash,
+                        service_name=service.name, privileges=service.privileges,
+                        next_validators=compute_updated_set(self.next_validators,
+                                                            updates.values()),
+                        platform=PlatformAccess(ServiceState(tx_state, PLATFORM_NAMESPACE),
+                                                self.services, self.genesis.services, height))
         try:
             spec.handler(service, ctx, args)
         except ServiceError as exc:
@@ -426,30 +475,11 @@ class Engine:
         except Exception as exc:  # a bug in a service must not halt the chain
             return TxResult(ResultCode.INTERNAL,
                             f"internal error in {tx.service}.{tx.method}: {type(exc).__name__}")
-        if tx.service == VALIDATORS_SERVICE:
-            try:
-                self.compute_next_validators(tx_state)
-            except InvalidValidatorUpdate as exc:
-                return TxResult(ResultCode.REFUSED, str(exc))
         tx_state.merge_into(block_state)
+        for public_key, update in ctx.validator_updates.items():
+            updates.pop(public_key, None)  # the latest request for a key wins, in tx order
+            updates[public_key] = update
         return TxResult(ResultCode.OK, "", tuple(ctx.events))
-
-    def compute_next_validators(self, state: Overlay) -> ValidatorSet | None:
-        """Return the set for height h+2 after this block's pending changes, None if none."""
-        pending = ServiceState(state, VALIDATORS_SERVICE).get(PENDING_VALIDATORS_KEY)
-        if not pending:
-            return None
-        members = {validator.public_key: validator
-                   for validator in self.next_validators.validators}
-        for public_key, power, name in pending:
-            if power == 0:
-                members.pop(public_key, None)
-            else:
-                members[public_key] = Validator(public_key, power, name)
-        if not 1 <= len(members) <= VALIDATORS_MAX:
-            raise InvalidValidatorUpdate(f"the validator set would have {len(members)} members; "
-                                         f"it must have 1 to {VALIDATORS_MAX}")
-        return ValidatorSet.of(list(members.values()))
 
     def execute_block(self, height: int, time_ms: int, raw_txs: list[bytes],
                       strict: bool, evidence: list[bytes] | None = None) -> BlockExecution:
@@ -460,6 +490,7 @@ class Engine:
                                    b"", b"", b"", self.validators, self.next_validators)
         execution.evidence = self.apply_evidence(block_state, height, evidence or [], strict)
         leaf_hashes: list[bytes] = []  # the same leaves make the tx root and extend the log
+        updates: dict[bytes, Validator] = {}  # validator updates of the block's good txs
         for raw in raw_txs:
             check = self.check_admission(raw, block_state, height, exact_nonce=True)
             if not check.ok:
@@ -468,7 +499,8 @@ class Engine:
                 execution.skipped[check.hash or raw] = check
                 continue
             assert check.tx is not None
-            result = self.apply_tx(block_state, check.tx, check.hash, height, time_ms)
+            result = self.apply_tx(block_state, check.tx, check.hash, height, time_ms,
+                                   updates)
             execution.txs.append(raw)
             execution.tx_hashes.append(check.hash)
             execution.signers.append(check.tx.signer)
@@ -476,7 +508,7 @@ class Engine:
             leaf_hash = compute_leaf_hash(raw)
             leaf_hashes.append(leaf_hash)
             execution.log_nodes.extend(frontier.append(leaf_hash))
-        self.advance_validators(block_state, execution)
+        self.advance_validators(block_state, execution, updates)
         execution.writes = block_state.writes
         execution.tx_root = compute_root(leaf_hashes)
         execution.results_root = compute_root(
@@ -485,11 +517,14 @@ class Engine:
         execution.state_root = execution.state_tree.root
         return execution
 
-    def advance_validators(self, block_state: Overlay, execution: BlockExecution) -> None:
-        """Shift the validator sets by one height, applying this block's changes at h+2."""
+    def advance_validators(self, block_state: Overlay, execution: BlockExecution,
+                           updates: dict[bytes, Validator]) -> None:
+        """Shift the validator sets by one height, applying this block's updates at h+2."""
         chain = ServiceState(block_state, CHAIN_NAMESPACE)
-        next_validators = self.compute_next_validators(block_state) or self.next_validators
-        ServiceState(block_state, VALIDATORS_SERVICE).delete(PENDING_VALIDATORS_KEY)
+        next_validators = self.next_validators
+        if updates:
+            # Each update was checked against the set as it stood when its tx ran.
+            next_validators = compute_updated_set(self.next_validators, updates.values())
         if self.validators != self.last_validators:
             chain.set(LAST_VALIDATORS_KEY, self.validators.to_cbor())
         if self.next_validators != self.validators:
@@ -527,11 +562,29 @@ class Engine:
             raise InvalidBlock(f"block {height}: more than {EVIDENCE_PER_BLOCK_MAX} evidence items")
         return accepted
 
+    def get_chain_versions(self) -> dict[str, str] | None:
+        """Return the services the chain runs at the next height (None: genesis pins none)."""
+        height, versions = self.chain_versions
+        if height != self.height + 1:
+            upgrades = get_upgrades(self.state)
+            versions = None if not self.genesis.services and not upgrades else \
+                compute_versions(self.genesis.services, upgrades, self.height + 1)
+            self.chain_versions = (self.height + 1, versions)
+        return versions
+
+    def check_next_height(self) -> None:
+        """Raise `UpgradeRequired` if the chain runs, from the next height on, a version of a
+        service that this node does not have: it must stop before proposing, voting on or
+        executing that height."""
+        check_versions(self.genesis.services, self.services, self.state, self.height + 1,
+                       self.known_upgrades)
+
     def prepare_proposal(self, *, time_ms: int, proposer: bytes, candidates: list[bytes],
                          last_commit: Commit | None, txs_max: int = BLOCK_TXS_MAX,
                          bytes_max: int = BLOCK_BYTES_MAX // 2,
                          evidence: list[bytes] | None = None) -> Block:
         """Build the next block from candidate txs in order, skipping any that fail admission."""
+        self.check_next_height()
         height = self.height + 1
         time_ms = max(time_ms, self.tip.time_ms + 1)
         chosen: list[bytes] = []
@@ -560,7 +613,9 @@ class Engine:
             last_commit_hash=b"" if last_commit is None else last_commit.hash())
 
     def process_proposal(self, block: Block) -> BlockExecution:
-        """Validate a proposed block by re-executing it; raise `InvalidBlock` naming the rule."""
+        """Validate a proposed block by re-executing it; raise `InvalidBlock` naming the rule
+        (or `UpgradeRequired`, which stops the node, if it lacks the chain's next versions)."""
+        self.check_next_height()
         cached = self.executions.get(block.block_id())
         if cached is not None:
             if (list(block.txs) != cached.txs or list(block.evidence) != cached.evidence
@@ -620,9 +675,11 @@ class Engine:
                 zip(execution.tx_hashes, execution.signers, execution.results, strict=True))
         ]
         assert execution.state_tree is not None
+        changed = execution.next_validators != execution.validators
         self.store.commit_block(BlockWrite(block, commit, records, execution.writes,
                                            execution.state_tree, execution.log_nodes,
-                                           self.compute_prune_before(block.height)))
+                                           self.compute_prune_before(block.height),
+                                           execution.next_validators if changed else None))
         self.state.apply_committed(execution.writes)
         self.forget_committed(execution)
         header = block.header
@@ -672,6 +729,10 @@ class Engine:
             raise StorageError(f"state and state tree disagree at key {full_key!r}, "
                                f"height {self.height}")
         return StateProof(self.height, full_key, value, proof.encode())
+
+    def get_params(self) -> list[dict[str, Any]]:
+        """Return every chain parameter the services declare, with its committed value."""
+        return describe_params(self.state, self.services)
 
     def get_roles(self, public_key: bytes) -> list[str]:
         """Return the genesis-known roles `public_key` currently holds."""

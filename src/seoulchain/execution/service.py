@@ -13,6 +13,7 @@ failed and its writes discarded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -21,8 +22,17 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from seoulchain.errors import LocalError
+from seoulchain.execution.platform import ParamSpec, ParamValue, PlatformAccess
 from seoulchain.execution.results import Event, EventValue
 from seoulchain.execution.state import ServiceState
+from seoulchain.ledger.genesis import ROLE_CHARS_MAX, SERVICE_VERSION_PATTERN, Genesis
+from seoulchain.ledger.types import (
+    PUBLIC_KEY_BYTES,
+    VALIDATOR_NAME_CHARS_MAX,
+    VALIDATORS_MAX,
+    Validator,
+    ValidatorSet,
+)
 
 ENTRY_POINT_GROUP = "seoulchain.services"
 # Roles and nonces live in the "auth" namespace, under these key prefixes.
@@ -31,6 +41,18 @@ ROLE_KEY_PREFIX = b"role/"
 NONCE_KEY_PREFIX = b"nonce/"
 # Events per transaction; a method that emits more has a bug.
 EVENTS_PER_TX_MAX = 32
+# Platform capabilities a service may declare in `Service.privileges`.
+PRIVILEGE_ROLES = "roles"
+PRIVILEGE_VALIDATORS = "validators"
+PRIVILEGE_PARAMS = "params"
+PRIVILEGE_UPGRADES = "upgrades"
+PRIVILEGES = frozenset({PRIVILEGE_ROLES, PRIVILEGE_VALIDATORS, PRIVILEGE_PARAMS,
+                        PRIVILEGE_UPGRADES})
+# Role names granted on chain: "service.role", as genesis roles are named in practice, at
+# most genesis's ROLE_CHARS_MAX characters.
+ROLE_PATTERN = re.compile(r"[a-z][a-z0-9_-]*\.[a-z][a-z0-9_.-]*")
+# Voting power is bounded so that sums stay far inside 64-bit integers (as CometBFT).
+VALIDATOR_POWER_MAX = 2**50
 
 
 class ServiceError(Exception):
@@ -78,17 +100,33 @@ class QuerySpec:
 
 
 class TxContext:
-    """What a transaction method may see and do."""
+    """What a transaction method may see and do.
 
-    def __init__(self, *, state: ServiceState, roles: ServiceState, signer: bytes,
-                 height: int, time_ms: int, tx_hash: bytes):
+    Every service reads: its own namespace (`state`), the signer, the height and time, roles
+    (`has_role`) and the validator set of h+2 (`get_next_validators`). Writing roles and
+    requesting validator updates are privileges (`Service.privileges`): a service that does
+    not declare one and calls such a method is refused, and the tx fails.
+    """
+
+    def __init__(self, *, state: ServiceState, auth: ServiceState, signer: bytes,
+                 height: int, time_ms: int, tx_hash: bytes, service_name: str = "",
+                 privileges: frozenset[str] = frozenset(),
+                 next_validators: ValidatorSet | None = None,
+                 platform: PlatformAccess | None = None):
         self.state = state
-        self.roles = roles
+        self._platform = platform
+        self._auth = auth
         self.signer = signer
         self.height = height
         self.time_ms = time_ms
         self.tx_hash = tx_hash
+        self.service_name = service_name
+        self.privileges = privileges
+        self._next_validators = next_validators
         self.events: list[Event] = []
+        # This tx's validator updates (public key -> validator, power 0 removes), which the
+        # engine applies to the set of h+2 at the end of the block if the tx succeeds.
+        self.validator_updates: dict[bytes, Validator] = {}
 
     def emit(self, kind: str, /, **attributes: EventValue) -> None:
         if len(self.events) >= EVENTS_PER_TX_MAX:
@@ -96,7 +134,110 @@ class TxContext:
         self.events.append(Event(kind, dict(attributes)))
 
     def has_role(self, public_key: bytes, role: str) -> bool:
-        return has_role(self.roles, public_key, role)
+        """Return True if `public_key` holds `role` (as of this point of the block)."""
+        return has_role(self._auth, public_key, role)
+
+    def get_platform(self) -> PlatformAccess:
+        """Return the platform records (parameters, versions) this transaction sees."""
+        if self._platform is None:
+            raise LocalError("this context has no platform records")
+        return self._platform
+
+    def get_param(self, name: str) -> ParamValue:
+        """Return chain parameter `name` ("service.param"): its governed value or default."""
+        return self.get_platform().get_param(name)
+
+    def check_param(self, name: str, value: ParamValue) -> None:
+        """Raise `LocalError` unless `name` is a known parameter and `value` fits its spec."""
+        self.get_platform().check_param(name, value)
+
+    def set_param(self, name: str, value: ParamValue) -> None:
+        """Set chain parameter `name` to `value` (privilege "params")."""
+        self.require_privilege(PRIVILEGE_PARAMS)
+        self.get_platform().set_param(name, value)
+
+    def get_service_version(self) -> str | None:
+        """Return the version of this service the chain runs at this height."""
+        return self.get_platform().get_version(self.service_name)
+
+    def check_upgrade(self, service: str, version: str, height: int) -> None:
+        """Raise `LocalError` unless `service` can be scheduled to run `version` from `height`."""
+        self.get_platform().check_upgrade(service, version, height)
+
+    def schedule_upgrade(self, service: str, version: str, height: int) -> None:
+        """Record that from `height` on the chain runs `service` at `version` (privilege
+        "upgrades"); nodes without that version stop before executing `height`."""
+        self.require_privilege(PRIVILEGE_UPGRADES)
+        self.get_platform().schedule_upgrade(service, version, height)
+
+    def require_privilege(self, privilege: str) -> None:
+        """Raise `LocalError` unless the calling service declared `privilege`."""
+        if privilege not in self.privileges:
+            raise LocalError(f"service {self.service_name!r} lacks the privilege "
+                             f"{privilege!r}")
+
+    def grant_role(self, role: str, public_key: bytes) -> None:
+        """Give `public_key` the role `role` (privilege "roles")."""
+        self.require_privilege(PRIVILEGE_ROLES)
+        check_role_grant(role, public_key)
+        self._auth.set(compute_role_key(role, public_key), True)
+
+    def revoke_role(self, role: str, public_key: bytes) -> None:
+        """Take the role `role` from `public_key` (privilege "roles")."""
+        self.require_privilege(PRIVILEGE_ROLES)
+        check_role_grant(role, public_key)
+        self._auth.delete(compute_role_key(role, public_key))
+
+    def get_next_validators(self) -> ValidatorSet:
+        """Return the validator set of h+2 as it stands, with this tx's updates."""
+        if self._next_validators is None:
+            raise LocalError("this context has no validator set")
+        return compute_updated_set(self._next_validators, self.validator_updates.values())
+
+    def request_validator_update(self, public_key: bytes, power: int, name: str = "") -> None:
+        """Set a validator's power in the set of h+2, 0 removing it (privilege "validators")."""
+        self.require_privilege(PRIVILEGE_VALIDATORS)
+        if not isinstance(public_key, bytes) or len(public_key) != PUBLIC_KEY_BYTES:
+            raise LocalError(f"a validator key is {PUBLIC_KEY_BYTES} bytes")
+        if type(power) is not int or not 0 <= power <= VALIDATOR_POWER_MAX:
+            raise LocalError("validator power must be an integer from 0 to 2^50")
+        if not isinstance(name, str) or len(name) > VALIDATOR_NAME_CHARS_MAX:
+            raise LocalError(f"a validator name is at most {VALIDATOR_NAME_CHARS_MAX} characters")
+        before = self.validator_updates.get(public_key)
+        self.validator_updates[public_key] = Validator(public_key, power, name)
+        try:
+            self.get_next_validators()
+        except LocalError:
+            if before is None:
+                del self.validator_updates[public_key]
+            else:
+                self.validator_updates[public_key] = before
+            raise
+
+
+def compute_updated_set(validators: ValidatorSet, updates: Iterable[Validator]) -> ValidatorSet:
+    """Return `validators` with each update applied (power 0 removes), or raise `LocalError`
+    if the set would be empty or larger than VALIDATORS_MAX."""
+    members = {validator.public_key: validator for validator in validators.validators}
+    for update in updates:
+        if update.power == 0:
+            members.pop(update.public_key, None)
+        else:
+            members[update.public_key] = update
+    if not 1 <= len(members) <= VALIDATORS_MAX:
+        raise LocalError(f"the validator set would have {len(members)} members; it must "
+                         f"have 1 to {VALIDATORS_MAX}")
+    return ValidatorSet.of(list(members.values()))
+
+
+def check_role_grant(role: str, public_key: bytes) -> None:
+    """Raise `LocalError` unless `role` is a well-formed role name and `public_key` a key."""
+    if (not isinstance(role, str) or len(role) > ROLE_CHARS_MAX
+            or not ROLE_PATTERN.fullmatch(role)):
+        raise LocalError(f"role name {role!r} must look like 'service.role' (lower-case "
+                         f"letters, digits, '_' or '-', at most {ROLE_CHARS_MAX} characters)")
+    if not isinstance(public_key, bytes) or len(public_key) != PUBLIC_KEY_BYTES:
+        raise LocalError(f"a role is granted to a {PUBLIC_KEY_BYTES}-byte public key")
 
 
 def compute_role_key(role: str, public_key: bytes) -> bytes:
@@ -135,6 +276,13 @@ class Service:
     """Base class of every service."""
 
     name: ClassVar[str] = ""
+    # The service's semantic version; genesis pins it and upgrades change it (a node whose
+    # installed version differs from the chain's stops, see execution/platform.py).
+    version: ClassVar[str] = ""
+    # The chain parameters the service reads, by short name ("<service>.<name>" in full).
+    params: ClassVar[dict[str, ParamSpec]] = {}
+    # Platform capabilities the service uses (PRIVILEGES); genesis pins which code has them.
+    privileges: ClassVar[frozenset[str]] = frozenset()
     methods: ClassVar[dict[str, MethodSpec]] = {}
     queries: ClassVar[dict[str, QuerySpec]] = {}
 
@@ -142,12 +290,18 @@ class Service:
         super().__init_subclass__(**kwargs)
         cls.methods = {}
         cls.queries = {}
-        for attribute, value in vars(cls).items():
+        members: dict[str, Any] = {}  # own and inherited: a new version may subclass the old
+        for klass in reversed(cls.__mro__):
+            members.update(vars(klass))
+        for attribute, value in members.items():
             if hasattr(value, "__seoulchain_method__"):
                 args, roles = value.__seoulchain_method__
                 cls.methods[attribute] = MethodSpec(attribute, args, roles, value)
             if hasattr(value, "__seoulchain_query__"):
                 cls.queries[attribute] = QuerySpec(attribute, value.__seoulchain_query__, value)
+
+    def init_genesis(self, state: ServiceState, genesis: Genesis) -> None:
+        """Write the service's initial state from genesis (run once, when a store is new)."""
 
     def run_query(self, state: ServiceState, name: str, raw_args: dict[str, Any]) -> Any:
         """Validate `raw_args` against the query's schema and run it on committed state."""
@@ -171,6 +325,38 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def describe_service(service: Service) -> dict[str, Any]:
+    """Return a service's declaration as JSON: version, methods with their argument schemas
+    (JSON Schema) and allowed roles (None: any signer), queries, and chain parameters."""
+    return {
+        "name": service.name,
+        "description": get_summary(type(service)),
+        "version": service.version,
+        "privileges": sorted(service.privileges),
+        "methods": {name: {"description": get_summary(spec.handler),
+                           "roles": None if spec.roles is None else sorted(spec.roles),
+                           "args": spec.args.model_json_schema()}
+                    for name, spec in sorted(service.methods.items())},
+        "queries": {name: {"description": get_summary(spec.handler),
+                           "args": spec.args.model_json_schema()}
+                    for name, spec in sorted(service.queries.items())},
+        "params": {f"{service.name}.{name}": describe_param(spec)
+                   for name, spec in sorted(service.params.items())},
+    }
+
+
+def describe_param(spec: ParamSpec) -> dict[str, Any]:
+    """Return a parameter declaration as JSON: type name, default, bounds, description."""
+    return {"type": spec.type.__name__, "default": spec.default, "minimum": spec.minimum,
+            "maximum": spec.maximum, "description": spec.description}
+
+
+def get_summary(thing: Any) -> str:
+    """Return the first line of a class's or function's docstring, or ""."""
+    doc = (thing.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
 def load_services() -> dict[str, Service]:
     """Instantiate every service registered under the `seoulchain.services` entry point."""
     services: dict[str, Service] = {}
@@ -180,5 +366,8 @@ def load_services() -> dict[str, Service]:
             raise LocalError(f"entry point {entry.name!r} is not a named Service class")
         if cls.name in services:
             raise LocalError(f"two services are registered under the name {cls.name!r}")
+        if not SERVICE_VERSION_PATTERN.fullmatch(cls.version):
+            raise LocalError(f"service {cls.name!r} declares no semantic version "
+                             f"(Service.version, e.g. \"1.0.0\"), but {cls.version!r}")
         services[cls.name] = cls()
     return services

@@ -7,7 +7,8 @@ layout of both, byte for byte, is docs/spec/ledger.md §16.
 Versions: a version 1 genesis has no agencies (files written before agencies existed keep
 their hash); version 2 adds `agencies`, an ordered, versioned list of the agencies that
 take part (a name and a client public key each), which verifiers use to name signers and
-which a governance service can take as its first members.
+which a governance service can take as its first members, and `services`, the service
+names and versions the chain runs (a node whose installed services differ refuses to start).
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ AGENCY_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,63}")
 # JSON integers in a genesis are unsigned 64-bit, as in CBOR (docs/spec/ledger.md §5).
 UINT64_MAX = 2**64 - 1
 V1_FIELDS = frozenset({"version", "chain_id", "genesis_time_ms", "validators", "roles"})
-V2_FIELDS = V1_FIELDS | {"agencies"}
+V2_FIELDS = V1_FIELDS | {"agencies", "governance", "services"}
+# Services a genesis pins; a city runs a handful, and each is a package every node installs.
+SERVICES_MAX = 64
+# A service name is a lower-case identifier, as its state namespace and role prefix: "notary".
+SERVICE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# A service version is a semantic version, "MAJOR.MINOR.PATCH" with an optional suffix.
+SERVICE_VERSION_PATTERN = re.compile(r"(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){2}"
+                                     r"([-+][0-9A-Za-z.-]{1,32})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,10 @@ class Genesis:
     roles: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
     agencies: tuple[Agency, ...] = ()
     version: int = GENESIS_VERSION
+    # k of the agencies' k-of-n governance (the `gov` service); 0 when there are no agencies.
+    threshold: int = 0
+    # The services the chain runs, name -> version; empty pins nothing (version 1 files).
+    services: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.version not in GENESIS_VERSIONS:
@@ -76,7 +88,11 @@ class Genesis:
                               f"(this software reads {', '.join(map(str, GENESIS_VERSIONS))})")
         if self.version == GENESIS_VERSION_V1 and self.agencies:
             raise DecodeError("a version 1 genesis has no agencies; use version 2")
+        if self.version == GENESIS_VERSION_V1 and self.services:
+            raise DecodeError("a version 1 genesis pins no services; use version 2")
         check_agencies(self.agencies)
+        check_services(self.services)
+        check_threshold(self.threshold, len(self.agencies))
 
     def to_cbor(self) -> list[Any]:
         """Return the value whose CBOR is hashed: roles sorted, members sorted and unique."""
@@ -85,6 +101,10 @@ class Genesis:
                  roles]
         if self.version >= GENESIS_VERSION:
             value.append([AGENCIES_VERSION, [agency.to_cbor() for agency in self.agencies]])
+            if self.threshold:
+                value.append({"threshold": self.threshold})
+            if self.services:
+                value.append({"services": dict(sorted(self.services.items()))})
         return value
 
     def hash(self) -> bytes:
@@ -115,6 +135,10 @@ class Genesis:
             value["agencies"] = {"version": AGENCIES_VERSION, "members": [
                 {"name": agency.name, "public_key": agency.public_key.hex()}
                 for agency in self.agencies]}
+            if self.threshold:
+                value["governance"] = {"threshold": self.threshold}
+            if self.services:
+                value["services"] = dict(sorted(self.services.items()))
         return value
 
     @classmethod
@@ -138,9 +162,11 @@ class Genesis:
             roles = parse_roles(data.get("roles", {}))
             agencies = parse_agencies(data.get("agencies", {"version": AGENCIES_VERSION,
                                                             "members": []}))
+            threshold = parse_governance(data.get("governance", {"threshold": 0}))
+            services = parse_services(data.get("services", {}))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DecodeError(f"genesis is malformed: {exc!r}") from exc
-        return cls(chain_id, time_ms, validators, roles, agencies, version)
+        return cls(chain_id, time_ms, validators, roles, agencies, version, threshold, services)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
@@ -174,6 +200,45 @@ def check_agencies(agencies: tuple[Agency, ...]) -> None:
         raise DecodeError("two agencies in genesis have the same name")
     if len({agency.public_key for agency in agencies}) != len(agencies):
         raise DecodeError("two agencies in genesis have the same public key")
+
+
+def check_threshold(threshold: int, agencies: int) -> None:
+    """Raise `DecodeError` unless 1 <= threshold <= agencies (0 when there are none)."""
+    if type(threshold) is not int:
+        raise DecodeError("the governance threshold must be an integer")
+    if agencies == 0 and threshold != 0:
+        raise DecodeError("a governance threshold needs agencies to count")
+    if agencies and not 1 <= threshold <= agencies:
+        raise DecodeError(f"the governance threshold must be from 1 to {agencies} (the number "
+                          f"of agencies), not {threshold}")
+
+
+def parse_governance(value: Any) -> int:
+    """Return the threshold of a `{"threshold": k}` governance object."""
+    if not isinstance(value, dict) or set(value) != {"threshold"}:
+        raise DecodeError('genesis governance must be {"threshold": k}')
+    return parse_uint(value["threshold"], "governance threshold")
+
+
+def check_services(services: dict[str, str]) -> None:
+    """Raise `DecodeError` unless each pinned service has a well-formed name and version."""
+    if len(services) > SERVICES_MAX:
+        raise DecodeError(f"genesis pins at most {SERVICES_MAX} services")
+    for name, version in services.items():
+        if not isinstance(name, str) or not SERVICE_NAME_PATTERN.fullmatch(name):
+            raise DecodeError(f"service name {name!r} must be 1-32 lower-case letters, digits "
+                              "or '_', starting with a letter")
+        if not isinstance(version, str) or not SERVICE_VERSION_PATTERN.fullmatch(version):
+            raise DecodeError(f"service {name!r} version {version!r} is not a semantic version "
+                              "such as \"1.0.0\"")
+
+
+def parse_services(value: Any) -> dict[str, str]:
+    """Return the `{"name": "version", ...}` services object (checked by `check_services`)."""
+    if not isinstance(value, dict):
+        raise DecodeError('genesis services must be an object of name -> version, '
+                          'e.g. {"notary": "1.0.0"}')
+    return dict(value)
 
 
 def require_list(value: Any) -> list[Any]:

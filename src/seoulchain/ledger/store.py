@@ -44,10 +44,10 @@ from typing import TypeVar
 
 from seoulchain.codec import decode, encode
 from seoulchain.errors import DecodeError, LocalError, StorageError
-from seoulchain.ledger.types import Block, BlockHeader, Commit, find_body_defect
+from seoulchain.ledger.state_nodes import SqliteNodeStore
+from seoulchain.ledger.types import Block, BlockHeader, Commit, ValidatorSet, find_body_defect
 from seoulchain.proofs.smt import (
     PRUNE_CHUNK_NODES,
-    SqliteNodeStore,
     StaleNode,
     TreeBatch,
     VersionUnavailableError,
@@ -59,7 +59,8 @@ log = logging.getLogger("seoulchain.store")
 T = TypeVar("T")
 
 # 2: the state root is the state tree's root (tables state_nodes, state_nodes_stale).
-SCHEMA_VERSION = 2
+# 3: the validator set of every height (table validator_sets).
+SCHEMA_VERSION = 3
 # Bounds a single index listing (txs by signer) so that an API call stays cheap.
 LIST_LIMIT_MAX = 1000
 # State tree retention records in `meta`: the prune floor, how far the stale index has been
@@ -90,6 +91,7 @@ CREATE TABLE IF NOT EXISTS txs (
     result BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS txs_by_signer ON txs (signer, height, idx);
 CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS validator_sets (height INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS log_nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)) WITHOUT ROWID;
@@ -133,6 +135,8 @@ class BlockWrite:
     # With a value r, state tree versions below r (unless pinned) are pruned in the same
     # transaction (see `prune_state_tree`); None keeps every version.
     state_tree_prune_before: int | None = None
+    # The validator set that signs height + 2 when it differs from the set of height + 1.
+    next_validators: ValidatorSet | None = None
 
 
 class BlockStore:
@@ -176,8 +180,9 @@ class BlockStore:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, encode(value)))
 
     def write_genesis_state(self, genesis_hash: bytes, writes: dict[bytes, bytes | None],
-                            state_tree: TreeBatch) -> None:
-        """Write the genesis state and its version-0 tree once, binding the store to a genesis."""
+                            state_tree: TreeBatch, validators: ValidatorSet) -> None:
+        """Write the genesis state, its version-0 tree and the genesis validator set (which
+        signs heights 1 and 2) once, binding the store to a genesis."""
         stored = self.get_meta("genesis_hash")
         if stored is not None:
             if stored != genesis_hash:
@@ -187,6 +192,7 @@ class BlockStore:
         with self.transaction():
             self.apply_state_writes(writes)
             self.state_tree.write_batch(state_tree)
+            self.write_validator_set(1, validators)
             self.set_meta("genesis_state_root", state_tree.root)
             self.set_meta("genesis_hash", genesis_hash)
 
@@ -224,10 +230,17 @@ class BlockStore:
             self.db.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)",
                                 write.log_nodes)
             self.hook("log")
+            if write.next_validators is not None:
+                self.write_validator_set(header.height + 2, write.next_validators)
             tip_value = [header.height, block.block_id(), header.state_root, header.log_size,
                          header.time_ms]
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (encode(tip_value),))
             self.hook("tip")
+
+    def write_validator_set(self, height: int, validators: ValidatorSet) -> None:
+        """Record that `validators` signs `height` and later heights (caller's transaction)."""
+        self.db.execute("INSERT OR REPLACE INTO validator_sets VALUES (?, ?)",
+                        (height, encode(validators.to_cbor())))
 
     def apply_state_writes(self, writes: dict[bytes, bytes | None]) -> None:
         self.db.executemany("DELETE FROM state WHERE key = ?",
@@ -365,6 +378,25 @@ class BlockStore:
             "ON b.height = c.height WHERE b.height >= ? ORDER BY b.height", (start,))
         yield from cursor
 
+    def get_validator_set(self, height: int) -> ValidatorSet | None:
+        """Return the validator set that signs `height`, or None beyond the tip + 2 or
+        before the heights this store holds."""
+        tip = self.get_tip()
+        if height < 1 or height > (0 if tip is None else tip.height) + 2:
+            return None
+        row = self.db.execute("SELECT height, data FROM validator_sets WHERE height <= ? "
+                              "ORDER BY height DESC LIMIT 1", (height,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return ValidatorSet.from_cbor(decode(row[1]))
+        except DecodeError as exc:
+            raise report_corrupt_record(f"validator set from height {row[0]}", str(exc)) from exc
+
+    def iter_validator_sets(self) -> Iterator[tuple[int, bytes]]:
+        """Yield (height, encoded set) of every stored validator set change, by height."""
+        yield from self.db.execute("SELECT height, data FROM validator_sets ORDER BY height")
+
     def get_tx(self, tx_hash: bytes) -> TxRecord | None:
         row = self.db.execute("SELECT * FROM txs WHERE hash = ?", (tx_hash,)).fetchone()
         return None if row is None else TxRecord(*row)
@@ -379,6 +411,12 @@ class BlockStore:
 
     def count_txs(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM txs").fetchone()[0]
+
+    def iter_tx_index(self) -> Iterator[tuple[bytes, int, int, int, bytes, int, bytes]]:
+        """Yield every tx index row (hash, height, index, log index, signer, code, result)
+        in hash order."""
+        yield from self.db.execute("SELECT hash, height, idx, log_index, signer, code, result "
+                                   "FROM txs ORDER BY hash")
 
     def get_state(self, key: bytes) -> bytes | None:
         row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()

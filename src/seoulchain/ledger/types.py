@@ -37,6 +37,8 @@ VOTE_CONTEXT = "seoulchain/vote"
 TX_BYTES_MAX = 64 * 1024
 # Bounds a block so that one can be decoded, stored and gossiped in well under a second.
 BLOCK_BYTES_MAX = 8 * 1024 * 1024
+# Bounds per-block work (decoding, execution, the tx index); a node's own blocks carry
+# fewer by default ([chain] block_txs_max).
 BLOCK_TXS_MAX = 10_000
 # Same limit as CometBFT's chain-id.
 CHAIN_ID_CHARS_MAX = 50

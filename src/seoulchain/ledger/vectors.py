@@ -652,17 +652,20 @@ def build_genesis_files(keys: dict[str, SigningKey],
     """Return (name, genesis file value) examples of each genesis version (ledger.md §16)."""
     alice, bob = keys["alice"].public_key, keys["bob"].public_key
     version_2 = Genesis(CHAIN_ID, GENESIS_TIME_MS, validators,
-                        {"notary.issuer": (alice, bob), "validators.admin": (alice,)},
-                        (Agency("city-hall", alice), Agency("mapo-gu", bob))).to_json()
+                        {"notary.issuer": (alice, bob), "vehicle.registrar": (alice,)},
+                        (Agency("city-hall", alice), Agency("mapo-gu", bob)),
+                        threshold=2).to_json()
     by_hand = copy.deepcopy(version_2)
     by_hand["validators"].reverse()
-    by_hand["roles"] = {"validators.admin": [alice.hex()],
+    by_hand["roles"] = {"vehicle.registrar": [alice.hex()],
                         "notary.issuer": [bob.hex(), alice.hex(), bob.hex()]}
-    version_1 = {key: value for key, value in version_2.items() if key != "agencies"}
+    version_1 = {key: value for key, value in version_2.items()
+                 if key not in ("agencies", "governance")}
     version_1["version"] = GENESIS_VERSION_V1
-    no_agencies = {**version_2, "agencies": {"version": AGENCIES_VERSION, "members": []}}
+    no_agencies = {key: value for key, value in version_2.items() if key != "governance"}
+    no_agencies["agencies"] = {"version": AGENCIES_VERSION, "members": []}
     return [
-        ("version 2: four validators, two agencies, two roles", version_2),
+        ("version 2: four validators, two agencies (k = 2), two roles", version_2),
         ("version 2 as written by hand: validators and role members out of order, a member "
          "listed twice", by_hand),
         ("version 2 naming no agency", no_agencies),
@@ -709,6 +712,13 @@ def build_invalid_genesis_vectors(keys: dict[str, SigningKey],
         ("agency key of 31 bytes", changed(agencies={**agencies, "members": [
             {**first, "public_key": first["public_key"][:62]}, second]}),
          "a public key is 32 bytes"),
+        ("governance threshold above the agencies", changed(governance={"threshold": 3}),
+         "the threshold k is from 1 to the number of agencies"),
+        ("governance threshold 0", changed(governance={"threshold": 0}),
+         "the threshold k is from 1 to the number of agencies"),
+        ("agencies without a governance threshold",
+         {key: value for key, value in valid.items() if key != "governance"},
+         "a genesis that names agencies sets their threshold"),
         ("validator power 0", changed(validators=[
             {**valid["validators"][0], "power": 0}, *valid["validators"][1:]]),
          "validator power is at least 1"),

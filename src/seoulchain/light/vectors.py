@@ -189,7 +189,7 @@ def make_genesis() -> Genesis:
     issuer = make_key(ISSUER_INDEX)
     return Genesis(CHAIN_ID, GENESIS_TIME_MS, make_validator_set([0, 1, 2, 3]),
                    {"notary.issuer": (issuer.public_key,)},
-                   (Agency(ISSUER_AGENCY, issuer.public_key),))
+                   (Agency(ISSUER_AGENCY, issuer.public_key),), threshold=1)
 
 
 def make_anchor(nonce: int, doc_hash: bytes, height: int, supersedes: bytes | None = None,

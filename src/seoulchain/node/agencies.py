@@ -5,7 +5,8 @@ docs/spec/ledger.md §16) so that `verify` and `query` can say which agency sign
 agency gets its own key in keys/: the first agency is the operator's own and its key is
 keys/operator.key (the CLI's default signing key); every other agency's key is
 keys/<agency>.key. Every agency holds `notary.issuer`; the first also holds the operator's
-roles.
+roles. The agencies are the first members of the `gov` service, which changes validators,
+roles and parameters when k of them approve (`compute_default_threshold`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ AGENCY_ROLES = ("notary.issuer",)
 OPERATOR_AGENCY_DEFAULT = "operator"
 # The demo city's agencies, each with its own key; the first, the city hall, runs the chain.
 DEMO_AGENCIES = ("city-hall", "mapo-gu", "jongno-gu", "gangnam-gu")
+
+
+def compute_default_threshold(agencies: int) -> int:
+    """Return the k of n a new chain's governance starts with: more than two thirds of the
+    agencies, as BFT asks of validators (1 of 1, 3 of 4, 5 of 7)."""
+    return agencies - (agencies - 1) // 3
 
 
 def check_agency_names(agencies: Sequence[str]) -> None:

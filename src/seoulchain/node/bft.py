@@ -8,7 +8,15 @@ The consensus WAL and the signing state live in the node's data directory; on st
 is replayed (a torn tail is truncated and reported; damage before intact records stops the
 start) and the core recovers from it, so a validator killed at any point resumes without
 ever signing a conflicting vote. A validator with committed blocks whose signing state is
-missing does not start (`signing_store.require_signing_state`).
+missing does not start (`signing_store.require_signing_state`), unless it is the only
+validator: it then decides each height inside one input, so no signature of a height leaves
+the process before that height is stored.
+
+A single validator runs this same path with no peers: it listens for peers only once the
+validator set (or `[p2p] peers`) names another node, so `seoulchain init` + `start` opens no
+peer port. The core starts when `run` does (`start_core`), so a node opened without running
+commits nothing; tests step the core by hand (the timers it asks for before `run` are
+theirs to fire).
 
 Everything runs on the event loop's thread, one input at a time.
 """
@@ -21,9 +29,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from seoulchain.consensus.wal import WriteAheadLog, replay
 from seoulchain.errors import DecodeError
 from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
+from seoulchain.execution.platform import ServiceVersionError
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
@@ -42,6 +50,7 @@ from seoulchain.node.validator import (
     decode_txs_message,
 )
 from seoulchain.node.verify import SignatureVerifier
+from seoulchain.node.wal import WriteAheadLog, replay
 
 log = logging.getLogger("seoulchain.node")
 
@@ -69,12 +78,13 @@ class BftProducer:
         key = home.load_key("validator")
         signing_path = home.data_dir / SIGNING_STATE_FILE
         require_signing_state(signing_path, engine.height, engine.store.get_base_height(),
-                              engine.validators.get_power(key.public_key) > 0)
+                              self.may_have_signed_ahead(key.public_key))
         wal_path = home.data_dir / WAL_FILE
-        recovered = replay(wal_path)
-        if not recovered.tail.is_clean:
+        self.recovered = replay(wal_path)
+        if not self.recovered.tail.is_clean:
             log.warning("consensus WAL had a damaged tail (%s); truncated it and kept %d "
-                        "intact records", recovered.tail.defect, len(recovered.payloads))
+                        "intact records", self.recovered.tail.defect,
+                        len(self.recovered.payloads))
         self.wal = WriteAheadLog(wal_path, fsync=True)
         chain = config.chain
         consensus_config = dataclasses.replace(
@@ -87,15 +97,12 @@ class BftProducer:
             busy_commit_pause_ms=chain.busy_commit_pause_ms,
             gossip_interval_ms=config.p2p.gossip_interval_ms,
             block_txs_max=chain.block_txs_max, block_tx_bytes_max=chain.block_tx_bytes_max)
-        recovery = ValidatorCore.recover(
-            key=key, engine=engine, mempool=mempool, wal=self.wal, replay=recovered,
+        self.core = ValidatorCore(
+            key=key, engine=engine, mempool=mempool, wal=self.wal,
             signing_store=FileSigningStateStore(signing_path),
             config=validator_config, clock=lambda: int(time.time() * 1000))
-        self.core = recovery.core
-        self.pending_effects = recovery.effects
-        if recovery.replayed_events:
-            log.info("recovered from the consensus WAL: %d events replayed",
-                     recovery.replayed_events)
+        self.core_started = False
+        self.listening = False
         self.peer_addresses = config.p2p.get_peer_addresses()
         self.trusted_keys = self.get_trusted_keys()
         self.transport = Transport(
@@ -108,6 +115,26 @@ class BftProducer:
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.next_timer = 0
 
+    def may_have_signed_ahead(self, public_key: bytes) -> bool:
+        """True if a signature of ours for the next height may have left the process before
+        that height was stored: we vote there, beside other validators."""
+        validators = self.engine.validators
+        return (validators.get_power(public_key) > 0
+                and any(item.public_key != public_key for item in validators.validators))
+
+    def start_core(self) -> list[Effect]:
+        """Start the core at the height after the store's tip, replaying the WAL's prefix."""
+        effects = self.core.start(self.recovered.payloads)
+        self.core_started = True
+        if self.recovered.payloads:
+            log.info("recovered from the consensus WAL: %d events replayed",
+                     len(self.recovered.payloads))
+        return effects
+
+    def is_networked(self) -> bool:
+        """True when another validator or a configured peer exists to talk to."""
+        return len(self.trusted_keys) > 1 or bool(self.peer_addresses)
+
     def get_trusted_keys(self) -> list[bytes]:
         """Return the keys of every validator of this height and the next two."""
         sets = (self.engine.last_validators, self.engine.validators, self.engine.next_validators)
@@ -116,11 +143,12 @@ class BftProducer:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.stop_event = stop
-        await self.transport.start()
+        effects = self.start_core()
+        if self.is_networked():
+            await self.start_listening()
         receiver = asyncio.create_task(self.receive_loop())
         try:
-            self.apply(self.pending_effects)
-            self.pending_effects = []
+            self.apply(effects)
             await stop.wait()
         finally:
             receiver.cancel()
@@ -133,6 +161,22 @@ class BftProducer:
             self.wal.close()
         if self.fatal is not None:
             raise self.fatal
+
+    async def start_listening(self) -> None:
+        """Start the transport: listen for peers and dial the configured ones."""
+        self.listening = True
+        await self.transport.start()
+
+    async def start_listening_or_stop(self) -> None:
+        """Start the transport from the event loop; a failure (a port in use) stops the node."""
+        try:
+            await self.start_listening()
+        except OSError as exc:
+            log.error("cannot listen for peers on %s:%d: %s", self.transport.listen_host,
+                      self.transport.listen_port, exc)
+            self.fatal = exc
+            if self.stop_event is not None:
+                self.stop_event.set()
 
     def submit(self, raw: bytes) -> TxCheck:
         """Admit a client's transaction and gossip it to every peer once."""
@@ -185,6 +229,10 @@ class BftProducer:
             return
         try:
             self.apply(call())
+        except ServiceVersionError as exc:  # an upgrade this node lacks: no traceback
+            self.fatal = exc
+            if self.stop_event is not None:
+                self.stop_event.set()
         except Exception as exc:
             log.exception("validator core failed; stopping the node")
             self.fatal = exc
@@ -193,7 +241,6 @@ class BftProducer:
 
     def apply(self, effects: list[Effect]) -> None:
         """Carry out the core's effects in order."""
-        loop = asyncio.get_running_loop()
         for effect in effects:
             match effect:
                 case Send(data, kind, to):
@@ -203,9 +250,11 @@ class BftProducer:
                     else:
                         self.transport.send(to, code, data)
                 case SetTimer(duration_ms, event):
+                    if self.stop_event is None:  # not running: whoever steps the core fires it
+                        continue
                     token, self.next_timer = self.next_timer, self.next_timer + 1
-                    self.timers[token] = loop.call_later(duration_ms / 1000, self.on_timer,
-                                                         token, event)
+                    self.timers[token] = asyncio.get_running_loop().call_later(
+                        duration_ms / 1000, self.on_timer, token, event)
                 case Committed(_, _, result):
                     self.on_commit(result)
                     self.follow_validator_set()
@@ -216,6 +265,11 @@ class BftProducer:
         if keys != self.trusted_keys:
             self.trusted_keys = keys
             self.transport.update_peers(keys, self.peer_addresses)
+            # A lone validator gained company: listen now (before `run`, `run` will).
+            if self.stop_event is not None and not self.listening and self.is_networked():
+                task = asyncio.create_task(self.start_listening_or_stop())
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
 
     def on_timer(self, token: int, event: Input) -> None:
         del self.timers[token]

@@ -19,6 +19,7 @@ import tomli_w
 from seoulchain.consensus import machine
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import STATE_RETENTION_VERSIONS_DEFAULT
+from seoulchain.ledger.types import BLOCK_BYTES_MAX, BLOCK_TXS_MAX
 from seoulchain.node import transport, validator
 
 # A faster status/re-send tick would spend the node's time on gossip.
@@ -41,10 +42,11 @@ class ApiConfig:
 
 @dataclass
 class ChainConfig:
-    # How often the block producer cuts a block; lower means lower latency, more blocks.
+    # Not used: accepted so that config files written when a single validator cut a block
+    # every interval still load (every node now paces blocks by the commit pauses below).
     block_interval_ms: int = 200
-    # With several validators: the pause after a commit before the next height starts
-    # (CometBFT's timeout_commit); it gathers late votes and sets the idle block rate.
+    # The pause after a commit before the next height starts (CometBFT's timeout_commit);
+    # it gathers late votes and sets the idle block rate.
     commit_pause_ms: int = validator.COMMIT_PAUSE_MS
     # The same pause while transactions wait in the mempool (at most commit_pause_ms): a
     # busy chain starts its next height almost at once, an idle one makes few empty blocks.
@@ -54,11 +56,18 @@ class ChainConfig:
     # With create_empty_blocks = false: the longest an idle chain goes without a block, a
     # proof of life (CometBFT's create_empty_blocks_interval); 0 waits for transactions only.
     create_empty_blocks_interval_ms: int = CREATE_EMPTY_BLOCKS_INTERVAL_MS
-    # The most transactions and bytes of transactions put into one block.
-    block_txs_max: int = 5000
-    block_tx_bytes_max: int = 4 * 1024 * 1024
+    # The most transactions and bytes of transactions put into one block (at most the
+    # protocol's BLOCK_TXS_MAX and BLOCK_BYTES_MAX, which every validator enforces).
+    block_txs_max: int = validator.BLOCK_TXS_DEFAULT
+    block_tx_bytes_max: int = validator.BLOCK_TX_BYTES_DEFAULT
 
     def __post_init__(self) -> None:
+        for name, value, bound in (("block_txs_max", self.block_txs_max, BLOCK_TXS_MAX),
+                                   ("block_tx_bytes_max", self.block_tx_bytes_max,
+                                    BLOCK_BYTES_MAX)):
+            if value > bound:
+                raise LocalError(f"[chain] {name} must be at most {bound} (a larger block is "
+                                 f"invalid to every validator), got {value}")
         interval = self.create_empty_blocks_interval_ms
         if not 0 <= interval <= machine.CREATE_EMPTY_BLOCKS_INTERVAL_MS_MAX:
             raise LocalError(f"[chain] create_empty_blocks_interval_ms must be 0 (no empty "

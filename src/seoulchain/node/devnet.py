@@ -2,8 +2,9 @@
 
     DEVNET/devnet.json        what this directory is: validators, ports
     DEVNET/genesis.json       the shared genesis
-    DEVNET/keys/operator.key  the city hall's client key: notary.issuer, validators.admin
-    DEVNET/keys/<agency>.key  each other agency's client key (mapo-gu, ...): notary.issuer
+    DEVNET/keys/operator.key  the city hall's client key: notary.issuer, gov member
+    DEVNET/keys/<agency>.key  each other agency's client key (mapo-gu, ...): notary.issuer,
+                              gov member (the four agencies govern with k = 3)
     DEVNET/node-<i>/          one validator's home (config, genesis copy, keys, data, log)
 
 `create_devnet` writes it; `DevnetSupervisor` starts, watches and stops the processes.
@@ -25,9 +26,16 @@ from pathlib import Path
 
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
+from seoulchain.execution.platform import get_installed_versions
+from seoulchain.execution.service import load_services
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Validator, ValidatorSet
-from seoulchain.node.agencies import DEMO_AGENCIES, compute_agency_genesis, create_agency_keys
+from seoulchain.node.agencies import (
+    DEMO_AGENCIES,
+    compute_agency_genesis,
+    compute_default_threshold,
+    create_agency_keys,
+)
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import OPERATOR_KEY_NAME, Home
 
@@ -37,7 +45,7 @@ VALIDATORS_MAX_LOCAL = 16
 AGENCY_NAMES = ["city-hall", "mapo-gu", "jongno-gu", "gangnam-gu", "seocho-gu",
                 "songpa-gu", "nowon-gu", "eunpyeong-gu", "seongbuk-gu", "gwanak-gu",
                 "yongsan-gu", "dongjak-gu", "guro-gu", "jung-gu", "seodaemun-gu", "gangseo-gu"]
-DEVNET_ROLES = ("notary.issuer", "validators.admin")
+DEVNET_ROLES = ("notary.issuer",)
 # Ports: API at base + i, peer-to-peer at base + 100 + i.
 P2P_PORT_OFFSET = 100
 # A node that does not answer its API within this time after start is reported as failed.
@@ -95,7 +103,8 @@ def create_devnet(root: Path, validators: int, chain_id: str = "seoul-devnet-1",
         chain_id=chain_id, genesis_time_ms=int(time.time() * 1000),
         validators=ValidatorSet.of([Validator(key.public_key, 10, AGENCY_NAMES[index])
                                     for index, key in enumerate(keys)]),
-        roles=roles, agencies=agencies)
+        roles=roles, agencies=agencies, threshold=compute_default_threshold(len(agencies)),
+        services=get_installed_versions(load_services()))
     genesis.save(root / "genesis.json")
     names = []
     for index, key in enumerate(keys):

@@ -23,12 +23,15 @@ from pathlib import Path
 
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
+from seoulchain.execution.platform import get_installed_versions
+from seoulchain.execution.service import load_services
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import CHAIN_ID_PATTERN, Validator, ValidatorSet
 from seoulchain.node.agencies import (
     OPERATOR_AGENCY_DEFAULT,
     check_agency_names,
     compute_agency_genesis,
+    compute_default_threshold,
     create_agency_keys,
 )
 from seoulchain.node.agencies import OPERATOR_KEY_NAME as OPERATOR_KEY_NAME  # re-exported
@@ -109,7 +112,7 @@ class Home:
         path = self.key_path(name)
         if not path.exists():
             raise LocalError(f"no key named {name!r} in {self.keys_dir}; create it with: "
-                             f"seoulchain keys new {name} --home {self.root}")
+                             f"seoulchain keys create {name} --home {self.root}")
         return SigningKey.load(path)
 
     def load_admin_token(self) -> str:
@@ -198,6 +201,8 @@ def write_home(home: Home, chain_id: str, moniker: str, api_port: int,
         validators=ValidatorSet.of([Validator(validator_key.public_key, 10, moniker)]),
         roles=roles,
         agencies=named,
+        threshold=compute_default_threshold(len(named)),
+        services=get_installed_versions(load_services()),
     )
     genesis.save(home.genesis_path)
     config = NodeConfig(moniker=moniker)

@@ -1,9 +1,11 @@
 """A running node: store, engine, mempool and block producer, behind one small facade.
 
-The API layer talks only to `Node`; the producer (solo today, BFT consensus next) commits
-blocks through the engine and tells the node, which wakes clients waiting for their
-transactions. A node holds its home's lock (`node/lock.py`) from before it opens the store
-until `close`, so no second process can run the same home beside it.
+The API layer talks only to `Node` — its read methods (`get_block`, `get_account`,
+`query`, the proofs, the log and the snapshots) are the whole of what the API sees of the
+store and the engine; the producer (`node/bft.py`: BFT consensus, with one validator
+or many) commits blocks through the engine and tells the node, which wakes clients
+waiting for their transactions. A node holds its home's lock (`node/lock.py`) from before
+it opens the store until `close`, so no second process can run the same home beside it.
 """
 
 from __future__ import annotations
@@ -13,26 +15,40 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seoulchain.codec import decode
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.execution.results import TxResult
-from seoulchain.execution.service import load_services
-from seoulchain.ledger.store import BlockStore
+from seoulchain.execution.service import describe_service, load_services
+from seoulchain.ledger.store import BlockStore, TxRecord
+from seoulchain.ledger.types import Block, Commit
 from seoulchain.node.bft import BftProducer
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
-from seoulchain.node.producer import BlockProducer, SoloProducer
 from seoulchain.node.statesync import SnapshotFiles, SnapshotService
+from seoulchain.node.validator import TXS_PER_MESSAGE_MAX
 from seoulchain.node.verify import SignatureVerifier
+from seoulchain.proofs.logtree import (
+    compute_checkpoint_consistency,
+    compute_checkpoint_inclusion,
+)
+
+if TYPE_CHECKING:
+    from seoulchain.client.prover import StoreProofSource
+    from seoulchain.light.bundle import TxProof
+    from seoulchain.light.lightclient import LightBlock
+    from seoulchain.proofs import StateProof
 
 log = logging.getLogger("seoulchain.node")
 # Longest a client may ask the node to hold a request open waiting for a commit.
 WAIT_TIMEOUT_S_MAX = 60.0
+# Transactions one batch submission admits (POST /v1/txs/batch): one gossip message's worth,
+# so a batch travels to the other validators whole.
+BATCH_TXS_MAX = TXS_PER_MESSAGE_MAX
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,27 @@ class TxStatus:
     index: int | None = None
     log_index: int | None = None
     result: TxResult | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the chain knows of a key: its next nonce, its roles, its latest transactions."""
+
+    public_key: bytes
+    next_nonce: int
+    roles: list[str]
+    recent_txs: list[TxRecord]
+
+
+@dataclass(frozen=True)
+class LogProof:
+    """An RFC 9162 proof against one or two checkpoints of the transparency log."""
+
+    size: int
+    root: bytes
+    proof: list[bytes]
+    # The leaf hash of an inclusion proof, or the older root of a consistency proof.
+    other: bytes
 
 
 class Node:
@@ -71,21 +108,13 @@ class Node:
                                self.config.mempool.bytes_max)
         self.key = home.load_key("validator")
         self.verifier = SignatureVerifier(self.engine)
-        self.producer: BlockProducer
-        if self.is_networked():
-            self.producer = BftProducer(home, self.engine, self.mempool, self.config,
-                                        self.on_commit, self.verifier)
-        else:
-            self.producer = SoloProducer(self.engine, self.mempool, self.key,
-                                         self.config.chain, self.on_commit)
+        self.producer = BftProducer(home, self.engine, self.mempool, self.config,
+                                    self.on_commit, self.verifier)
         self.commit_event = asyncio.Event()
         self.last_commit_time_ms: int | None = None
         # State sync snapshots this node serves (docs/operations.md, "State sync").
         self.snapshots = SnapshotService(SnapshotFiles(home.data_dir / "snapshots"), self.store)
-
-    def is_networked(self) -> bool:
-        """True when this node runs BFT consensus with peers rather than alone."""
-        return len(self.genesis.validators.validators) > 1 or bool(self.config.p2p.peers)
+        self._proof_source: StoreProofSource | None = None
 
     def close(self) -> None:
         self.verifier.close()
@@ -150,3 +179,100 @@ class Node:
             "peers": self.producer.get_peers(),
             "genesis_hash": self.genesis.hash(),
         }
+
+    # ----------------------------------------------------------------- reads for the API
+
+    def get_height(self) -> int:
+        """Return the height of the last committed block (0 before the first)."""
+        return self.engine.height
+
+    def get_block(self, height: int) -> tuple[Block, Commit | None] | None:
+        """Return the block at `height` and its commit, or None if there is none."""
+        block = self.store.get_block(height)
+        if block is None:
+            return None
+        return block, self.store.get_commit(height)
+
+    def get_block_bytes(self, height: int) -> bytes | None:
+        """Return the canonical encoding of the block at `height` (checked against its id)."""
+        return self.store.get_block_bytes(height)
+
+    def get_account(self, public_key: bytes, txs_max: int) -> Account:
+        """Return a key's next nonce, roles and at most `txs_max` of its latest transactions."""
+        return Account(public_key, self.engine.get_next_nonce(self.engine.state, public_key),
+                       self.engine.get_roles(public_key),
+                       self.store.list_txs_by_signer(public_key, txs_max))
+
+    def query(self, service: str, name: str, args: dict[str, Any]) -> Any:
+        """Run a service query on committed state (LocalError for a bad query)."""
+        return self.engine.query(service, name, args)
+
+    def describe_services(self) -> list[dict[str, Any]]:
+        """Return each installed service's declaration: version, methods, queries, params."""
+        return [describe_service(self.engine.services[name])
+                for name in sorted(self.engine.services)]
+
+    def is_tx_committed(self, tx_hash: bytes) -> bool:
+        """Return True if the transaction with `tx_hash` is in a committed block."""
+        return self.store.get_tx(tx_hash) is not None
+
+    def get_light_block(self, height: int) -> LightBlock:
+        """Return the header, commit and validator set of a committed height."""
+        return self.get_proof_source().get_light_block(height)
+
+    def get_tx_proof(self, tx_hash: bytes) -> TxProof:
+        """Return a committed transaction's log and result inclusion proofs."""
+        return self.get_proof_source().get_tx_proof(tx_hash)
+
+    def get_state_proof(self, service: str, key: bytes) -> StateProof:
+        """Return a state key's value (or absence) at the tip with its tree proof."""
+        return self.engine.get_state_proof(service, key)
+
+    def get_proof_source(self) -> StoreProofSource:
+        """Return the proof assembler over this node's store, built on first use."""
+        if self._proof_source is None:
+            from seoulchain.client.prover import StoreProofSource
+            self._proof_source = StoreProofSource(self.genesis, self.store)
+        return self._proof_source
+
+    def get_log_size(self) -> int:
+        """Return the number of leaves in the transparency log at the tip."""
+        return self.engine.tip.log_size
+
+    def get_log_consistency(self, old_size: int, new_size: int) -> LogProof:
+        """Return the RFC 9162 consistency proof between two log sizes up to the tip's."""
+        old_root, new_root, proof = compute_checkpoint_consistency(old_size, new_size,
+                                                                   self.store.read_log_node)
+        return LogProof(new_size, new_root, proof, old_root)
+
+    def get_log_inclusion(self, index: int, size: int) -> LogProof:
+        """Return the RFC 9162 inclusion proof of leaf `index` in the log of `size` leaves."""
+        leaf_hash, root, proof = compute_checkpoint_inclusion(index, size,
+                                                              self.store.read_log_node)
+        return LogProof(size, root, proof, leaf_hash)
+
+    def get_base_height(self) -> int:
+        """Return the lowest height whose block this node stores (above 0 after state sync)."""
+        return self.store.get_base_height()
+
+    def list_snapshot_heights(self) -> list[int]:
+        """Return the heights of the state sync snapshots this node serves."""
+        return self.snapshots.files.list_heights()
+
+    def get_snapshot_manifest(self, height: int) -> bytes | None:
+        """Return the encoded manifest of the snapshot at `height`, or None if there is none."""
+        if height not in self.snapshots.files.list_heights():
+            return None
+        return self.snapshots.files.read_manifest(height)
+
+    def get_snapshot_chunk(self, height: int, index: int) -> bytes:
+        """Return one encoded chunk of a snapshot (LocalError if there is no such chunk)."""
+        return self.snapshots.files.read_chunk(height, index)
+
+    def is_taking_snapshot(self) -> bool:
+        """Return True while a snapshot is being written."""
+        return self.snapshots.busy
+
+    async def take_snapshot(self) -> int:
+        """Take a snapshot of the tip now and return its height."""
+        return await self.snapshots.take()

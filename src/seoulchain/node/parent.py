@@ -3,7 +3,8 @@
 Linux's prctl(PR_SET_PDEATHSIG) makes the kernel signal a process when the thread that
 started it exits, so a supervisor killed with SIGKILL leaves no validator or load
 generator behind; supervisors therefore start children from their main thread. Elsewhere
-the request is a no-op and nodes rely on `run.watch_parent` polling their parent pid.
+the request is a no-op and nodes rely on `watch_parent` (cli/run.py) polling their parent's
+pid.
 """
 
 from __future__ import annotations

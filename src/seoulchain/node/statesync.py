@@ -70,8 +70,7 @@ class StateSyncFailed(RemoteError):
 
 def take_snapshot(store: BlockStore) -> Snapshot:
     """Build a snapshot of the store's tip from one consistent read."""
-    store.db.execute("BEGIN")
-    try:
+    with store.read_snapshot():
         tip = store.get_tip()
         if tip is None:
             raise LocalError("no block has been committed yet: nothing to snapshot")
@@ -88,8 +87,6 @@ def take_snapshot(store: BlockStore) -> Snapshot:
             raise StorageError(f"the commit of tip height {tip.height} is missing")
         frontier = LogFrontier.from_reader(tip.log_size, store.read_log_node)
         return build_snapshot(header, commit, frontier.roots, store.iter_state())
-    finally:
-        store.db.execute("COMMIT")
 
 
 class SnapshotFiles:

@@ -106,7 +106,13 @@ from seoulchain.consensus.safety import SafetyRules, SigningStateStore
 from seoulchain.consensus.wal import Replay, TailReport
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import DecodeError, LocalError, RemoteError, StorageError
-from seoulchain.execution.engine import EVIDENCE_AGE_BLOCKS_MAX, CommittedBlock, Engine, TxCheck
+from seoulchain.execution.engine import (
+    EVIDENCE_AGE_BLOCKS_MAX,
+    EVIDENCE_PER_BLOCK_MAX,
+    CommittedBlock,
+    Engine,
+    TxCheck,
+)
 from seoulchain.ledger.types import (
     BLOCK_BYTES_MAX,
     FORMAT_VERSION,
@@ -158,8 +164,6 @@ SYNC_BUFFER_BYTES_MAX = 64 * 1024 * 1024
 PEER_HEIGHTS_MAX = 3 * VALIDATORS_MAX
 # Evidence kept until committed; far more than f validators can produce between blocks.
 EVIDENCE_POOL_MAX = 256
-# Evidence items our proposals offer; the engine accepts up to its own EVIDENCE_PER_BLOCK_MAX.
-EVIDENCE_PER_BLOCK_MAX = 16
 # Consensus events one input may cause (answers to RequestBlock/RequestValidation and the
 # next StartHeight); each answer is one event, so a handful suffices.
 INTERNAL_EVENTS_PER_INPUT_MAX = 64
@@ -171,9 +175,10 @@ TXS_MESSAGE_BYTES_MAX = 2 * 1024 * 1024
 STATUS_BYTES_MAX = 64
 # A synced block and its commit (at most VALIDATORS_MAX signatures of about 100 bytes).
 BLOCK_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 64 * 1024
-# Transactions and bytes a block carries by default (the node's ChainConfig defaults).
-BLOCK_TXS_MAX = 5000
-BLOCK_TX_BYTES_MAX = 4 * 1024 * 1024
+# Transactions and bytes a block carries by default (the node's ChainConfig defaults):
+# half the protocol's BLOCK_TXS_MAX and BLOCK_BYTES_MAX, leaving headroom for the rest.
+BLOCK_TXS_DEFAULT = 5000
+BLOCK_TX_BYTES_DEFAULT = 4 * 1024 * 1024
 
 
 class MessageKind(enum.StrEnum):
@@ -381,7 +386,7 @@ class SyncRequest:
 
 
 class WalWriter(Protocol):
-    """The appending side of a write-ahead log (`consensus.wal.WriteAheadLog` or in memory)."""
+    """The appending side of a write-ahead log (`node.wal.WriteAheadLog` or in memory)."""
 
     def append(self, payload: bytes, *, sync: bool = True) -> None: ...
 
@@ -399,8 +404,8 @@ class ValidatorConfig:
     commit_pause_ms: int = COMMIT_PAUSE_MS
     busy_commit_pause_ms: int = BUSY_COMMIT_PAUSE_MS
     gossip_interval_ms: int = GOSSIP_INTERVAL_MS
-    block_txs_max: int = BLOCK_TXS_MAX
-    block_tx_bytes_max: int = BLOCK_TX_BYTES_MAX
+    block_txs_max: int = BLOCK_TXS_DEFAULT
+    block_tx_bytes_max: int = BLOCK_TX_BYTES_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,7 +550,7 @@ class ValidatorCore:
         """Rebuild a validator after a crash from its store (in `engine`), WAL and signing store.
 
         `replay` is the WAL's intact prefix with the report on its cut-off tail
-        (`consensus.wal.replay(path)` for a file); `wal` must continue after that prefix.
+        (`node.wal.replay(path)` for a file); `wal` must continue after that prefix.
         """
         core = cls(key=key, engine=engine, mempool=mempool, wal=wal,
                    signing_store=signing_store, config=config, clock=clock, safety=safety)
@@ -967,6 +972,9 @@ class ValidatorCore:
         past it) are dropped with the machine's buffer.
         """
         assert height == self.engine.height + 1
+        # A node without a service version the chain runs from `height` stops here, before
+        # it logs, proposes or votes anything of that height (UpgradeRequired is fatal).
+        self.engine.check_next_height()
         self._idle_pause_height = None
         carried = self._carried if height == self.machine.height + 1 else []
         self._carried, self._carried_bytes = [], 0

@@ -37,8 +37,6 @@ import bisect
 import functools
 import hashlib
 import itertools
-import re
-import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -111,7 +109,6 @@ NODE_BYTES_MAX = (
 # version (8) || nibble count (1) || packed nibbles (32).
 NODE_KEY_BYTES_MAX = 8 + 1 + NIBBLES_MAX // 2
 
-_TABLE_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _NIBBLE_DIGITS = "0123456789abcdef"
 _ROOT_PATH: NibblePath = ""
 
@@ -562,74 +559,6 @@ class MemoryNodeStore:
         for entry in entries:
             self.nodes.pop(entry.node_key, None)
             self.stale.discard(entry)
-
-
-class SqliteNodeStore:
-    """Nodes in SQLite tables, written inside whatever transaction the caller has open."""
-
-    # `{table}` maps node_key -> node (node keys sort by version, then path); `{table}_stale`
-    # indexes (stale_since_version, node_key) for pruning. This class never begins or ends
-    # a transaction: the block store commits a block's nodes with the block.
-
-    def __init__(self, connection: sqlite3.Connection, table: str = "state_nodes") -> None:
-        if not isinstance(table, str) or not _TABLE_PATTERN.fullmatch(table):
-            raise LocalError(f"table name {table!r} is not a plain lower-case identifier")
-        self.db = connection
-        self.table = table
-        self.stale_table = f"{table}_stale"
-        try:
-            self.db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                "node_key BLOB PRIMARY KEY, node BLOB NOT NULL) WITHOUT ROWID")
-            self.db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.stale_table} ("
-                "stale_since INTEGER NOT NULL, node_key BLOB NOT NULL, "
-                "PRIMARY KEY (stale_since, node_key)) WITHOUT ROWID")
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot create state tree table {table}: {exc}") from exc
-
-    def get_node(self, node_key: bytes) -> bytes | None:
-        """Return the encoded node stored under `node_key`, or None."""
-        try:
-            row = self.db.execute(f"SELECT node FROM {self.table} WHERE node_key = ?",
-                                  (node_key,)).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot read state tree node: {exc}") from exc
-        if row is not None and not isinstance(row[0], bytes):
-            raise StorageError(f"state tree node {node_key.hex()} is not a blob")
-        return None if row is None else row[0]
-
-    def write_batch(self, batch: TreeBatch) -> None:
-        """Insert a batch's nodes and stale entries (no transaction of its own)."""
-        try:
-            self.db.executemany(f"INSERT INTO {self.table} VALUES (?, ?)", batch.new_nodes)
-            self.db.executemany(f"INSERT INTO {self.stale_table} VALUES (?, ?)",
-                                batch.stale_nodes)
-        except sqlite3.IntegrityError as exc:
-            raise StorageError(f"state tree batch overlaps stored nodes: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot write state tree batch: {exc}") from exc
-
-    def list_stale(self, before_version: Version, limit: int) -> list[StaleNode]:
-        """Return up to `limit` stale entries with stale_since_version <= `before_version`."""
-        try:
-            rows = self.db.execute(
-                f"SELECT stale_since, node_key FROM {self.stale_table} WHERE stale_since <= ? "
-                "ORDER BY stale_since, node_key LIMIT ?", (before_version, limit)).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot read the stale node index: {exc}") from exc
-        return [StaleNode(since, node_key) for since, node_key in rows]
-
-    def delete_stale(self, entries: Sequence[StaleNode]) -> None:
-        """Delete the given stale nodes and their stale entries (no transaction of its own)."""
-        try:
-            self.db.executemany(f"DELETE FROM {self.table} WHERE node_key = ?",
-                                [(entry.node_key,) for entry in entries])
-            self.db.executemany(
-                f"DELETE FROM {self.stale_table} WHERE stale_since = ? AND node_key = ?",
-                entries)
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot delete stale state tree nodes: {exc}") from exc
 
 
 def prune(store: PrunableNodeStore, before_version: Version) -> int:

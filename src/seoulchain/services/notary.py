@@ -10,16 +10,20 @@ correction anchors the corrected document and marks the old record as superseded
 both ways, so the history stays verifiable.
 
 State (namespace `notary`): `doc/<32-byte hash>` → record map.
+
+Parameter: `notary.metadata_entries_max`, the metadata entries a record may carry (the
+agencies may lower it by governance; the argument schema's METADATA_ENTRIES_MAX bounds it).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from seoulchain.execution.personal_data import describe_kind, find_personal_data
+from seoulchain.execution.platform import ParamSpec
 from seoulchain.execution.service import (
     HexBytes,
     QueryArgs,
@@ -36,7 +40,9 @@ ISSUER_ROLE = "notary.issuer"
 DOC_KEY_PREFIX = b"doc/"
 DOC_HASH_BYTES = 32
 # Metadata is for public facts (a certificate number, an issuing office), not personal data.
+# The schema's bound; the chain parameter notary.metadata_entries_max may set a lower one.
 METADATA_ENTRIES_MAX = 16
+METADATA_ENTRIES_PARAM = "notary.metadata_entries_max"
 METADATA_KEY_CHARS_MAX = 32
 METADATA_VALUE_CHARS_MAX = 256
 KIND_CHARS_MAX = 64
@@ -93,6 +99,10 @@ class NotaryService(Service):
     """Anchors document hashes and records corrections as superseding records."""
 
     name = "notary"
+    version = "1.0.0"
+    params: ClassVar[dict[str, ParamSpec]] = {"metadata_entries_max": ParamSpec(
+        int, METADATA_ENTRIES_MAX, "metadata entries an anchored record may carry",
+        minimum=0, maximum=METADATA_ENTRIES_MAX)}
 
     @tx_method(args=AnchorArgs, roles={ISSUER_ROLE})
     def anchor(self, ctx: TxContext, args: AnchorArgs) -> None:
@@ -122,6 +132,10 @@ class NotaryService(Service):
     def put_new_record(self, ctx: TxContext, doc_hash: bytes, kind: str,
                        metadata: dict[str, str], supersedes: bytes | None) -> None:
         key = compute_doc_key(doc_hash)
+        entries_max = ctx.get_param(METADATA_ENTRIES_PARAM)
+        if len(metadata) > entries_max:
+            raise ServiceError(f"metadata has {len(metadata)} entries; this chain allows at "
+                               f"most {entries_max} ({METADATA_ENTRIES_PARAM})")
         if ctx.state.has(key):
             raise ServiceError(f"document {doc_hash.hex()} is already anchored")
         ctx.state.set(key, {

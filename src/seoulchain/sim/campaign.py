@@ -6,8 +6,8 @@ behaviours, network fault rates, partition and crash episodes, slow nodes, clock
 client load), then drives the cluster itself. The run has two phases:
 
 1. safety: for `safety_ms` of virtual time, clients submit transactions while the plan's
-   faults come and go (and, in a quarter of the seeds, the admin swaps a standby in for an
-   honest validator); nothing has to make progress, nothing may break;
+   faults come and go (and, in a quarter of the seeds, the agencies swap a standby in for
+   an honest validator by governance proposals); nothing has to make progress, nothing may break;
 2. liveness: faults stop — partitions heal, loss and duplication drop to zero, slow nodes
    recover, crashed nodes restart, the lock-split adversary stands down (Byzantine
    validators keep misbehaving) — and every honest node must commit `LIVENESS_HEIGHTS`
@@ -99,7 +99,8 @@ class CrashEpisode:
 
 @dataclass(frozen=True, slots=True)
 class ValidatorChange:
-    """At `at_ms` the admin adds node `add` (a standby) and removes validator `remove`."""
+    """At `at_ms` the agencies propose adding node `add` (a standby) and removing validator
+    `remove`."""
 
     at_ms: int
     add: int

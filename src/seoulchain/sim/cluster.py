@@ -29,9 +29,11 @@ Empty blocks: by default every height proposes at once (empty blocks every commi
 `create_empty_blocks = false` does: round 0 waits for transactions, or N ms (0: forever).
 
 Validator-set changes: standbys (keys outside the genesis set) follow the chain as
-observers; `change_validators(add=[...], remove=[...])` has the cluster's admin sign
-`validators.set_validator` transactions, which the engine applies at h + 2, from when the
-added nodes vote. The checkers verify each block's commit against the set its header names.
+observers; `change_validators(add=[...], remove=[...])` has the first of the cluster's four
+agencies propose each change to the governance service (`gov`, k = 3), and two more approve
+each proposal once they see it committed; the engine applies a change at h + 2 of the block
+that reaches k, from when the added nodes vote. The checkers verify each block's commit
+against the set its header names.
 
 Modelled CPU costs (`Cluster(..., costs=CpuCosts())`, off by default): each node works on
 one event at a time. An event arriving while its node works waits in the node's inbox; the
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -59,9 +62,9 @@ from seoulchain.consensus.safety import InMemorySigningStateStore
 from seoulchain.consensus.wal import TailReport
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import DecodeError, LocalError
-from seoulchain.execution.engine import Engine
+from seoulchain.execution.engine import Engine, decode_result
 from seoulchain.execution.service import Service, load_services
-from seoulchain.ledger.genesis import Genesis
+from seoulchain.ledger.genesis import Agency, Genesis
 from seoulchain.ledger.store import BlockStore
 from seoulchain.ledger.types import Transaction, Validator, ValidatorSet
 from seoulchain.node.mempool import Mempool
@@ -88,7 +91,11 @@ T = TypeVar("T")
 CHAIN_ID = "seoul-sim"
 GENESIS_TIME_MS = 1_700_000_000_000
 ISSUER_ROLE = "notary.issuer"
-ADMIN_ROLE = "validators.admin"
+# The agencies that govern a simulated chain, k of n, as a devnet's four do.
+SIM_AGENCIES = 4
+SIM_THRESHOLD = 3
+# Deadline of the agencies' validator-change proposals: beyond any simulated run's height.
+SIM_PROPOSAL_DEADLINE_HEIGHT = 100_000
 # Small blocks keep each seed's signature work small; txs still span several blocks.
 SIM_BLOCK_TXS_MAX = 8
 SIM_BLOCK_TX_BYTES_MAX = 64 * 1024
@@ -366,13 +373,18 @@ class Cluster:
         self.services: dict[str, Service] = load_services()
         validator_keys = [make_sim_key(seed, "validator", index) for index in range(n)]
         self.clients = [SimClient(make_sim_key(seed, "client", index)) for index in range(clients)]
-        self.admin = SimClient(make_sim_key(seed, "admin", 0))
+        self.agencies = [SimClient(make_sim_key(seed, "agency", index))
+                         for index in range(SIM_AGENCIES)]
+        # Validator-change proposals (tx hashes) not yet seen committed, to be approved.
+        self.pending_proposals: list[bytes] = []
         self.genesis = Genesis(
             CHAIN_ID, GENESIS_TIME_MS,
             ValidatorSet.of([Validator(key.public_key, 1, f"v{index}")
                              for index, key in enumerate(validator_keys)]),
-            {ISSUER_ROLE: tuple(sorted(client.key.public_key for client in self.clients)),
-             ADMIN_ROLE: (self.admin.key.public_key,)})
+            {ISSUER_ROLE: tuple(sorted(client.key.public_key for client in self.clients))},
+            tuple(Agency(f"agency-{index}", agency.key.public_key)
+                  for index, agency in enumerate(self.agencies)),
+            threshold=SIM_THRESHOLD)
         self.validator_sets: dict[bytes, ValidatorSet] = {
             self.genesis.validators.hash(): self.genesis.validators}
         self.network = Network(self.rng, 0, faults)
@@ -510,17 +522,45 @@ class Cluster:
         return check_cluster(self)
 
     def change_validators(self, add: Iterable[int] = (), remove: Iterable[int] = ()) -> Cluster:
-        """Have the admin add nodes (power 1) and remove others, effective two heights after
-        the block that carries the request; the request goes to every live node."""
+        """Have the agencies add nodes (power 1) and remove others: the first agency proposes
+        each change, two more approve it once committed, and it takes effect two heights
+        after the block that reaches k. Every transaction goes to every live node."""
         changes = [(index, 1) for index in add] + [(index, 0) for index in remove]
         for index, power in changes:
-            key = self.nodes[index].key.public_key
-            raw = self.sign_tx(self.admin, "validators", "set_validator",
-                               {"public_key": key, "power": power, "name": f"node{index}"})
-            for node in self.nodes:
-                if not node.is_crashed:
-                    self._submit_to(node, raw)
+            raw = self.sign_tx(self.agencies[0], "gov", "propose", {
+                "kind": "set_validator", "public_key": self.nodes[index].key.public_key,
+                "power": power, "name": f"node{index}",
+                "deadline_height": SIM_PROPOSAL_DEADLINE_HEIGHT})
+            self._submit_to_live(raw)
+            self.pending_proposals.append(sha256(raw))
+        self.at(self.now_ms + SIM_COMMIT_PAUSE_MS, self._approve_committed_proposals)
         return self
+
+    def _approve_committed_proposals(self) -> None:
+        """Approve, as the second and third agencies, each proposal a live node committed;
+        look again a commit pause later while some are not committed yet."""
+        live = [node for node in self.nodes if not node.is_crashed and node.is_honest]
+        reader = max(live, key=lambda node: node.height) if live else None
+        waiting = []
+        for tx_hash in self.pending_proposals:
+            record = None if reader is None else reader.store.get_tx(tx_hash)
+            if record is None:
+                waiting.append(tx_hash)
+                continue
+            result = decode_result(record.result)
+            proposed = [event.attributes["proposal"] for event in result.events
+                        if event.kind == "gov.proposed"]
+            for proposal, agency in itertools.product(proposed, self.agencies[1:SIM_THRESHOLD]):
+                self._submit_to_live(self.sign_tx(agency, "gov", "approve",
+                                                  {"proposal": proposal}))
+        self.pending_proposals = waiting
+        if waiting:
+            self.at(self.now_ms + SIM_COMMIT_PAUSE_MS, self._approve_committed_proposals)
+
+    def _submit_to_live(self, raw: bytes) -> None:
+        for node in self.nodes:
+            if not node.is_crashed:
+                self._submit_to(node, raw)
 
     def schedule_validator_change(self, at_ms: int, add: Iterable[int] = (),
                                   remove: Iterable[int] = ()) -> Cluster:

@@ -1,6 +1,6 @@
 """An in-memory write-ahead log with the file WAL's record format and injectable torn writes.
 
-Theory of operation: `MemoryWAL` keeps the bytes a `consensus.wal.WriteAheadLog` would keep
+Theory of operation: `MemoryWAL` keeps the bytes a `node.wal.WriteAheadLog` would keep
 on disk — the same `crc32c | length | payload` records from `compute_record` — in a
 bytearray that outlives a simulated crash, as a disk does. `arm_torn_write` makes the next
 append write only part of its record (optionally zero-filled to full length, as a file

@@ -1,8 +1,10 @@
 """Run a node: the block producer and the HTTP API in one asyncio loop, until a signal.
 
-`serve` returns after a clean stop (SIGINT, SIGTERM, or the death of the parent process it
-was told to follow) and raises the error that stopped the node otherwise, so the command
-that runs it can exit with a status saying what happened (cli/exit_codes.py).
+This is where `seoulchain start` and `demo` put the node (node/) and its HTTP API (api/)
+together, so neither layer imports the other upward. `serve` returns after a clean stop
+(SIGINT, SIGTERM, or the death of the parent process it was told to follow) and raises the
+error that stopped the node otherwise, so the command that runs it can exit with a status
+saying what happened (cli/exit_codes.py).
 """
 
 from __future__ import annotations
