@@ -33,13 +33,10 @@ SIM_IMPORTABLE = {"consensus", "execution", "services", "ledger", "proofs", "cod
                   "errors", "sim"}
 SIM_IMPORTABLE_MODULES = {"seoulchain.node.validator", "seoulchain.node.mempool"}
 # Imports against the map that are being removed; each entry says where the code goes.
-LAYER_EXCEPTIONS = {
-    # Server-side proof assembly (StoreProofSource) moves from client/prover.py into node/.
-    ("seoulchain.node.node", "seoulchain.client.prover"),
-}
+LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {}
 # SQL lives in ledger/. bench/postgres.py is the PostgreSQL baseline the ledger is measured
-# against, not the ledger; client/prover.py's read snapshot goes with its move into node/.
-SQL_EXCEPTIONS = {"seoulchain.bench.postgres", "seoulchain.client.prover"}
+# against, not the ledger.
+SQL_EXCEPTIONS = {"seoulchain.bench.postgres"}
 SQL_METHODS = {"execute", "executemany", "executescript"}
 
 

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from seoulchain.cli.main import app
-from seoulchain.client.prover import StoreProofSource
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import VerificationError
 from seoulchain.ledger.genesis import Genesis
@@ -18,6 +17,7 @@ from seoulchain.ledger.types import Transaction
 from seoulchain.light.bundle import build_document_bundle, render_bundle, verify_bundle
 from seoulchain.node.home import Home, init_home
 from seoulchain.node.node import Node
+from seoulchain.node.proofs import StoreProofSource
 from tests.conftest import commit_next_height
 
 CHAIN_ID = "prove-cli-test"

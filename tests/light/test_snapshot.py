@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from seoulchain.client.audit import audit_chain
-from seoulchain.client.prover import StoreProofSource
 from seoulchain.codec import decode, encode
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.errors import LocalError, RemoteError
@@ -28,6 +27,7 @@ from seoulchain.light.snapshot import (
     hash_entries,
     verify_manifest,
 )
+from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import (
     SnapshotFiles,
     StateSyncFailed,

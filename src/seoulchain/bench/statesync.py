@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from seoulchain.client.audit import audit_chain
-from seoulchain.client.prover import StoreProofSource
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import Engine
@@ -26,6 +25,7 @@ from seoulchain.ledger.store import BlockStore
 from seoulchain.light.lightclient import LightClient
 from seoulchain.light.snapshot import Manifest, verify_manifest
 from seoulchain.node.home import Home
+from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import restore_snapshot, take_snapshot
 
 

@@ -65,8 +65,8 @@ def open_source(home: Path | None, node: str | None) -> Iterator[tuple[ProofSour
     if home is None:
         raise LocalError("give --node URL or --home DIR")
     from seoulchain.cli.common import resolve_node_home
-    from seoulchain.client.prover import StoreProofSource
     from seoulchain.ledger.store import BlockStore
+    from seoulchain.node.proofs import StoreProofSource
 
     node_home = resolve_node_home(home)
     if not node_home.store_path.exists():

@@ -257,7 +257,13 @@ class BlockStore:
 
     @contextlib.contextmanager
     def read_snapshot(self) -> Iterator[None]:
-        """Hold one read transaction: every read inside sees the store as of its start."""
+        """Hold one read transaction: every read inside sees the store as of its start.
+
+        Inside a transaction already open on this connection, the reads share that one.
+        """
+        if self.db.in_transaction:
+            yield
+            return
         self.db.execute("BEGIN")
         try:
             # In WAL mode the snapshot is taken by the first read, so take it now.

@@ -29,6 +29,7 @@ from seoulchain.node.bft import BftProducer
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
+from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import SnapshotFiles, SnapshotService
 from seoulchain.node.validator import TXS_PER_MESSAGE_MAX
 from seoulchain.node.verify import SignatureVerifier
@@ -38,7 +39,6 @@ from seoulchain.proofs.logtree import (
 )
 
 if TYPE_CHECKING:
-    from seoulchain.client.prover import StoreProofSource
     from seoulchain.light.bundle import TxProof
     from seoulchain.light.lightclient import LightBlock
     from seoulchain.proofs import StateProof
@@ -231,7 +231,6 @@ class Node:
     def get_proof_source(self) -> StoreProofSource:
         """Return the proof assembler over this node's store, built on first use."""
         if self._proof_source is None:
-            from seoulchain.client.prover import StoreProofSource
             self._proof_source = StoreProofSource(self.genesis, self.store)
         return self._proof_source
 
