@@ -19,7 +19,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "seoulchain"
 # docs/architecture.md, top to bottom: a module may import its own layer and those below.
 LAYER_RANKS = {
     "cli": 7, "api": 7, "__main__": 7,
-    "client": 6, "bench": 6,
+    "client": 6, "bench": 6, "vectors": 6,
     "node": 5,
     "light": 4,
     "consensus": 3, "execution": 3, "services": 3,

@@ -18,7 +18,6 @@ import pytest
 from seoulchain.codec import decode, encode
 from seoulchain.crypto import SigningKey, compute_sign_bytes, is_valid_signature
 from seoulchain.errors import DecodeError
-from seoulchain.ledger import vectors
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import (
     Block,
@@ -29,6 +28,7 @@ from seoulchain.ledger.types import (
     VoteType,
     compute_vote_sign_bytes,
 )
+from seoulchain.vectors import ledger as vectors
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "docs" / "spec" / "vectors" / "ledger.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))

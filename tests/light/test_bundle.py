@@ -13,7 +13,6 @@ from seoulchain.errors import VerificationError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.light import bundle as bundle_module
-from seoulchain.light import vectors
 from seoulchain.light.bundle import (
     BundleError,
     Checkpoint,
@@ -23,6 +22,7 @@ from seoulchain.light.bundle import (
     render_bundle,
     verify_bundle,
 )
+from seoulchain.vectors import proofs as vectors
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "docs" / "spec" / "vectors" / "proofs.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))

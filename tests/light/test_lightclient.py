@@ -17,7 +17,7 @@ from seoulchain.light.lightclient import (
     TrustedState,
     verify_light_block,
 )
-from seoulchain.light.vectors import (
+from seoulchain.vectors.proofs import (
     CHAIN_ID,
     GENESIS_TIME_MS,
     MemoryChain,

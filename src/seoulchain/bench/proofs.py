@@ -1,6 +1,6 @@
 """Proof benchmark: bundle verification time and size; state proofs at growing state sizes.
 
-Two parts. (1) Bundles: the vectors' in-memory chain (`light/vectors.py`: four validators,
+Two parts. (1) Bundles: the vectors' in-memory chain (`vectors/proofs.py`: four validators,
 a validator set replaced twice, so a bundle from genesis to its tip carries two light
 blocks, a bisection pivot and the tip) gives a tx, a document and a state bundle; each is
 verified from its canonical bytes `rounds` times — JSON parsing, every commit signature,
@@ -29,7 +29,7 @@ from seoulchain.light.bundle import (
     render_bundle,
     verify_bundle,
 )
-from seoulchain.light.vectors import build_story_chain
+from seoulchain.vectors.proofs import build_story_chain
 
 DEFAULT_ENTRIES = (10_000, 100_000, 1_000_000)
 # Verifications per bundle kind: enough for a stable mean, a few seconds in all.

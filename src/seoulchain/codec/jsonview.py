@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 
@@ -16,17 +14,3 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_jsonable(item) for item in value]
     return value
-
-
-def render_vectors_file(vectors: Any) -> str:
-    """Return a test-vectors file's exact text: indented JSON, UTF-8 as is, final newline."""
-    return json.dumps(vectors, indent=2, ensure_ascii=False) + "\n"
-
-
-def write_vectors_file(text: str, argv: list[str], default_path: Path) -> int:
-    """Write a vectors file to argv[1] (or `default_path`) for a generator's `main`."""
-    path = Path(argv[1]) if len(argv) > 1 else default_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}")
-    return 0

@@ -12,6 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from seoulchain.errors import DecodeError, VerificationError
+from seoulchain.proofs.smt import (
+    SparseMerkleProof,
+    compute_value_hash,
+    verify_membership,
+    verify_non_membership,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +32,7 @@ class StateProof:
 
 def verify_state_proof(state_root: bytes, proof: StateProof) -> None:
     """Raise `VerificationError` unless `proof` holds under `state_root`."""
-    # Malformed proof bytes raise `DecodeError`, as every decoder does. The tree module is
-    # imported here, not above, so that `python -m seoulchain.proofs.smt` (the vectors
-    # generator) does not find itself already imported by its package.
-    from seoulchain.proofs.smt import (
-        SparseMerkleProof,
-        compute_value_hash,
-        verify_membership,
-        verify_non_membership,
-    )
-
+    # Malformed proof bytes raise `DecodeError`, as every decoder does.
     if not isinstance(proof, StateProof):
         raise VerificationError(f"expected a StateProof, got {type(proof).__name__}")
     tree_proof = SparseMerkleProof.decode(proof.proof)
