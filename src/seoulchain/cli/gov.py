@@ -51,8 +51,9 @@ KindArgument = Annotated[str, typer.Argument(
 ProposalArgument = Annotated[int, typer.Argument(metavar="ID", show_default=False,
                                                  help="The proposal's number.")]
 DeadlineOption = Annotated[int, typer.Option(
-    "--deadline-blocks", min=1, max=VOTING_PERIOD_BLOCKS_MAX,
-    help="Blocks from the chain's height until the proposal expires.")]
+    "--deadline-blocks", min=2, max=VOTING_PERIOD_BLOCKS_MAX,
+    help="Blocks from the chain's height until the proposal expires (at least 2: the "
+         "deadline must come after the height the proposal lands in).")]
 
 
 def send(home: Any, node: str | None, key: str, method: str, args: dict[str, Any],

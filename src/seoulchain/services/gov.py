@@ -13,6 +13,13 @@ first height after the deadline, no approval is accepted any more, and `close` (
 call it) records the outcome on chain. Nothing runs at block end, so every outcome comes
 from a transaction and is deterministic.
 
+Approvals count only while their member is one: removing a member takes its approvals off
+every open proposal. Lowering k passes nothing by itself: a proposal that already has the
+new k approvals passes with its next approval. Removing a member removes its validator in
+the same action, or nothing if that would empty the validator set. Everything is bounded:
+open proposals (in all and per member), a deadline's distance, members, and the roles
+governance grants one key.
+
 Actions: add or remove a member, change k, grant or revoke a role, set a validator's power
 (0 removes it), set a chain parameter, schedule a service upgrade. They are checked when
 proposed and again when applied, through the platform's privileged context methods
@@ -53,6 +60,10 @@ SIGNER_KEY_PREFIX = b"key/"
 PROPOSAL_KEY_PREFIX = b"proposal/"
 PARAM_KEY_PREFIX = b"param/"
 PARAMS_KEY = b"params"
+# The open proposals as [id, proposer, deadline_height], in the order they were made.
+OPEN_KEY = b"open"
+# The roles governance granted each key (and did not revoke), by key.
+ROLES_KEY_PREFIX = b"roles/"
 # A proposal stays open at most this many blocks: about a week at one block a second, long
 # enough for every agency's office to review it, short enough that stale ones expire.
 VOTING_PERIOD_BLOCKS_MAX = 7 * 24 * 3600
@@ -60,6 +71,15 @@ VOTING_PERIOD_BLOCKS_MAX = 7 * 24 * 3600
 PROPOSALS_PAGE_MAX = 100
 # Members of the consortium: as many as genesis may name (ledger/genesis.py AGENCIES_MAX).
 MEMBERS_MAX = 1024
+# Proposals open at once, in all: agencies decide a few matters a week, so this is months of
+# business; removing a member rewrites each open proposal, so it also bounds that transaction.
+OPEN_PROPOSALS_MAX = 128
+# Proposals one member may have open at once: enough for an agency's own agenda, and no
+# member can fill the whole queue alone (the total holds eight members' worth).
+OPEN_PROPOSALS_PER_MEMBER_MAX = 16
+# Roles governance may grant one key: a key serves one office in a few services, each with a
+# role or two (genesis roles are bounded by the genesis file's size).
+ROLES_PER_KEY_MAX = 16
 
 Key = Annotated[bytes, Field(min_length=PUBLIC_KEY_BYTES, max_length=PUBLIC_KEY_BYTES)]
 MemberName = Annotated[str, StringConstraints(pattern=AGENCY_NAME_PATTERN.pattern)]
@@ -202,14 +222,16 @@ class GovService(Service):
     def propose(self, ctx: TxContext, args: ProposeArgs) -> None:
         """Propose an action with a deadline height; the proposal is the proposer's approval."""
         member = self.get_member_of(ctx)
-        if not ctx.height <= args.deadline_height <= ctx.height + VOTING_PERIOD_BLOCKS_MAX:
-            raise ServiceError(f"the deadline must be from height {ctx.height} to "
-                               f"{ctx.height + VOTING_PERIOD_BLOCKS_MAX}, not "
+        if not ctx.height < args.deadline_height <= ctx.height + VOTING_PERIOD_BLOCKS_MAX:
+            raise ServiceError(f"the deadline must be after this height ({ctx.height}) and at "
+                               f"most {VOTING_PERIOD_BLOCKS_MAX} blocks ahead (height "
+                               f"{ctx.height + VOTING_PERIOD_BLOCKS_MAX}), not "
                                f"{args.deadline_height}")
         action = args.get_action()
         self.check_action(ctx, action)
         proposal_id = ctx.state.get(NEXT_ID_KEY)
         ctx.state.set(NEXT_ID_KEY, proposal_id + 1)
+        self.add_open(ctx, proposal_id, member, args.deadline_height)
         record = {"id": proposal_id, "action": action, "proposer": member,
                   "proposer_key": ctx.signer, "proposed_height": ctx.height,
                   "deadline_height": args.deadline_height, "approvals": [],
@@ -252,18 +274,25 @@ class GovService(Service):
                                "open proposal past its deadline can be closed")
         record["status"] = "expired"
         record["closed_height"] = ctx.height
+        self.remove_open(ctx, args.proposal)
         ctx.state.set(compute_proposal_key(args.proposal), record)
         ctx.emit("gov.expired", proposal=args.proposal,
                  deadline_height=record["deadline_height"])
 
     def add_approval(self, ctx: TxContext, record: dict[str, Any], member: str) -> None:
-        """Record `member`'s approval, applying the action when k members approve."""
+        """Record `member`'s approval, applying the action when k current members approve.
+
+        The action is checked whole before any of it is written; a refusal fails the tx, so
+        the approval, the action and its events are all discarded together.
+        """
         record["approvals"].append([member, ctx.height])
         members = set(ctx.state.get(MEMBERS_KEY))
-        count = sum(1 for name, _ in record["approvals"] if name in members)
+        count = len({name for name, _ in record["approvals"] if name in members})
         ctx.emit("gov.approved", proposal=record["id"], member=member, approvals=count)
         if count >= ctx.state.get(THRESHOLD_KEY):
+            self.remove_open(ctx, record["id"])
             try:
+                self.check_action(ctx, record["action"])
                 self.apply_action(ctx, record["action"])
             except ServiceError as exc:
                 raise ServiceError(f"proposal {record['id']} reached its threshold but cannot "
@@ -272,6 +301,42 @@ class GovService(Service):
             record["closed_height"] = ctx.height
             ctx.emit("gov.passed", proposal=record["id"], kind=record["action"]["kind"])
         ctx.state.set(compute_proposal_key(record["id"]), record)
+
+    # ------------------------------------------------------------------ open proposals
+
+    def get_open(self, ctx: TxContext) -> list[list[Any]]:
+        """Return the open proposals [id, proposer, deadline] whose deadline is not past."""
+        return [entry for entry in ctx.state.get(OPEN_KEY) or [] if entry[2] >= ctx.height]
+
+    def add_open(self, ctx: TxContext, proposal_id: int, member: str, deadline: int) -> None:
+        """Count a new open proposal, refusing it beyond the limits in all and per member."""
+        entries = self.get_open(ctx)
+        if len(entries) >= OPEN_PROPOSALS_MAX:
+            raise ServiceError(f"{len(entries)} proposals are open, the most at once "
+                               f"({OPEN_PROPOSALS_MAX}); wait for some to pass or expire")
+        own = sum(1 for entry in entries if entry[1] == member)
+        if own >= OPEN_PROPOSALS_PER_MEMBER_MAX:
+            raise ServiceError(f"member {member} has {own} proposals open, the most one member "
+                               f"may ({OPEN_PROPOSALS_PER_MEMBER_MAX}); wait for some to pass "
+                               "or expire")
+        ctx.state.set(OPEN_KEY, [*entries, [proposal_id, member, deadline]])
+
+    def remove_open(self, ctx: TxContext, proposal_id: int) -> None:
+        """Stop counting a proposal that passed or was closed."""
+        ctx.state.set(OPEN_KEY, [entry for entry in self.get_open(ctx)
+                                 if entry[0] != proposal_id])
+
+    def drop_approvals(self, ctx: TxContext, member: str) -> int:
+        """Take a departing member's approvals off every open proposal; return how many."""
+        dropped = 0
+        for proposal_id, _, _ in self.get_open(ctx):
+            record = ctx.state.get(compute_proposal_key(proposal_id))
+            approvals = [item for item in record["approvals"] if item[0] != member]
+            if len(approvals) != len(record["approvals"]):
+                record["approvals"] = approvals
+                ctx.state.set(compute_proposal_key(proposal_id), record)
+                dropped += 1
+        return dropped
 
     # ------------------------------------------------------------------ actions
 
@@ -304,6 +369,9 @@ class GovService(Service):
             raise ServiceError("a member's validator needs both validator_key and a power "
                                "of at least 1")
         if validator_key is not None:
+            holder = self.find_validator_member(ctx, validator_key)
+            if holder is not None:
+                raise ServiceError(f"validator {validator_key.hex()} is member {holder}'s")
             self.update_validator(ctx, apply, validator_key, power or 0, member)
         if apply:
             self.write_member(ctx.state, {"name": member, "keys": [public_key],
@@ -321,14 +389,22 @@ class GovService(Service):
             raise ServiceError(f"removing {member} would leave {len(names) - 1} members, fewer "
                                f"than the threshold k = {threshold}; lower k first")
         record = ctx.state.get(MEMBER_KEY_PREFIX + member.encode())
-        if record["validator"] is not None:
+        if record["validator"] is not None:  # the member's validator leaves with it
             self.update_validator(ctx, apply, record["validator"], 0, member)
         if apply:
             ctx.state.delete(MEMBER_KEY_PREFIX + member.encode())
             for key in record["keys"]:
                 ctx.state.delete(SIGNER_KEY_PREFIX + key)
             ctx.state.set(MEMBERS_KEY, [name for name in names if name != member])
-            ctx.emit("gov.member_removed", member=member)
+            dropped = self.drop_approvals(ctx, member)
+            ctx.emit("gov.member_removed", member=member, approvals_dropped=dropped)
+
+    def find_validator_member(self, ctx: TxContext, validator_key: bytes) -> str | None:
+        """Return the member whose validator `validator_key` is, if any."""
+        for name in ctx.state.get(MEMBERS_KEY):
+            if ctx.state.get(MEMBER_KEY_PREFIX + name.encode())["validator"] == validator_key:
+                return name
+        return None
 
     def action_set_threshold(self, ctx: TxContext, apply: bool, threshold: int) -> None:
         members = len(ctx.state.get(MEMBERS_KEY))
@@ -342,17 +418,31 @@ class GovService(Service):
     def action_grant_role(self, ctx: TxContext, apply: bool, role: str,
                           public_key: bytes) -> None:
         check_role_grant(role, public_key)
+        if ctx.has_role(public_key, role):
+            raise ServiceError(f"key {public_key.hex()} already holds {role}")
+        granted = ctx.state.get(ROLES_KEY_PREFIX + public_key) or []
+        if len(granted) >= ROLES_PER_KEY_MAX:
+            raise ServiceError(f"key {public_key.hex()} holds {len(granted)} roles granted by "
+                               f"governance, the most one key may ({ROLES_PER_KEY_MAX}); "
+                               "revoke one first")
         if apply:
             ctx.grant_role(role, public_key)
+            ctx.state.set(ROLES_KEY_PREFIX + public_key, sorted([*granted, role]))
             ctx.emit("gov.role_granted", role=role, public_key=public_key)
 
     def action_revoke_role(self, ctx: TxContext, apply: bool, role: str,
                            public_key: bytes) -> None:
         check_role_grant(role, public_key)
+        if not ctx.has_role(public_key, role):
+            raise ServiceError(f"key {public_key.hex()} does not hold {role}")
         if apply:
-            if not ctx.has_role(public_key, role):
-                raise ServiceError(f"key {public_key.hex()} does not hold {role}")
             ctx.revoke_role(role, public_key)
+            granted = [name for name in ctx.state.get(ROLES_KEY_PREFIX + public_key) or []
+                       if name != role]
+            if granted:
+                ctx.state.set(ROLES_KEY_PREFIX + public_key, granted)
+            else:
+                ctx.state.delete(ROLES_KEY_PREFIX + public_key)
             ctx.emit("gov.role_revoked", role=role, public_key=public_key)
 
     def action_set_validator(self, ctx: TxContext, apply: bool, public_key: bytes, power: int,

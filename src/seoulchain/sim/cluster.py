@@ -63,6 +63,7 @@ from seoulchain.consensus.wal import TailReport
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import DecodeError, LocalError
 from seoulchain.execution.engine import Engine, decode_result
+from seoulchain.execution.platform import get_installed_versions
 from seoulchain.execution.service import Service, load_services
 from seoulchain.ledger.genesis import Agency, Genesis
 from seoulchain.ledger.store import BlockStore
@@ -377,6 +378,8 @@ class Cluster:
                          for index in range(SIM_AGENCIES)]
         # Validator-change proposals (tx hashes) not yet seen committed, to be approved.
         self.pending_proposals: list[bytes] = []
+        # Genesis pins the installed services, as `init` and `devnet` do, so every node runs
+        # the start-up and per-height version checks of a real node.
         self.genesis = Genesis(
             CHAIN_ID, GENESIS_TIME_MS,
             ValidatorSet.of([Validator(key.public_key, 1, f"v{index}")
@@ -384,7 +387,7 @@ class Cluster:
             {ISSUER_ROLE: tuple(sorted(client.key.public_key for client in self.clients))},
             tuple(Agency(f"agency-{index}", agency.key.public_key)
                   for index, agency in enumerate(self.agencies)),
-            threshold=SIM_THRESHOLD)
+            threshold=SIM_THRESHOLD, services=get_installed_versions(self.services))
         self.validator_sets: dict[bytes, ValidatorSet] = {
             self.genesis.validators.hash(): self.genesis.validators}
         self.network = Network(self.rng, 0, faults)
