@@ -127,6 +127,12 @@ def test_start_on_a_devnet_says_which_homes_to_pass(devnet: Path) -> None:
     assert code == 1 and "--node-index 0 to 1" in output
 
 
+def test_state_sync_on_a_devnet_suggests_only_options_it_has(devnet: Path) -> None:
+    code, output = run("state-sync", "--home", str(devnet), "--from", "http://127.0.0.1:1")
+    assert code == 1 and f"--home {devnet / 'node-0'}" in output
+    assert "--node-index" not in output
+
+
 def test_start_on_a_missing_home_leads_to_init_which_works(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     code, output = run("start", "--home", str(missing))

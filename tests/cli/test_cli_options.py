@@ -81,3 +81,15 @@ def test_cli_a_taken_port_is_named_by_its_config_setting() -> None:
         with pytest.raises(LocalError, match=r"\(\[p2p\] listen_port\) is in use.*Change "
                                              r"\[p2p\] listen_port in config.toml"):
             require_free_port("127.0.0.1", port, "[p2p] listen_port")
+
+
+def test_cli_error_lines_print_config_settings_verbatim(tmp_path: Path) -> None:
+    """An error naming `[api] port` prints it as written, not eaten as console markup."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        home = tmp_path / "node"
+        init_home(home, api_port=taken.getsockname()[1])
+        result = CliRunner().invoke(app, ["start", "--home", str(home)])
+    assert result.exit_code == 1
+    assert "([api] port) is in use" in " ".join(result.output.split())

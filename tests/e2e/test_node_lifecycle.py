@@ -176,6 +176,32 @@ def test_validators_stop_when_their_devnet_is_killed(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_devnet_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """SIGTERM the devnet command: it stops its validators and exits 0, as on Ctrl-C (n=1),
+    also when its shell started it with SIGINT ignored (a background job)."""
+    root = tmp_path / "devnet"
+    out = (tmp_path / "devnet.out").open("w")
+    devnet = subprocess.Popen(
+        [sys.executable, "-m", "seoulchain", "devnet", "--home", str(root), "--validators",
+         "1", "--base-port", str(find_base_port(1)), "--no-seed-demo"],
+        stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        wait_for(lambda: "devnet is running" in (tmp_path / "devnet.out").read_text(),
+                 START_TIMEOUT_S, "the devnet banner")
+        pids = find_pids(str(root))
+        devnet.send_signal(signal.SIGTERM)
+        assert devnet.wait(timeout=ORPHAN_EXIT_S + 20) == EXIT_OK
+        assert "all nodes stopped" in (tmp_path / "devnet.out").read_text()
+        assert pids and not any(is_alive(pid) for pid in pids)
+    finally:
+        if devnet.poll() is None:
+            os.killpg(devnet.pid, signal.SIGKILL)
+            devnet.wait()
+        out.close()
+
+
 # ------------------------------------------------------------------ a devnet as --home
 
 

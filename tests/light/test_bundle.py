@@ -81,6 +81,14 @@ def test_checkpoint_must_be_the_stated_one() -> None:
         verify_bundle(vector["bundle"], GENESIS, Checkpoint(10, bytes(32)))
 
 
+def test_a_bundle_from_a_checkpoint_at_the_proof_height_verifies() -> None:
+    chain, hashes = vectors.build_story_chain()
+    height = chain.get_tx_proof(hashes["tx2"]).height
+    bundle = build_tx_bundle(chain, chain.genesis, hashes["tx2"], checkpoint_height=height)
+    checkpoint = Checkpoint(height, bytes.fromhex(bundle["trust"]["block_id"]))
+    assert verify_bundle(bundle, chain.genesis, checkpoint).height == height
+
+
 @pytest.mark.parametrize("text", [
     b'{"a":1,"a":2}', b'{"version":1.0}', b'{"x":NaN}', b"[1]", b"\xff", b"",
 ])

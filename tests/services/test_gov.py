@@ -21,9 +21,10 @@ from seoulchain.execution.service import (
     load_services,
     tx_method,
 )
-from seoulchain.execution.state import ServiceState
+from seoulchain.execution.state import Overlay, ServiceState
 from seoulchain.ledger.genesis import Agency, Genesis
 from seoulchain.ledger.types import Validator, ValidatorSet
+from seoulchain.services.gov import GovService
 from tests import conftest
 from tests.conftest import CHAIN_ID, GENESIS_TIME_MS, LocalChain, make_genesis, make_key
 from tests.services.gov_helpers import (
@@ -252,3 +253,26 @@ def test_genesis_threshold_must_fit_the_agencies() -> None:
     genesis = Genesis(CHAIN_ID, GENESIS_TIME_MS, validators, {}, agencies, threshold=3)
     assert genesis.to_json()["governance"] == {"threshold": 3}
     assert Genesis.from_json(genesis.to_json()) == genesis
+
+
+class EmptyState:
+    def get_state(self, key: bytes) -> bytes | None:
+        return None
+
+
+def test_a_genesis_agency_runs_the_validator_named_after_it() -> None:
+    """A devnet's agencies sign with client keys, and validator i bears agency i's name."""
+    clients = [make_key(60 + index) for index in range(2)]
+    validators = [make_key(70 + index) for index in range(2)]
+    genesis = Genesis(chain_id=CHAIN_ID, genesis_time_ms=GENESIS_TIME_MS,
+                      validators=ValidatorSet.of([
+                          Validator(validators[0].public_key, 10, "city-hall"),
+                          Validator(validators[1].public_key, 10, "unrelated-node")]),
+                      agencies=(Agency("city-hall", clients[0].public_key),
+                                Agency("mapo-gu", clients[1].public_key)),
+                      threshold=1)
+    overlay = Overlay(EmptyState())
+    GovService().init_genesis(ServiceState(overlay, "gov"), genesis)
+    answer = GovService().run_query(ServiceState(overlay, "gov"), "members", {})
+    linked = {member["name"]: member["validator"] for member in answer["members"]}
+    assert linked == {"city-hall": validators[0].public_key.hex(), "mapo-gu": None}

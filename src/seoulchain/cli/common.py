@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
 from seoulchain.client.http import NodeClient
@@ -71,7 +72,7 @@ def reports_errors(function: F) -> F:
         try:
             return function(*args, **kwargs)
         except SeoulchainError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
     return wrapper  # type: ignore[return-value]
 
@@ -100,11 +101,13 @@ NodeIndexOption = Annotated[int | None, typer.Option(
 
 
 def resolve_node_home(home: Path, node_index: int | None = None, *,
-                      default_index: int | None = 0, network_hint: str = "") -> Home:
+                      default_index: int | None = 0, network_hint: str = "",
+                      takes_node_index: bool = True) -> Home:
     """Return the node home a command works on: `home`, or node-<i> of a devnet directory.
 
     Commands that read one node's files pass `default_index=0`; commands where picking a
-    node for the user would surprise (start, state-sync) pass None and say what to pass.
+    node for the user would surprise (start, state-sync) pass None and say what to pass
+    (`--node-index` only where the command has that option).
     """
     if not is_devnet(home):
         if node_index is not None:
@@ -117,9 +120,10 @@ def resolve_node_home(home: Path, node_index: int | None = None, *,
     index = default_index if node_index is None else node_index
     if index is None or not 0 <= index < len(homes):
         names = ", ".join(str(node.root) for node in homes)
+        by_index = f" (or --node-index 0 to {len(homes) - 1})" if takes_node_index else ""
         raise LocalError(f"{home} is a devnet directory holding {len(homes)} validator homes "
-                         f"({names}); pass one of them, e.g. --home {homes[0].root} (or "
-                         f"--node-index 0 to {len(homes) - 1}){network_hint}")
+                         f"({names}); pass one of them, e.g. --home {homes[0].root}"
+                         f"{by_index}{network_hint}")
     node_home = homes[index]
     node_home.require_initialised()
     return node_home

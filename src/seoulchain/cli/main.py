@@ -183,7 +183,9 @@ def report_storage_failure(exc: Exception, home: Home) -> None:
 @app.command("demo")
 @reports_errors
 def demo(home: HomeOption = DEMO_HOME,
-         api_port: Annotated[int, typer.Option(help="HTTP API port on 127.0.0.1.")] = 26657,
+         api_port: Annotated[int, typer.Option(
+             help="HTTP API port on 127.0.0.1 of a new demo home (a rerun keeps the "
+                  "port in its config.toml).")] = 26657,
          ) -> None:
     """Run a local chain with demo city data; Ctrl-C stops it, a rerun resumes it."""
     from seoulchain.cli.run import serve

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -117,6 +118,7 @@ def devnet(home: HomeOption = DEVNET_HOME,
         require_free_port(config.api.host, config.api.port)
         require_free_port(config.p2p.listen_host, config.p2p.listen_port, "[p2p] listen_port")
     supervisor = DevnetSupervisor(network)
+    stop_on_signals()
     supervisor.start()
     try:
         urls = network.api_urls()
@@ -130,6 +132,16 @@ def devnet(home: HomeOption = DEVNET_HOME,
     finally:
         supervisor.stop()
     console.print("all nodes stopped; run the same command again to resume")
+
+
+def stop_on_signals() -> None:
+    """Make SIGTERM, and SIGINT even where a shell started the devnet ignoring it, stop the
+    network as Ctrl-C does."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
 
 
 def wait_until_up(supervisor: DevnetSupervisor, urls: list[str]) -> None:
@@ -186,6 +198,7 @@ def format_commands_to_try(home: Path) -> str:
 def watch(supervisor: DevnetSupervisor, urls: list[str]) -> None:
     """Report node deaths and the network's height until Ctrl-C."""
     reported: set[str] = set()
+    last_heights: list[object] = []
     while True:
         time.sleep(WATCH_INTERVAL_S)
         for node in supervisor.get_failed():
@@ -195,5 +208,7 @@ def watch(supervisor: DevnetSupervisor, urls: list[str]) -> None:
                 err_console.print(f"[red]node {name} exited[/red] "
                                   f"(code {node.process.returncode}):\n{read_log_tail(node.home)}")
         heights = [row.get("height", "down") for row in collect_status(urls)]
-        console.print(f"heights: {heights}", highlight=False)
+        if heights != last_heights:  # an idle network waits for txs: print only news
+            console.print(f"heights: {heights}", highlight=False)
+            last_heights = heights
 

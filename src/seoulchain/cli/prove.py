@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from seoulchain.cli.common import (
     JsonOption,
@@ -169,7 +170,7 @@ def verify_command(
         if as_json:
             print_json({"verified": False, "step": exc.step, "error": str(exc)})
         else:
-            err_console.print(f"[red]NOT VERIFIED[/red] at step {exc.step}: {exc}",
+            err_console.print(f"[red]NOT VERIFIED[/red] at step {exc.step}: {escape(str(exc))}",
                               highlight=False)
         raise typer.Exit(2) from exc
     if as_json:

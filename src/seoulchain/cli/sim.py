@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -106,7 +107,7 @@ def sim(
         results = run_seeds(seed_list, count, byzantine, canary, verbose=seed is not None,
                             empty_blocks_interval_ms=empty_blocks_interval_ms)
     except LocalError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     raise typer.Exit(summarise(results, canary))
 

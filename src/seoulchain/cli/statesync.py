@@ -134,7 +134,7 @@ def state_sync(home: HomeOption,
 
     from seoulchain.cli.common import resolve_node_home
 
-    node_home = resolve_node_home(home, default_index=None)
+    node_home = resolve_node_home(home, default_index=None, takes_node_index=False)
     genesis = node_home.load_genesis()
     if genesis_file is not None and Genesis.load(genesis_file).hash() != genesis.hash():
         raise LocalError(f"{genesis_file} is not the genesis of {home}")

@@ -456,7 +456,7 @@ def verify_bundle(bundle: dict[str, Any] | bytes, genesis: Genesis,
                            current, block, trust_level))
         header = block.header
     if header is None:  # a checkpoint bundle proving at the checkpoint itself
-        header = light_block_from_json(raw_blocks[0])
+        header = light_block_from_json(raw_blocks[0]).header
     return step(f"proof against header {header.height}",
                 lambda: verify_claim(fields["proof"], header, genesis))
 

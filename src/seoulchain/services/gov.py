@@ -175,11 +175,18 @@ class GovService(Service):
                             PRIVILEGE_UPGRADES})
 
     def init_genesis(self, state: ServiceState, genesis: Genesis) -> None:
-        """Take the genesis agencies as the first members and genesis' threshold as k."""
+        """Take the genesis agencies as the first members and genesis' threshold as k.
+
+        An agency runs the genesis validator whose key is its own client key or, failing
+        that, the one that bears its name (a devnet names validator i after agency i).
+        """
         validator_keys = {validator.public_key for validator in genesis.validators.validators}
+        by_name = {validator.name: validator.public_key
+                   for validator in genesis.validators.validators if validator.name}
         names = []
         for agency in genesis.agencies:
-            validator = agency.public_key if agency.public_key in validator_keys else None
+            validator = (agency.public_key if agency.public_key in validator_keys
+                         else by_name.get(agency.name))
             self.write_member(state, {"name": agency.name, "keys": [agency.public_key],
                                       "validator": validator, "since_height": 0})
             names.append(agency.name)
