@@ -169,6 +169,14 @@ def schedule_notary_upgrade(chain: LocalChain, height: int) -> None:
     assert result.code == ResultCode.OK, result.log
 
 
+@pytest.fixture(autouse=True)
+def chain_runs_notary_and_gov(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These stories are about two services: the chain pins and runs just notary and gov,
+    whatever else this package installs."""
+    monkeypatch.setattr(sys.modules[LocalChain.__module__], "load_services",
+                        lambda: installed(NotaryService(), GovService()))
+
+
 def install(monkeypatch: pytest.MonkeyPatch, *services: Service) -> None:
     """Make the chain's next (re)open load `services`, as a package upgrade does."""
     monkeypatch.setattr(sys.modules[LocalChain.__module__], "load_services",
@@ -212,7 +220,8 @@ def test_upgrade_validator_lacking_version_refuses_proposal(chain: LocalChain,
     schedule_notary_upgrade(chain, upgrade_height)
     chain.commit(chain.make_tx())
     # A validator that has the version proposes height H; one that lacks it halts on it.
-    lagging = open_engine(tmp_path / "lagging.sqlite", chain.genesis, load_services())
+    lagging = open_engine(tmp_path / "lagging.sqlite", chain.genesis,
+                          installed(NotaryService(), GovService()))
     for height in range(1, chain.engine.height + 1):
         block = chain.store.get_block(height)
         lagging.commit(block, chain.store.get_commit(height))
@@ -312,7 +321,7 @@ def test_upgrade_audit_replays_across_upgrade_with_new_version(
     report = audit_chain(chain.genesis, chain.store, installed(NotaryNext(), GovService()))
     assert report.ok, report.failure
     with pytest.raises(UpgradeRequired, match=f"from height {upgrade_height}"):
-        audit_chain(chain.genesis, chain.store, load_services())
+        audit_chain(chain.genesis, chain.store, installed(NotaryService(), GovService()))
     with pytest.raises(ServicesMismatch, match=re.escape("'registry' 1.0.0 is installed")):
         audit_chain(chain.genesis, chain.store,
                     installed(NotaryNext(), GovService(), Registry()))

@@ -17,6 +17,12 @@ EXIT_AUDIT_FAILED = 2
 EXIT_NOT_FOUND = 3
 # A transaction was sent but no node has confirmed it yet: it may still commit.
 EXIT_OUTCOME_UNKNOWN = 4
+# `document check`: the file's document is issued but not valid now. Apart from the codes
+# above (0 valid, 3 never issued), each status has its own code so a script can branch on it.
+EXIT_DOCUMENT_REVOKED = 10
+EXIT_DOCUMENT_SUPERSEDED = 11
+EXIT_DOCUMENT_EXPIRED = 12
+EXIT_DOCUMENT_NOT_YET_VALID = 13
 # The node stopped because an unexpected error occurred (a bug; the log has the traceback).
 # 70 is EX_SOFTWARE in BSD's sysexits.h.
 EXIT_CRASH = 70

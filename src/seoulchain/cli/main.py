@@ -25,6 +25,7 @@ from seoulchain.cli.common import (
     require_free_port,
     resolve_node_home,
 )
+from seoulchain.cli.document import document_app
 from seoulchain.cli.exit_codes import (
     EXIT_AUDIT_FAILED,
     EXIT_CRASH,
@@ -66,6 +67,7 @@ app.command("devnet")(devnet)
 app.command("sim")(sim_command)
 app.add_typer(prove_app, name="prove")
 app.add_typer(gov_app, name="gov")
+app.add_typer(document_app, name="document")
 app.command("verify")(verify_command)
 app.command("export-tiles")(export_tiles)
 app.command("state-sync")(state_sync)

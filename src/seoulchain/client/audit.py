@@ -15,7 +15,9 @@ index and validator set history (the set of every height, which proofs and light
 are served from) with the replayed ones. The state tree is deterministic — version h's nodes are a
 function of the state after block h - 1 and block h's writes — so the stored tree must
 equal the replay's node for node; the first differing node names its version, the height
-that wrote it. The first failure stops the audit and names the height and the check.
+that wrote it. Last, each service that declares invariants of its own state
+(`Service.check_invariants`, such as mileage's supply) checks them on the replayed state.
+The first failure stops the audit and names the height and the check.
 
 A state-synced store holds no blocks up to its base height h (the snapshot it was restored
 from). Its audit checks from the snapshot on: it restores the kept snapshot (DATA/snapshots
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 
+from seoulchain.codec import decode
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.consensus.messages import verify_commit
 from seoulchain.errors import RemoteError, SeoulchainError
@@ -112,6 +115,7 @@ def replay_chain(genesis: Genesis, store: BlockStore, replay_store: BlockStore,
         check_base_commit(engine, store)
     replay_blocks(engine, store, tip_height, counts, progress)
     check_final_state(engine, store, replay_store, tip_height)
+    check_service_invariants(services, replay_store, tip_height)
 
 
 def restore_base(genesis: Genesis, store: BlockStore, replay_store: BlockStore) -> None:
@@ -242,6 +246,25 @@ def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStor
     if store.count_txs() != replay_store.count_txs():
         raise AuditFailure(tip_height, "the transaction index has a different number of "
                                        "entries than the replay")
+
+
+def check_service_invariants(services: dict[str, Service], replay_store: BlockStore,
+                             tip_height: int) -> None:
+    """Ask each service that checks its own invariants to check the replayed state."""
+    for name in sorted(services):
+        service = services[name]
+        if type(service).check_invariants is Service.check_invariants:
+            continue  # declares none: skip the scan
+        prefix = name.encode() + b"/"
+        entries = ((key[len(prefix):], decode(value))
+                   for key, value in replay_store.iter_state() if key.startswith(prefix))
+        try:
+            problems = service.check_invariants(entries)
+        except Exception as exc:  # a malformed record is a failed check, not a crash
+            problems = [f"its state could not be checked: {type(exc).__name__}: {exc}"]
+        if problems:
+            raise AuditFailure(tip_height, f"service {name!r} breaks its invariants: "
+                                           f"{'; '.join(problems[:5])}")
 
 
 def check_validator_sets(store: BlockStore, replay_store: BlockStore, tip_height: int) -> None:

@@ -41,6 +41,9 @@ ROLE_KEY_PREFIX = b"role/"
 NONCE_KEY_PREFIX = b"nonce/"
 # Events per transaction; a method that emits more has a bug.
 EVENTS_PER_TX_MAX = 32
+# The largest amount (KRW, points), count or time (ms) a service stores: a signed 64-bit
+# integer, as SQLite and CometBFT keep theirs, so other implementations need no big ints.
+INTEGER_MAX = 2**63 - 1
 # Platform capabilities a service may declare in `Service.privileges`.
 PRIVILEGE_ROLES = "roles"
 PRIVILEGE_VALIDATORS = "validators"
@@ -302,6 +305,14 @@ class Service:
 
     def init_genesis(self, state: ServiceState, genesis: Genesis) -> None:
         """Write the service's initial state from genesis (run once, when a store is new)."""
+
+    def check_invariants(self, entries: Iterable[tuple[bytes, Any]]) -> list[str]:
+        """Return a description of each invariant the service's state breaks (audit).
+
+        `entries` are the service's committed state entries, keys without the namespace
+        and values decoded, in key order; `seoulchain audit` calls this after its replay.
+        """
+        return []
 
     def run_query(self, state: ServiceState, name: str, raw_args: dict[str, Any]) -> Any:
         """Validate `raw_args` against the query's schema and run it on committed state."""

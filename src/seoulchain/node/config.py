@@ -19,6 +19,7 @@ import tomli_w
 from seoulchain.consensus import machine
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import STATE_RETENTION_VERSIONS_DEFAULT
+from seoulchain.execution.service import INTEGER_MAX  # TOML integers are signed 64-bit too
 from seoulchain.ledger.types import BLOCK_BYTES_MAX, BLOCK_TXS_MAX
 from seoulchain.node import transport, validator
 
@@ -26,8 +27,6 @@ from seoulchain.node import transport, validator
 GOSSIP_INTERVAL_MS_MIN = 50
 # The longest duration option: a day (the longest default, [p2p] ban_duration_ms, is 10 min).
 DURATION_MS_MAX = 24 * 3600 * 1000
-# TOML integers are signed 64-bit; the store and the wire formats hold no more.
-INTEGER_MAX = 2**63 - 1
 PORT_MAX = 65535
 # An idle chain commits an empty block this often: a header a light client or monitor can see
 # advance twice a minute, at about 2,900 blocks a day instead of one every commit pause.

@@ -9,7 +9,8 @@ records it as BAD_ARGS on every node alike. A record is never deleted or edited:
 correction anchors the corrected document and marks the old record as superseded, linking
 both ways, so the history stays verifiable.
 
-State (namespace `notary`): `doc/<32-byte hash>` → record map.
+State (namespace `notary`): `doc/<32-byte hash>` → record map, in the layout and with the
+correction chain of `services/anchoring.py` (which the issued-documents service shares).
 
 Parameter: `notary.metadata_entries_max`, the metadata entries a record may carry (the
 agencies may lower it by governance; the argument schema's METADATA_ENTRIES_MAX bounds it).
@@ -28,17 +29,24 @@ from seoulchain.execution.service import (
     HexBytes,
     QueryArgs,
     Service,
-    ServiceError,
     ServiceState,
     StrictArgs,
     TxContext,
     query,
     tx_method,
 )
+from seoulchain.services.anchoring import (
+    DOC_HASH_BYTES,
+    check_metadata_entries,
+    compute_doc_key,  # noqa: F401  (the record key, importable from here as before)
+    find_latest,
+    get_record,
+    get_supersedable,
+    mark_superseded,
+)
+from seoulchain.services.anchoring import put_new_record as put_anchored_record
 
 ISSUER_ROLE = "notary.issuer"
-DOC_KEY_PREFIX = b"doc/"
-DOC_HASH_BYTES = 32
 # Metadata is for public facts (a certificate number, an issuing office), not personal data.
 # The schema's bound; the chain parameter notary.metadata_entries_max may set a lower one.
 METADATA_ENTRIES_MAX = 16
@@ -47,9 +55,6 @@ METADATA_KEY_CHARS_MAX = 32
 METADATA_VALUE_CHARS_MAX = 256
 KIND_CHARS_MAX = 64
 REASON_CHARS_MAX = 256
-# A supersession chain longer than this is followed no further by a lookup.
-CHAIN_STEPS_MAX = 64
-
 
 
 def refuse_personal_data(text: str) -> str:
@@ -91,10 +96,6 @@ class DocumentQuery(QueryArgs):
     doc_hash: Annotated[HexBytes, Field(min_length=DOC_HASH_BYTES, max_length=DOC_HASH_BYTES)]
 
 
-def compute_doc_key(doc_hash: bytes) -> bytes:
-    return DOC_KEY_PREFIX + doc_hash
-
-
 class NotaryService(Service):
     """Anchors document hashes and records corrections as superseding records."""
 
@@ -113,50 +114,24 @@ class NotaryService(Service):
     @tx_method(args=SupersedeArgs, roles={ISSUER_ROLE})
     def supersede(self, ctx: TxContext, args: SupersedeArgs) -> None:
         """Anchor a corrected document and mark the old record as superseded by it."""
-        old = ctx.state.get(compute_doc_key(args.old_hash))
-        if old is None:
-            raise ServiceError(f"document {args.old_hash.hex()} is not anchored")
-        if old["issuer"] != ctx.signer:
-            raise ServiceError("only the issuer who anchored a document may supersede it")
-        if old["superseded_by"] is not None:
-            raise ServiceError(f"document {args.old_hash.hex()} is already superseded by "
-                               f"{old['superseded_by'].hex()}")
+        old = get_supersedable(ctx, args.old_hash)
         kind = args.kind if args.kind is not None else old["kind"]
         self.put_new_record(ctx, args.new_hash, kind, args.metadata, supersedes=args.old_hash)
-        old.update(superseded_by=args.new_hash, superseded_height=ctx.height,
-                   superseded_reason=args.reason)
-        ctx.state.set(compute_doc_key(args.old_hash), old)
+        mark_superseded(ctx, args.old_hash, old, args.new_hash, args.reason)
         ctx.emit("notary.superseded", old_hash=args.old_hash, new_hash=args.new_hash,
                  issuer=ctx.signer)
 
     def put_new_record(self, ctx: TxContext, doc_hash: bytes, kind: str,
                        metadata: dict[str, str], supersedes: bytes | None) -> None:
-        key = compute_doc_key(doc_hash)
-        entries_max = ctx.get_param(METADATA_ENTRIES_PARAM)
-        if len(metadata) > entries_max:
-            raise ServiceError(f"metadata has {len(metadata)} entries; this chain allows at "
-                               f"most {entries_max} ({METADATA_ENTRIES_PARAM})")
-        if ctx.state.has(key):
-            raise ServiceError(f"document {doc_hash.hex()} is already anchored")
-        ctx.state.set(key, {
-            "issuer": ctx.signer, "kind": kind, "metadata": dict(metadata),
-            "height": ctx.height, "time_ms": ctx.time_ms, "tx": ctx.tx_hash,
-            "supersedes": supersedes, "superseded_by": None, "superseded_height": None,
-            "superseded_reason": None,
-        })
+        check_metadata_entries(ctx, metadata, METADATA_ENTRIES_PARAM)
+        put_anchored_record(ctx, doc_hash, kind, metadata, supersedes)
 
     @query(args=DocumentQuery)
     def document(self, state: ServiceState, args: DocumentQuery) -> dict[str, Any] | None:
         """Return a document's record, its status, and the latest record in its chain."""
-        record = state.get(compute_doc_key(args.doc_hash))
+        record = get_record(state, args.doc_hash)
         if record is None:
             return None
-        latest = args.doc_hash
-        current = record
-        for _ in range(CHAIN_STEPS_MAX):
-            if current["superseded_by"] is None:
-                break
-            latest = current["superseded_by"]
-            current = state.get(compute_doc_key(latest))
+        latest = find_latest(state, args.doc_hash, record)
         status = "valid" if record["superseded_by"] is None else "superseded"
         return {"doc_hash": args.doc_hash, "status": status, "latest": latest, **record}
