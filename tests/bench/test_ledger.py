@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,63 @@ def test_cli_bench_ledger_lists_tx_bytes_and_refuses_a_size_out_of_reach(
                                       "--tx-bytes", "10000"])
     assert result.exit_code == 1 and "out of reach" in result.output
     assert not (tmp_path / "chain").exists()
+
+
+def read_committed(home_dir: Path) -> list[tuple[str, ResultCode]]:
+    """Return every committed tx's service and result code, in chain order."""
+    store = BlockStore(Home(home_dir).store_path)
+    try:
+        out = []
+        height = 1
+        while (block := store.get_block(height)) is not None:
+            height += 1
+            for raw in block.txs:
+                tx = Transaction.decode(raw)
+                record = store.get_tx(tx.hash())
+                assert record is not None
+                out.append((tx.service, record.code))
+        return out
+    finally:
+        store.close()
+
+
+def test_cli_bench_ledger_city_mix_commits_every_service_tx_and_reports_each(
+        tmp_path: Path) -> None:
+    json_path = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, ["bench", "ledger", "--home", str(tmp_path / "bench"),
+                                      "--txs", "60", "--block-txs", "20", "--mix", "city",
+                                      "--json-out", str(json_path)])
+    assert result.exit_code == 0, result.output
+    services = ["vehicle", "document", "funds", "labor", "mileage", "notary"]
+    for name in [*services, "mix city"]:
+        assert name in result.output
+    report = json.loads(json_path.read_text())
+    assert (report["txs"], report["block_txs"], report["mix"]) == (60, 20, "city")
+    assert list(report["services"]) == services
+    assert set(report["mix_weights"]) == set(services)
+    runs = {**report["services"], "mix-city": report["mix_result"]}
+    for name, run in runs.items():
+        assert (run["txs"], run["blocks"]) == (60, 3)
+        assert run["tx_per_s"] > 0 and run["home"] == str(tmp_path / "bench" / name)
+        committed = read_committed(tmp_path / "bench" / name)
+        assert committed and all(code == ResultCode.OK for _, code in committed)
+        expected = set(services) if name == "mix-city" else {name}
+        assert {service for service, _ in committed} == expected
+
+
+def test_cli_bench_ledger_runs_only_the_named_services_and_refuses_unknown_ones(
+        tmp_path: Path) -> None:
+    json_path = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, ["bench", "ledger", "--home", str(tmp_path / "a"),
+                                      "--txs", "10", "--block-txs", "10", "--service",
+                                      "labor", "--service", "mileage",
+                                      "--json-out", str(json_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(json_path.read_text())
+    assert list(report["services"]) == ["labor", "mileage"] and report["mix_result"] is None
+    for arguments in (["--service", "parking"], ["--mix", "village"],
+                      ["--service", "notary", "--tx-bytes", "500"]):
+        result = CliRunner().invoke(app, ["bench", "ledger", "--home", str(tmp_path / "b"),
+                                          "--txs", "10", *arguments])
+        assert result.exit_code == 1 and arguments[1] in result.output
+        assert not (tmp_path / "b").exists()

@@ -6,9 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from seoulchain.client.demo import CORRECTION, DEMO_DOCUMENTS, seed_demo_data
+from seoulchain.api.views import result_view
+from seoulchain.client.demo import (
+    CITIZEN_KEY_NAMES,
+    CONTRACT_PAYMENT_KRW,
+    CORRECTION,
+    DEMO_DOCUMENTS,
+    DEMO_VINS,
+    ISSUED_CORRECTION,
+    ISSUED_DOCUMENTS,
+    LABOR_CONTRACT,
+    MERCHANT_KEY_NAME,
+    seed_demo_data,
+    seed_public_records,
+)
 from seoulchain.codec.jsonview import to_jsonable
 from seoulchain.crypto import SigningKey, sha256
+from seoulchain.execution.platform import get_installed_versions
+from seoulchain.execution.service import load_services
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Transaction, Validator, ValidatorSet
 from seoulchain.node.agencies import (
@@ -27,6 +42,7 @@ class ChainClient:
 
     def __init__(self, chain: LocalChain):
         self.chain = chain
+        self.results: dict[bytes, dict[str, Any]] = {}
 
     def get_status(self) -> dict[str, Any]:
         return {"chain_id": CHAIN_ID, "height": self.chain.engine.height}
@@ -38,11 +54,21 @@ class ChainClient:
     def get_next_nonce(self, public_key: bytes) -> int:
         return self.chain.engine.get_next_nonce(self.chain.engine.state, public_key)
 
-    def submit(self, tx: Transaction) -> None:
-        self.chain.commit(tx)
+    def get_account(self, public_key: bytes) -> dict[str, Any]:
+        return {"roles": self.chain.engine.get_roles(public_key)}
 
-    def wait_for_commit(self, tx_hash: bytes) -> None:
-        return None
+    def submit(self, tx: Transaction) -> None:
+        self.submit_batch([tx.encode()])
+
+    def submit_batch(self, raws: list[bytes]) -> list[dict[str, Any]]:
+        """Commit the batch in one block, as a devnet usually does."""
+        block = self.chain.commit(*raws)
+        for raw, result in zip(raws, block.execution.results, strict=True):
+            self.results[sha256(raw)] = result_view(result)
+        return [{"code": 0, "log": ""} for _ in raws]
+
+    def wait_for_commit(self, tx_hash: bytes) -> dict[str, Any]:
+        return {"status": "committed", "result": self.results[tx_hash]}
 
 
 def test_devnet_gives_each_agency_its_own_key_named_in_genesis(tmp_path: Path) -> None:
@@ -92,5 +118,72 @@ def test_demo_documents_are_anchored_by_different_agencies(tmp_path: Path) -> No
             assert record["issuer"] == keys[document.agency].public_key, document.file_name
             issuers[document.agency] = record["issuer"]
         assert len(set(issuers.values())) >= 3
+    finally:
+        chain.store.close()
+
+
+def make_demo_chain(tmp_path: Path) -> tuple[LocalChain, dict[str, SigningKey]]:
+    """A one-validator chain with the four demo agencies governing at k = 3."""
+    keys = create_agency_keys(tmp_path / "keys", DEMO_AGENCIES)
+    roles, agencies = compute_agency_genesis(keys, OPERATOR_ROLES)
+    validator = make_key(1)
+    genesis = Genesis(CHAIN_ID, GENESIS_TIME_MS,
+                      ValidatorSet.of([Validator(validator.public_key, 10, "v0")]), roles,
+                      agencies, threshold=3, services=get_installed_versions(load_services()))
+    return LocalChain(tmp_path / "chain.sqlite", genesis, validator, keys["city-hall"]), keys
+
+
+def test_demo_seeds_the_public_records_in_their_final_state_once(tmp_path: Path) -> None:
+    chain, keys = make_demo_chain(tmp_path)
+    client = ChainClient(chain)
+    lines: list[str] = []
+    try:
+        committed = seed_public_records(client, keys, tmp_path / "keys", 3,  # type: ignore[arg-type]
+                                        tmp_path / "docs", lines.append)
+        assert committed > 20 and len(lines) == 5
+        blocks = chain.engine.height
+        assert blocks <= 6  # batched: one block per round, not one per tx
+
+        def ask(service: str, name: str, **args: Any) -> Any:
+            return chain.engine.query(service, name, args)
+
+        citizen_1, citizen_2 = (SigningKey.load(tmp_path / "keys" / f"{name}.key").public_key
+                                for name in CITIZEN_KEY_NAMES)
+        assert "vehicle.registrar" in chain.engine.get_roles(keys["city-hall"].public_key)
+        sold = ask("vehicle", "history", vin=DEMO_VINS[0])
+        assert sold["vehicle"]["owner"] == citizen_2
+        readings = [entry["odometer_km"] for entry in sold["entries"]
+                    if entry.get("odometer_km") is not None]
+        assert readings == sorted(readings) and len(readings) >= 3
+        assert {entry["kind"] for entry in sold["entries"]} >= {"inspection", "repair"}
+        assert ask("vehicle", "vehicle", vin=DEMO_VINS[2])["status"] == "scrapped"
+
+        def status_of(name: str) -> str:
+            doc_hash = sha256((tmp_path / "docs" / name).read_bytes()).hex()
+            return ask("document", "check", doc_hash=doc_hash,
+                       at_ms=GENESIS_TIME_MS + 60_000)["status"]
+
+        assert status_of(ISSUED_DOCUMENTS[0][0]) == "superseded"
+        assert status_of(ISSUED_DOCUMENTS[1][0]) == "revoked"
+        assert status_of(ISSUED_CORRECTION[0]) == "valid"
+        campaign = ask("funds", "campaign", campaign=1)
+        assert (campaign["received_krw"], campaign["spent_krw"]) == (3_550_000, 1_900_000)
+        contract = ask("funds", "contract", contract=1)
+        assert contract["paid_krw"] == CONTRACT_PAYMENT_KRW
+        assert sum(share["paid_krw"] for share in contract["shares"]) == CONTRACT_PAYMENT_KRW
+        labor_hash = sha256((tmp_path / "docs" / LABOR_CONTRACT[0]).read_bytes()).hex()
+        labor = ask("labor", "contract", contract_hash=labor_hash)
+        assert labor["status"] == "in_force"
+        assert (labor["work_records"], labor["payments"]) == (1, 1)
+        merchant = SigningKey.load(tmp_path / "keys" / f"{MERCHANT_KEY_NAME}.key").public_key
+        assert ask("mileage", "merchant", merchant=merchant.hex()) is not None
+        balances = [ask("mileage", "account", account=key.hex())["balance"]
+                    for key in (citizen_1, citizen_2)]
+        assert balances == [2_500, 4_500]
+        assert ask("mileage", "supply")["burned"] == 1_000
+
+        assert seed_public_records(client, keys, tmp_path / "keys", 3,  # type: ignore[arg-type]
+                                   tmp_path / "docs", lines.append) == 0
+        assert chain.engine.height == blocks  # a rerun finds the data and submits nothing
     finally:
         chain.store.close()

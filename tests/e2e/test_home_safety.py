@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from seoulchain.bench.network import LocalNetwork
 from seoulchain.cli.exit_codes import EXIT_ERROR, EXIT_STORAGE
 from seoulchain.node.bft import SIGNING_STATE_FILE
 
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.e2e
 
 # A node start is a couple of seconds of imports on a loaded 2-core machine.
 START_TIMEOUT_S = 60.0
-# Heights the rejoined validator has to show up in a commit.
-REJOIN_HEIGHTS = 8
+# Heights the rejoined validator has to show up in a commit within, at most.
+REJOIN_HEIGHTS_MAX = 40
 
 
 def seoulchain(*args: str) -> subprocess.CompletedProcess[str]:
@@ -63,10 +64,19 @@ def test_one_process_per_home_and_no_silent_start_without_signing_state(
         stdout=node.log, stderr=subprocess.STDOUT, start_new_session=True)
     key = node.home.load_key("validator").public_key.hex()
     rejoined_from = max(height or 0 for height in network.get_heights())
-    network.wait_for_height(rejoined_from + REJOIN_HEIGHTS, [0], timeout_s=START_TIMEOUT_S)
-    signers = {signature["validator"]
-               for height in range(rejoined_from + 2, rejoined_from + REJOIN_HEIGHTS)
-               for signature in network.clients[1].get_json(f"/v1/blocks/{height}")["commit"][
-                   "signatures"]}
-    assert key in signers  # the override lets it sign again above the floor
+    network.wait_for_height(rejoined_from + 2, [0], timeout_s=START_TIMEOUT_S)
+    # The override lets it sign again above the floor: its precommit lands in a commit once
+    # it has caught up (a commit holds the precommits that arrived in time, so on a loaded
+    # machine a few heights may pass without it).
+    assert signs_again(network, key, rejoined_from + 2), network.describe()
     assert (node.home.data_dir / SIGNING_STATE_FILE).exists()
+
+
+def signs_again(network: LocalNetwork, key: str, from_height: int) -> bool:
+    """Return True once a commit from `from_height` on carries `key`'s precommit."""
+    for height in range(from_height, from_height + REJOIN_HEIGHTS_MAX):
+        network.wait_for_height(height, [1], timeout_s=START_TIMEOUT_S)
+        commit = network.clients[1].get_json(f"/v1/blocks/{height}")["commit"]
+        if key in {signature["validator"] for signature in commit["signatures"]}:
+            return True
+    return False

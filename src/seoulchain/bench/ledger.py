@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from seoulchain.bench.mix import MIXES, Workload, list_runs
 from seoulchain.consensus.evidence import verify_evidence_bytes
 from seoulchain.crypto import SigningKey, is_valid_signature
 from seoulchain.errors import LocalError
@@ -294,30 +295,43 @@ def compute_padding_metadata(tx_bytes: int, chain_id: str) -> dict[str, str]:
 
 
 def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progress,
-                     tx_bytes: int | None = None) -> LedgerBenchResult:
-    """Create a fresh chain in `directory` and push `txs` pre-signed txs through it, each
-    padded to about `tx_bytes` bytes (by default a bare anchor)."""
+                     tx_bytes: int | None = None,
+                     workload: Workload | None = None) -> LedgerBenchResult:
+    """Create a fresh chain in `directory` and push `txs` pre-signed txs through it: the
+    `workload`'s (after its untimed setup blocks), by default notary anchors padded to about
+    `tx_bytes` bytes (by default bare)."""
     metadata = None if tx_bytes is None else compute_padding_metadata(
         tx_bytes, LEDGER_BENCH_CHAIN_ID)
     if Home(directory).is_initialised():
         raise LocalError(f"{directory} already holds a chain; the benchmark needs a fresh one")
     home = init_home(directory, chain_id=LEDGER_BENCH_CHAIN_ID, moniker="bench")
-    signers = add_bench_issuers(home, BENCH_SIGNERS)
+    if workload is None:
+        signers = add_bench_issuers(home, BENCH_SIGNERS)
+    else:
+        grant_genesis_roles(home, workload.roles())
     genesis = home.load_genesis()
     store = BlockStore(home.store_path)
     engine = Engine(genesis, store, load_services(), verify_evidence_bytes)
-    mempool = Mempool(engine, txs_max=block_txs * 2, bytes_max=1 << 30)
+    setup_blocks = workload.setup_blocks(genesis.chain_id) if workload is not None else []
+    room_txs = max([block_txs] + [len(setup) for setup in setup_blocks])
+    mempool = Mempool(engine, txs_max=room_txs * 2, bytes_max=1 << 30)
     key = home.load_key("validator")
     stages = StageTimes(engine)
     admission_s = blocks_s = cpu_s = 0.0
     clock_ms = genesis.genesis_time_ms
+    for setup in setup_blocks:
+        clock_ms += 1
+        admit_and_commit(engine, mempool, key, clock_ms, setup)
     signed_bytes = 0
     checkpoints: list[Checkpoint] = []
     span_txs, span_s = 0, 0.0
     marks = [mark for mark in CHECKPOINT_TXS if mark < txs] + [txs]
     for start in range(0, txs, block_txs):
-        batch = [sign_anchor(signers, genesis.chain_id, index, metadata=metadata)
-                 for index in range(start, min(start + block_txs, txs))]
+        stop = min(start + block_txs, txs)
+        batch = ([workload.sign_next(genesis.chain_id) for _ in range(start, stop)]
+                 if workload is not None else
+                 [sign_anchor(signers, genesis.chain_id, index, metadata=metadata)
+                  for index in range(start, stop)])
         signed_bytes += sum(len(raw) for raw in batch)
         cpu_tick = time.process_time()
         tick = time.perf_counter()
@@ -327,9 +341,10 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
                 raise LocalError(f"benchmark tx refused: {check.log}")
         tock = time.perf_counter()
         clock_ms += 1
-        commit_next_block(engine, mempool, key, clock_ms, block_txs)
+        block = commit_next_block(engine, mempool, key, clock_ms, block_txs)
         done = time.perf_counter()
         cpu_s += time.process_time() - cpu_tick
+        check_committed(block, len(batch))
         blocks_s += done - tock
         admission_s += tock - tick
         span_s += done - tick
@@ -345,7 +360,7 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
             span_txs, span_s = 0, 0.0
         progress("committing", committed, txs)
     seconds = admission_s + blocks_s
-    blocks = engine.height
+    blocks = engine.height - len(setup_blocks)
     store.close()
     verify_us = measure_verify_us(batch[:VERIFY_SAMPLE_TXS])
     per_tx = 1e6 / txs
@@ -365,6 +380,87 @@ def run_ledger_bench(directory: Path, txs: int, block_txs: int, progress: Progre
         checkpoints=tuple(checkpoints),
         stages_us={name: round(value, 1) for name, value in stages_us.items()},
         cpu_us_per_tx=round(cpu_s * per_tx, 1))
+
+
+@dataclass(frozen=True)
+class ServiceBenchResult:
+    """Each service's run alone and the mix's, each on its own fresh chain."""
+
+    txs: int
+    block_txs: int
+    home: str
+    services: dict[str, LedgerBenchResult]
+    mix: str | None = None
+    mix_weights: dict[str, int] = field(default_factory=dict)
+    mix_result: LedgerBenchResult | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run_service_bench(directory: Path, txs: int, block_txs: int, progress: Progress,
+                      services: Sequence[str], mix: str | None) -> ServiceBenchResult:
+    """Run `txs` txs of each service in `services` alone and of the `mix`, each on a fresh
+    chain in a subdirectory of `directory` named after the run."""
+    if directory.exists() and any(directory.iterdir()):
+        raise LocalError(f"{directory} is not empty; the benchmark needs a fresh directory")
+    runs = list_runs(services, mix)
+    results: dict[str, LedgerBenchResult] = {}
+    for name, workload in runs:
+        results[name] = run_ledger_bench(
+            directory / name, txs, block_txs,
+            lambda phase, done, total, name=name: progress(f"{name} {phase}", done, total),
+            workload=workload)
+    mix_result = results.pop(f"mix-{mix}") if mix is not None else None
+    return ServiceBenchResult(
+        txs=txs, block_txs=block_txs, home=str(directory), services=results, mix=mix,
+        mix_weights=dict(MIXES[mix]) if mix is not None else {}, mix_result=mix_result)
+
+
+def format_service_bench(result: ServiceBenchResult) -> list[str]:
+    """Return the report's lines: each run's throughput, then where to audit the chains."""
+    runs = dict(result.services)
+    if result.mix_result is not None:
+        runs[f"mix {result.mix}"] = result.mix_result
+    lines = [f"{result.txs} txs per run in blocks of {result.block_txs}:"]
+    width = max(len(name) for name in runs)
+    for name, run in runs.items():
+        lines.append(f"  {name:<{width}}  {run.tx_per_s:>8,.0f} tx/s  ({run.blocks} blocks, "
+                     f"{run.tx_bytes} B/tx, {run.db_bytes / max(run.txs, 1):,.0f} disk B/tx, "
+                     f"CPU {run.cpu_us_per_tx:,.0f} µs/tx)")
+    if result.mix_result is not None:
+        lines.append("  mix ratio: " + ", ".join(
+            f"{name} {weight}" for name, weight in result.mix_weights.items()))
+    lines.append(f"audit each with: seoulchain audit --home {result.home}/NAME")
+    return lines
+
+
+def grant_genesis_roles(home: Home, roles: Mapping[str, tuple[bytes, ...]]) -> None:
+    """Rewrite the fresh home's genesis so that it grants `roles` (role → holders' keys)."""
+    genesis = home.load_genesis()
+    dataclasses.replace(genesis, roles=dict(roles)).save(home.genesis_path)
+
+
+def admit_and_commit(engine: Engine, mempool: Mempool, key: SigningKey, time_ms: int,
+                     batch: Sequence[bytes]) -> None:
+    """Admit `batch` and commit it as one block, refusing any tx not admitted or not OK."""
+    for raw in batch:
+        check = mempool.add(raw)
+        if not check.ok:
+            raise LocalError(f"benchmark tx refused: {check.log}")
+    check_committed(commit_next_block(engine, mempool, key, time_ms, len(batch)), len(batch))
+
+
+def check_committed(block: CommittedBlock, expected: int) -> None:
+    """Refuse a block that did not take all `expected` txs or whose txs did not succeed."""
+    results = block.execution.results
+    if len(results) != expected:
+        raise LocalError(f"block {block.block.height} took {len(results)} of the "
+                         f"{expected} benchmark txs")
+    failed = next((result for result in results if not result.ok), None)
+    if failed is not None:
+        raise LocalError(f"benchmark tx failed in block {block.block.height}: "
+                         f"{failed.code.name} {failed.log}")
 
 
 def commit_next_block(engine: Engine, mempool: Mempool, key: SigningKey, time_ms: int,

@@ -365,19 +365,34 @@ def bench_ledger(home: HomeOption,
                  tx_bytes: Annotated[int | None, typer.Option(
                      help="Pad each signed tx to about this many bytes with notary metadata "
                           "(default: the bare anchor).")] = None,
+                 service: Annotated[list[str] | None, typer.Option(
+                     help="Measure this service's txs instead of notary anchors, each "
+                          "service alone on its own chain (repeatable).")] = None,
+                 mix: Annotated[str | None, typer.Option(
+                     help="Also measure a service mix on one chain: 'city' (vehicle, "
+                          "document, funds, labor, mileage, notary in a fixed ratio; each "
+                          "of them alone too unless --service names some).")] = None,
                  ) -> None:
     """Single validator: pre-signed notary txs through admission, execution and commit.
 
-    `--home` is a fresh directory to build the benchmark chain in.
+    `--home` is a fresh directory to build the benchmark chain in (with --service or
+    --mix, one chain per run in a subdirectory named after it).
     """
     import json as json_module
 
     from rich.progress import Progress
 
-    from seoulchain.bench.ledger import run_ledger_bench
+    from seoulchain.bench.ledger import (
+        format_service_bench,
+        run_ledger_bench,
+        run_service_bench,
+    )
 
     if txs < 1 or block_txs < 1:
         raise LocalError("--txs and --block-txs must be at least 1")
+    if (service or mix) and tx_bytes is not None:
+        raise LocalError("--tx-bytes pads notary anchors; it does not apply with --service "
+                         "or --mix")
     with Progress(console=err_console) as bar:
         tasks: dict[str, object] = {}
 
@@ -386,6 +401,14 @@ def bench_ledger(home: HomeOption,
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.update(tasks[phase], completed=done)  # type: ignore[arg-type]
 
+        if service or mix:
+            services = run_service_bench(home, txs, block_txs, on_progress, service or [],
+                                         mix)
+            for line in format_service_bench(services):
+                console.print(line, highlight=False)
+            if json_file is not None:
+                json_file.write_text(json_module.dumps(services.to_json(), indent=2) + "\n")
+            return
         result = run_ledger_bench(home, txs, block_txs, on_progress, tx_bytes)
     console.print(f"{result.txs} txs in {result.blocks} blocks of {result.block_txs}: "
                   f"{result.tx_per_s:,.0f} tx/s, {result.blocks_per_s:,.1f} blocks/s "

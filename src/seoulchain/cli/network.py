@@ -183,12 +183,17 @@ def print_where_to_look(network: Devnet, urls: list[str]) -> None:
 
 def format_commands_to_try(home: Path) -> str:
     """Return the banner's example commands, typed as they work from a new terminal."""
+    from seoulchain.client.demo import DEMO_VINS, ISSUED_DOCUMENTS
+
     cli = get_cli_command()
     where = shlex.quote(str(home))
     example = shlex.quote(str(home / "demo-docs" / "building-permit-2026-0042.txt"))
+    issued = shlex.quote(str(home / "demo-docs" / ISSUED_DOCUMENTS[1][0]))
     lines = ["try, in another terminal:", f"  cd {shlex.quote(str(Path.cwd()))}",
              f"  {cli} status --home {where}",
-             f"  {cli} query notary {example} --home {where}"]
+             f"  {cli} query notary {example} --home {where}",
+             f"  {cli} query vehicle history vin={DEMO_VINS[0]} --home {where}",
+             f"  {cli} document check {issued} --home {where}"]
     if Path("README.md").is_file():
         lines.append(f"  {cli} tx notary anchor README.md --home {where}")
     lines.append(f"  {cli} audit --home {where}")

@@ -6,16 +6,23 @@ alter a byte and see the lookup fail. Only their hashes go on chain. Each docume
 anchored by the agency that issues it, with that agency's own key (the genesis names the
 agencies: `seoulchain query` and `verify` show who anchored). Seeding is idempotent: a rerun
 skips documents that are already anchored.
+
+Then governance grants the agencies their service roles and the demo fills in the city's
+public records (vehicles, issued documents, a campaign, a sub-contract, a labor contract,
+mileage points) in a few batches, one block each. Citizens and a merchant are keys created
+in keys/, never names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from seoulchain.client.http import NodeClient
 from seoulchain.crypto import SigningKey, sha256
+from seoulchain.errors import RemoteError
 from seoulchain.ledger.types import Transaction
 from seoulchain.node.agencies import OPERATOR_KEY_NAME, load_agency_keys
 from seoulchain.node.home import Home
@@ -106,8 +113,11 @@ def seed_demo_data(client: NodeClient, keys: Mapping[str, SigningKey], fallback:
 def seed_demo_from_home(client: NodeClient, home: Home, directory: Path,
                         report: Callable[[str], None]) -> int:
     """Seed the demo data with the agencies' keys found in a home's (or devnet's) keys/."""
-    keys = load_agency_keys(home.keys_dir, home.load_genesis())
-    return seed_demo_data(client, keys, home.load_key(OPERATOR_KEY_NAME), directory, report)
+    genesis = home.load_genesis()
+    keys = load_agency_keys(home.keys_dir, genesis)
+    committed = seed_demo_data(client, keys, home.load_key(OPERATOR_KEY_NAME), directory, report)
+    return committed + seed_public_records(client, keys, home.keys_dir, genesis.threshold,
+                                           directory, report)
 
 
 def submit(client: NodeClient, key: SigningKey, chain_id: str, method: str,
@@ -119,3 +129,277 @@ def submit(client: NodeClient, key: SigningKey, chain_id: str, method: str,
     client.submit(tx)
     client.wait_for_commit(tx.hash())
     return 1
+
+
+# ---------------------------------------------------------------- the city's public records
+
+# Blocks a demo governance proposal stays open: the approvals follow in the next block or two.
+PROPOSAL_DEADLINE_BLOCKS = 100
+# Demo keys beside the agencies' in keys/: citizens (parties are keys, never names) and a shop.
+CITIZEN_KEY_NAMES = ("citizen-1", "citizen-2")
+MERCHANT_KEY_NAME = "merchant-1"
+# The roles each demo agency receives from governance before it records anything.
+ROLE_GRANTS = (("city-hall", "vehicle.registrar"), ("city-hall", "document.issuer"),
+               ("city-hall", "funds.organiser"), ("city-hall", "funds.contracting_officer"),
+               ("city-hall", "funds.payer"), ("city-hall", "mileage.minter"),
+               ("city-hall", "mileage.merchant_registrar"), ("mapo-gu", "vehicle.inspector"),
+               ("mapo-gu", "mileage.minter"), ("jongno-gu", "vehicle.repairer"),
+               ("gangnam-gu", "funds.collector"))
+PROPOSER_AGENCY = "city-hall"
+# Korean VINs (WMI KM*/KN*): outside North America, so no check digit applies.
+DEMO_VINS = ("KMHEC41DBFA123456", "KNAGM4A78F5123457", "KMHD341CBGU123458")
+DEMO_MODELS = ("Hyundai Sonata 2015", "Kia Sorento 2016", "Hyundai Avante 2012")
+# Issued e-documents: (file name, kind, text); the first is corrected, the second revoked.
+ISSUED_DOCUMENTS = (
+    ("tax-payment-certificate-2026-0211.txt", "tax-certificate",
+     "Local tax payment certificate 2026-0211: property tax, 2026 first half, paid in full."),
+    ("street-vendor-permit-2026-0388.txt", "vendor-permit",
+     "Street vendor permit 2026-0388: food stall, Cheonggyecheon-ro stretch 4."),
+    ("noise-survey-report-2026-0045.txt", "survey-report",
+     "Noise survey report 2026-0045: night-time levels along Olympic-daero, 12 sites."),
+)
+ISSUED_CORRECTION = ("tax-payment-certificate-2026-0211-rev1.txt", "tax-certificate",
+                     "Local tax payment certificate 2026-0211 (revised): property tax, 2026 "
+                     "first half, paid in full; receipt number corrected.")
+LABOR_CONTRACT = ("labor-contract-2026-0015.txt",
+                  "Standard part-time labor contract 2026-0015: library assistant, Gangnam-gu "
+                  "Office, 20 hours a week, from 2026-03-02.")
+CONTRACT_PAYMENT_KRW = 1_000_003  # does not divide by the shares: the prime takes the rest
+DEMO_HOURLY_WAGE_KRW = 12_000
+DEMO_WORK_MINUTES = 1_200
+
+
+@dataclass
+class Batch:
+    """Transactions signed with locally counted nonces, submitted together and awaited."""
+
+    client: NodeClient
+    chain_id: str
+    nonces: dict[bytes, int]
+    txs: list[Transaction] = field(default_factory=list)
+    committed: int = 0
+
+    def add(self, key: SigningKey, service: str, method: str, **args: object) -> None:
+        signer = key.public_key
+        if signer not in self.nonces:
+            self.nonces[signer] = self.client.get_next_nonce(signer)
+        height = self.client.get_status()["height"]
+        self.txs.append(Transaction.create(
+            key, chain_id=self.chain_id, nonce=self.nonces[signer],
+            expiry_height=height + EXPIRY_BLOCKS, service=service, method=method, args=args))
+        self.nonces[signer] += 1
+
+    def run(self) -> list[dict[str, Any]]:
+        """Submit the batch, wait for each tx's commit, and return their results in order."""
+        txs, self.txs = self.txs, []
+        if not txs:
+            return []
+        for tx, admission in zip(txs, self.client.submit_batch([tx.encode() for tx in txs]),
+                                 strict=True):
+            if admission["code"] != 0:
+                raise RemoteError(f"demo {tx.service}.{tx.method} refused: {admission['log']}")
+        results = []
+        for tx in txs:
+            result = self.client.wait_for_commit(tx.hash())["result"]
+            if result["code"] != 0:
+                raise RemoteError(f"demo {tx.service}.{tx.method} failed: {result['log']}")
+            results.append(result)
+        self.committed += len(txs)
+        return results
+
+
+def get_event(result: dict[str, Any], kind: str, name: str) -> Any:
+    """Return one attribute of the first event of `kind` in a tx result."""
+    return next(event["attributes"][name] for event in result["events"]
+                if event["kind"] == kind)
+
+
+def load_demo_key(keys_dir: Path, name: str) -> SigningKey:
+    """Load a demo key from keys/, creating it on the first run."""
+    path = keys_dir / f"{name}.key"
+    if not path.exists():
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        SigningKey.generate().save(path)
+    return SigningKey.load(path)
+
+
+def grant_demo_roles(batch: Batch, keys: Mapping[str, SigningKey], threshold: int,
+                     report: Callable[[str], None]) -> None:
+    """Have governance grant ROLE_GRANTS not yet held: one proposal each, then approvals."""
+    client = batch.client
+    held = {name: set(client.get_account(keys[name].public_key)["roles"])
+            for name in {name for name, _ in ROLE_GRANTS}}
+    missing = [(name, role) for name, role in ROLE_GRANTS if role not in held[name]]
+    if not missing:
+        return
+    open_ids = {(proposal["action"].get("role"), proposal["action"].get("public_key")):
+                proposal["id"]
+                for proposal in client.query("gov", "proposals", status="open", limit=100)["result"]
+                if proposal["action"]["kind"] == "grant_role"}
+    deadline = client.get_status()["height"] + PROPOSAL_DEADLINE_BLOCKS
+    for name, role in missing:
+        if (role, keys[name].public_key.hex()) not in open_ids:
+            batch.add(keys[PROPOSER_AGENCY], "gov", "propose", kind="grant_role", role=role,
+                      public_key=keys[name].public_key, deadline_height=deadline)
+    batch.run()
+    proposals = client.query("gov", "proposals", status="open", limit=100)["result"]
+    wanted = {(role, keys[name].public_key.hex()) for name, role in missing}
+    approvers = [name for name in keys if name != PROPOSER_AGENCY]
+    for proposal in proposals:
+        action = proposal["action"]
+        if action["kind"] != "grant_role" or (action["role"], action["public_key"]) not in wanted:
+            continue
+        approved = {approval["member"] for approval in proposal["approvals"]}
+        for name in [name for name in approvers if name not in approved][
+                :max(0, threshold - len(approved))]:
+            batch.add(keys[name], "gov", "approve", proposal=proposal["id"])
+    batch.run()
+    report(f"governance granted {len(missing)} roles to the agencies' keys "
+           f"({PROPOSER_AGENCY} proposed, {threshold - 1} other agencies approved)")
+
+
+@dataclass(frozen=True)
+class DemoParties:
+    """The keys the public-records demo signs with: agencies, citizens and a merchant."""
+
+    agencies: Mapping[str, SigningKey]
+    citizens: tuple[SigningKey, SigningKey]
+    merchant: SigningKey
+
+    def agency(self, name: str) -> SigningKey:
+        """Return the key of the demo agency `name`."""
+        return self.agencies[name]
+
+
+def write_text_files(directory: Path, files: list[tuple[str, str]]) -> dict[str, bytes]:
+    """Write demo files that do not exist yet; return each file's SHA-256 by name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    hashes = {}
+    for name, text in files:
+        path = directory / name
+        if not path.exists():
+            path.write_text(text + "\n")
+        hashes[name] = sha256(path.read_bytes())
+    return hashes
+
+
+def seed_public_records(client: NodeClient, keys: Mapping[str, SigningKey], keys_dir: Path,
+                        threshold: int, directory: Path, report: Callable[[str], None]) -> int:
+    """Seed vehicles, issued documents, funds, a labor contract and mileage; return tx count.
+
+    Governance first grants the agencies the roles they need. A rerun finds the first demo
+    vehicle registered and skips the rest.
+    """
+    if any(name not in keys for name, _ in ROLE_GRANTS):
+        report("not seeding vehicles, documents, funds, labor or mileage: this home has no "
+               "keys for the demo agencies")
+        return 0
+    if client.query("vehicle", "vehicle", vin=DEMO_VINS[0])["result"] is not None:
+        return 0
+    parties = DemoParties(keys, tuple(load_demo_key(keys_dir, name)  # type: ignore[arg-type]
+                                      for name in CITIZEN_KEY_NAMES),
+                          load_demo_key(keys_dir, MERCHANT_KEY_NAME))
+    hashes = write_text_files(directory, [(name, text) for name, _, text in
+                                          [*ISSUED_DOCUMENTS, ISSUED_CORRECTION]]
+                              + [LABOR_CONTRACT])
+    batch = Batch(client, client.get_status()["chain_id"], {})
+    grant_demo_roles(batch, keys, threshold, report)
+    numbers = seed_registrations(batch, parties, hashes, report)
+    seed_first_records(batch, parties, hashes, numbers, report)
+    seed_second_records(batch, parties, hashes, numbers, report)
+    batch.add(parties.citizens[1], "vehicle", "accept_transfer", vin=DEMO_VINS[0])
+    batch.run()
+    report(f"vehicle {DEMO_VINS[0]} sold from {CITIZEN_KEY_NAMES[0]} to {CITIZEN_KEY_NAMES[1]}"
+           " (offer, then accept)")
+    return batch.committed
+
+
+def seed_registrations(batch: Batch, parties: DemoParties, hashes: Mapping[str, bytes],
+                       report: Callable[[str], None]) -> dict[str, int]:
+    """Register vehicles, a campaign, a contract and a merchant; issue documents; mint."""
+    city_hall = parties.agency("city-hall")
+    citizen_1, citizen_2 = parties.citizens
+    for vin, model, owner in zip(DEMO_VINS, DEMO_MODELS, (citizen_1, citizen_2, citizen_1),
+                                 strict=True):
+        batch.add(city_hall, "vehicle", "register", vin=vin, model=model,
+                  owner=owner.public_key, odometer_km=0)
+    for name, kind, _ in ISSUED_DOCUMENTS:
+        batch.add(city_hall, "document", "issue", doc_hash=hashes[name], kind=kind,
+                  metadata={"office": "Seoul Metropolitan Government"})
+    batch.add(city_hall, "funds", "register_campaign", purpose="winter shelter heating",
+              target_krw=5_000_000)
+    batch.add(city_hall, "funds", "register_contract", title="pavement repair, Gangnam-daero",
+              prime={"payee": "did:seoul:biz.prime-contractor", "share_bp": 6_000},
+              subcontractors=[{"payee": "did:seoul:biz.asphalt-supplier", "share_bp": 2_500},
+                              {"payee": "did:seoul:biz.traffic-control", "share_bp": 1_500}])
+    batch.add(city_hall, "mileage", "register_merchant", merchant=parties.merchant.public_key,
+              name="Mangwon market shop")
+    batch.add(city_hall, "mileage", "mint", to=citizen_1.public_key, amount=5_000,
+              reason="volunteering at the winter shelter")
+    batch.add(parties.agency("mapo-gu"), "mileage", "mint", to=citizen_2.public_key,
+              amount=3_000, reason="riverside clean-up")
+    batch.add(parties.agency("gangnam-gu"), "labor", "propose",
+              contract_hash=hashes[LABOR_CONTRACT[0]], worker=citizen_2.public_key,
+              hourly_wage_krw=DEMO_HOURLY_WAGE_KRW, start_date="2026-03-02")
+    results = batch.run()
+    report(f"registered {len(DEMO_VINS)} vehicles, issued {len(ISSUED_DOCUMENTS)} documents, "
+           "opened a campaign and a sub-contract, minted mileage points")
+    return {"campaign": get_event(results[6], "funds.campaign_registered", "campaign"),
+            "contract": get_event(results[7], "funds.contract_registered", "contract")}
+
+
+def seed_first_records(batch: Batch, parties: DemoParties, hashes: Mapping[str, bytes],
+                       numbers: Mapping[str, int], report: Callable[[str], None]) -> None:
+    """Inspect the vehicles, correct and revoke documents, donate, pay, sign, transfer points."""
+    city_hall, mapo_gu = parties.agency("city-hall"), parties.agency("mapo-gu")
+    citizen_1, citizen_2 = parties.citizens
+    for vin, odometer_km in ((DEMO_VINS[0], 40_210), (DEMO_VINS[1], 35_020),
+                             (DEMO_VINS[2], 180_540), (DEMO_VINS[0], 61_874),
+                             (DEMO_VINS[1], 52_400)):
+        batch.add(mapo_gu, "vehicle", "inspect", vin=vin, odometer_km=odometer_km, result="pass")
+    old_name, new_name = ISSUED_DOCUMENTS[0][0], ISSUED_CORRECTION[0]
+    batch.add(city_hall, "document", "supersede", old_hash=hashes[old_name],
+              new_hash=hashes[new_name], reason="receipt number corrected")
+    batch.add(city_hall, "document", "revoke", doc_hash=hashes[ISSUED_DOCUMENTS[1][0]],
+              reason="stall closed at the vendor's request")
+    for amount_krw in (1_200_000, 350_000, 2_000_000):
+        batch.add(parties.agency("gangnam-gu"), "funds", "donate", campaign=numbers["campaign"],
+                  amount_krw=amount_krw, purpose="winter shelter heating")
+    split = batch.client.query("funds", "split", contract=numbers["contract"],
+                               amount_krw=CONTRACT_PAYMENT_KRW)["result"]
+    batch.add(city_hall, "funds", "pay", contract=numbers["contract"],
+              amount_krw=CONTRACT_PAYMENT_KRW, purpose="first instalment", split=split)
+    batch.add(citizen_2, "labor", "accept", contract_hash=hashes[LABOR_CONTRACT[0]])
+    batch.add(citizen_1, "mileage", "transfer", to=citizen_2.public_key, amount=1_500)
+    batch.add(citizen_1, "mileage", "redeem", merchant=parties.merchant.public_key,
+              amount=1_000)
+    batch.run()
+    report("inspected the vehicles, corrected one document and revoked another, recorded "
+           f"3 donations and a {CONTRACT_PAYMENT_KRW:,} KRW payment split by the sub-contract, "
+           "signed a labor contract, transferred and redeemed points")
+
+
+def seed_second_records(batch: Batch, parties: DemoParties, hashes: Mapping[str, bytes],
+                        numbers: Mapping[str, int], report: Callable[[str], None]) -> None:
+    """Spend from the campaign, repair, offer and scrap vehicles, record work and wages."""
+    city_hall, gangnam_gu = parties.agency("city-hall"), parties.agency("gangnam-gu")
+    citizen_1, citizen_2 = parties.citizens
+    for amount_krw, purpose, payee in ((1_500_000, "heating oil, December",
+                                        "did:seoul:biz.fuel-supplier"),
+                                       (400_000, "blankets", "did:seoul:biz.textile-coop")):
+        batch.add(city_hall, "funds", "spend", campaign=numbers["campaign"],
+                  amount_krw=amount_krw, purpose=purpose, payee=payee)
+    batch.add(parties.agency("jongno-gu"), "vehicle", "repair", vin=DEMO_VINS[0],
+              accident=False, description="brake pads and discs replaced", odometer_km=62_300)
+    batch.add(citizen_1, "vehicle", "offer_transfer", vin=DEMO_VINS[0],
+              buyer=citizen_2.public_key, price_krw=9_000_000)
+    batch.add(citizen_1, "vehicle", "scrap", vin=DEMO_VINS[2])
+    contract_hash = hashes[LABOR_CONTRACT[0]]
+    batch.add(gangnam_gu, "labor", "record_work", contract_hash=contract_hash,
+              period_start="2026-03-02", period_end="2026-03-08", minutes=DEMO_WORK_MINUTES)
+    batch.add(gangnam_gu, "labor", "record_payment", contract_hash=contract_hash,
+              amount_krw=DEMO_HOURLY_WAGE_KRW * DEMO_WORK_MINUTES // 60,
+              period_start="2026-03-02", period_end="2026-03-08")
+    batch.run()
+    report("spent twice from the campaign, repaired one vehicle and scrapped another, "
+           "recorded a week of work and its wage")
