@@ -20,10 +20,11 @@ from seoulchain.consensus.safety import InMemorySigningStateStore
 from seoulchain.crypto import SigningKey
 from seoulchain.execution.engine import CommittedBlock, Engine
 from seoulchain.execution.platform import get_installed_versions
+from seoulchain.execution.results import TxResult
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.genesis import Agency, Genesis
 from seoulchain.ledger.store import BlockStore
-from seoulchain.ledger.types import Height, Transaction, Validator, ValidatorSet
+from seoulchain.ledger.types import Commit, Height, Transaction, Validator, ValidatorSet
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.node import Node
 from seoulchain.node.validator import (
@@ -160,3 +161,36 @@ def chain(tmp_path: Path) -> Iterator[LocalChain]:
                        issuer)
     yield local
     local.store.close()
+
+
+class EngineChain:
+    """An engine over a store, committing each block as proposed (no consensus): property
+    tests drive a service through many blocks fast, the proposer's precommit-free commit
+    standing in for the one the core would gather."""
+
+    def __init__(self, path: Path, genesis: Genesis, proposer: SigningKey, service: str):
+        self.store = BlockStore(path)
+        self.engine = Engine(genesis, self.store, load_services(), verify_evidence_bytes)
+        self.proposer = proposer
+        self.service = service
+        self.nonces: dict[bytes, int] = {}
+        self.last_commit: Commit | None = None
+        self.time_ms = genesis.genesis_time_ms
+
+    def sign(self, key: SigningKey, method: str, args: dict[str, Any]) -> Transaction:
+        nonce = self.nonces.get(key.public_key, 0) + 1
+        self.nonces[key.public_key] = nonce
+        return Transaction.create(key, chain_id=self.engine.chain_id, nonce=nonce,
+                                  expiry_height=10**6, service=self.service, method=method,
+                                  args=args)
+
+    def run_block(self, txs: list[Transaction]) -> list[TxResult]:
+        """Commit the next height holding `txs`, in order; return their results."""
+        self.time_ms += 1000
+        raws = [tx.encode() for tx in txs]
+        block = self.engine.prepare_proposal(time_ms=self.time_ms,
+                                             proposer=self.proposer.public_key,
+                                             candidates=raws, last_commit=self.last_commit)
+        assert list(block.txs) == raws
+        self.last_commit = Commit(block.header.height, 0, block.block_id(), ())
+        return list(self.engine.commit(block, self.last_commit).execution.results)

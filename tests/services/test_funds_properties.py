@@ -15,15 +15,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seoulchain.consensus.evidence import verify_evidence_bytes
-from seoulchain.crypto import SigningKey
-from seoulchain.execution.engine import Engine
-from seoulchain.execution.results import ResultCode, TxResult
-from seoulchain.execution.service import load_services
-from seoulchain.ledger.store import BlockStore
-from seoulchain.ledger.types import Commit, Transaction
+from seoulchain.execution.results import ResultCode
+from seoulchain.ledger.types import Transaction
 from seoulchain.services import funds
-from tests.conftest import CHAIN_ID, make_genesis, make_key
+from tests.conftest import EngineChain, make_genesis, make_key
 
 VALIDATOR, ISSUER = make_key(1), make_key(2)
 ORGANISER, COLLECTOR, OFFICER, PAYER = make_key(20), make_key(21), make_key(22), make_key(23)
@@ -52,7 +47,7 @@ def shares_bp(draw: st.DrawFn) -> list[int]:
     return [high - low for low, high in itertools.pairwise(bounds)]
 
 
-class FundsChain:
+class FundsChain(EngineChain):
     """An engine over a store, committing each block as proposed (no consensus)."""
 
     def __init__(self, path: Path):
@@ -61,27 +56,8 @@ class FundsChain:
                               funds.COLLECTOR_ROLE: (COLLECTOR.public_key,),
                               funds.CONTRACTING_ROLE: (OFFICER.public_key,),
                               funds.PAYER_ROLE: (PAYER.public_key,)})
-        self.store = BlockStore(path)
-        self.engine = Engine(genesis, self.store, load_services(), verify_evidence_bytes)
-        self.nonces: dict[bytes, int] = {}
-        self.last_commit: Commit | None = None
-        self.time_ms = genesis.genesis_time_ms
+        super().__init__(path, genesis, VALIDATOR, "funds")
 
-    def sign(self, key: SigningKey, method: str, args: dict[str, Any]) -> Transaction:
-        nonce = self.nonces.get(key.public_key, 0) + 1
-        self.nonces[key.public_key] = nonce
-        return Transaction.create(key, chain_id=CHAIN_ID, nonce=nonce, expiry_height=10**6,
-                                  service="funds", method=method, args=args)
-
-    def run_block(self, txs: list[Transaction]) -> list[TxResult]:
-        """Commit the next height holding `txs`, in order; return their results."""
-        self.time_ms += 1000
-        raws = [tx.encode() for tx in txs]
-        block = self.engine.prepare_proposal(time_ms=self.time_ms, proposer=VALIDATOR.public_key,
-                                             candidates=raws, last_commit=self.last_commit)
-        assert list(block.txs) == raws
-        self.last_commit = Commit(block.header.height, 0, block.block_id(), ())
-        return list(self.engine.commit(block, self.last_commit).execution.results)
 
     def ask(self, name: str, **args: Any) -> Any:
         return self.engine.query("funds", name, args)

@@ -15,17 +15,13 @@ from unittest import mock
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from seoulchain.consensus.evidence import verify_evidence_bytes
-from seoulchain.crypto import SigningKey
-from seoulchain.execution.engine import Engine
 from seoulchain.execution.platform import get_installed_versions
 from seoulchain.execution.results import ResultCode, TxResult
 from seoulchain.execution.service import load_services
 from seoulchain.ledger.genesis import Agency, Genesis
-from seoulchain.ledger.store import BlockStore
-from seoulchain.ledger.types import Commit, Transaction, Validator, ValidatorSet
+from seoulchain.ledger.types import Validator, ValidatorSet
 from seoulchain.services import gov
-from tests.conftest import CHAIN_ID, GENESIS_TIME_MS, make_key
+from tests.conftest import CHAIN_ID, GENESIS_TIME_MS, EngineChain, make_key
 from tests.services.gov_helpers import AGENCY_NAMES, make_agency_keys
 
 KEYS = make_agency_keys()
@@ -74,7 +70,7 @@ TXS = st.one_of(
 BLOCKS = st.lists(st.lists(TXS, max_size=4), min_size=1, max_size=40)
 
 
-class GovChain:
+class GovChain(EngineChain):
     """An engine over a store, committing each block as proposed (no consensus)."""
 
     def __init__(self, path: Path, threshold: int):
@@ -85,27 +81,8 @@ class GovChain:
                                 for name, key in zip(AGENCY_NAMES, KEYS, strict=True)),
                           threshold=threshold,
                           services=get_installed_versions(load_services()))
-        self.store = BlockStore(path)
-        self.engine = Engine(genesis, self.store, load_services(), verify_evidence_bytes)
-        self.nonces: dict[bytes, int] = {}
-        self.last_commit: Commit | None = None
-        self.time_ms = GENESIS_TIME_MS
+        super().__init__(path, genesis, VALIDATOR, "gov")
 
-    def sign(self, key: SigningKey, method: str, args: dict[str, Any]) -> Transaction:
-        nonce = self.nonces.get(key.public_key, 0) + 1
-        self.nonces[key.public_key] = nonce
-        return Transaction.create(key, chain_id=CHAIN_ID, nonce=nonce, expiry_height=10**6,
-                                  service="gov", method=method, args=args)
-
-    def run_block(self, txs: list[Transaction]) -> list[TxResult]:
-        """Commit the next height holding `txs`, in order; return their results."""
-        self.time_ms += 1000
-        raws = [tx.encode() for tx in txs]
-        block = self.engine.prepare_proposal(time_ms=self.time_ms, proposer=VALIDATOR.public_key,
-                                             candidates=raws, last_commit=self.last_commit)
-        assert list(block.txs) == raws
-        self.last_commit = Commit(block.header.height, 0, block.block_id(), ())
-        return list(self.engine.commit(block, self.last_commit).execution.results)
 
     def proposal(self, proposal_id: int) -> dict[str, Any] | None:
         return self.engine.query("gov", "proposal", {"proposal": proposal_id})
