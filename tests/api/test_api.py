@@ -57,7 +57,7 @@ def test_submit_commit_and_read_back(node: Node, api: TestClient) -> None:
     assert raw == node.store.get_block_bytes(1)
     assert Block.decode(raw).block_id().hex() == block["block_id"]
     missing = api.get("/v1/blocks/2", params={"format": "cbor"})
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_block"
+    assert missing.status_code == 404 and missing.json()["code"] == "no_block"
     answer = api.get("/v1/query/notary/document",
                      params={"doc_hash": tx.args["doc_hash"].hex()}).json()
     assert answer["result"]["status"] == "valid"
@@ -79,9 +79,11 @@ def test_rejected_tx_gets_its_code_and_a_400(node: Node, api: TestClient) -> Non
                          tx.method, tx.args, SigningKey.generate().sign(tx.sign_bytes()))
     response = api.post("/v1/txs", content=forged.encode())
     assert response.status_code == 400
-    assert response.json()["code_name"] == "BAD_SIGNATURE"
+    assert response.json()["code"] == "bad_signature"
+    assert response.json()["result"]["code_name"] == "BAD_SIGNATURE"
+    assert response.json()["hash"] == forged.hash().hex()
     response = api.post("/v1/txs", content=b"\x00\x01")
-    assert response.json()["code_name"] == "MALFORMED"
+    assert response.json()["result"]["code_name"] == "MALFORMED"
 
 
 def test_batch_submission_reports_each_transaction(node: Node, api: TestClient) -> None:
@@ -106,7 +108,7 @@ def test_oversized_body_is_refused_before_decoding(api: TestClient) -> None:
 def test_bad_paths_get_clear_errors(api: TestClient) -> None:
     assert api.get("/v1/txs/nothex").status_code == 400
     assert api.get("/v1/blocks/latest").status_code == 404
-    assert "no block at height 7" in api.get("/v1/blocks/7").json()["error"]["message"]
+    assert "no block at height 7" in api.get("/v1/blocks/7").json()["detail"]
     assert api.get("/v1/query/lottery/draw").status_code == 400
     assert api.get("/v1/query/notary/document", params={"doc_hash": "12"}).status_code == 400
     assert api.get("/v1/accounts/abc").status_code == 400

@@ -1,4 +1,4 @@
-"""API: one JSON error shape for every failure, and /docs served without any CDN."""
+"""API: one RFC 9457 problem shape for every failure, and /docs served without any CDN."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seoulchain.api.app import create_app
-from seoulchain.client.http import NodeClient
+from seoulchain.client.http import NodeClient, TxRejected
 from seoulchain.errors import RemoteError, StorageError, VerificationError
 from seoulchain.node.home import init_home
 from seoulchain.node.node import Node
@@ -36,13 +36,17 @@ def api(node: Node) -> TestClient:
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str) -> str:
-    """Check the one error shape; return the message."""
+    """Check the one problem shape (RFC 9457 with a `code`); return the detail."""
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    error = response.json()["error"]
-    assert set(error) == {"code", "message"} and error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
-    return error["message"]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= set(problem)
+    assert problem["code"] == code and problem["status"] == status
+    assert problem["type"] == f"https://seoulchain.dev/problems/{code}"
+    assert isinstance(problem["title"], str) and problem["title"]
+    assert isinstance(problem["detail"], str) and problem["detail"]
+    assert "Traceback" not in response.text
+    return problem["detail"]
 
 
 def test_docs_page_loads_every_asset_from_the_node_itself(api: TestClient) -> None:
@@ -71,11 +75,16 @@ def test_unknown_routes_wrong_methods_and_bad_parameters_share_the_shape(
     assert_error_shape(api.post("/v1/snapshots"), 401, "unauthorized")
 
 
-def test_a_refused_transaction_keeps_its_result_fields_beside_the_error(
+def test_a_refused_transaction_carries_its_result_in_the_problem(
         api: TestClient) -> None:
     response = api.post("/v1/txs", content=b"\x00\x01")
     assert_error_shape(response, 400, "malformed")
-    assert response.json()["code_name"] == "MALFORMED"
+    assert response.json()["result"]["code_name"] == "MALFORMED"
+    client = NodeClient("http://testserver")
+    client.http = api
+    with pytest.raises(TxRejected) as caught:
+        client.submit(b"\x00\x01")
+    assert caught.value.code_name == "MALFORMED"
 
 
 def test_a_storage_error_is_a_logged_500_with_its_message(

@@ -93,5 +93,5 @@ def test_log_proof_requests_outside_the_log_get_clear_errors(node: Node,
     for path, params, status, code in cases:
         response = api.get(path, params=params)
         assert response.status_code == status, (path, params, response.text)
-        assert response.json()["error"]["code"] == code
+        assert response.json()["code"] == code
     assert api.get("/v1/log/consistency", params={"old": "x"}).status_code == 400

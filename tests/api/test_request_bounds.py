@@ -47,9 +47,9 @@ def make_anchor(node: Node) -> Transaction:
 def assert_refused(response: httpx.Response, parameter: str) -> None:
     assert response.status_code == 400, response.text
     body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == "bad_request"
-    assert parameter in body["error"]["message"]
+    assert set(body) == {"type", "title", "status", "detail", "code"}
+    assert body["code"] == "bad_request"
+    assert parameter in body["detail"]
 
 
 @pytest.mark.timeout(60)
@@ -121,5 +121,5 @@ def test_the_largest_valid_numbers_are_looked_up_not_crashed_on(api: TestClient)
     ]:
         response = api.get(path, params=params)
         assert response.status_code == 404, (path, response.text)
-        assert response.json()["error"]["code"] == code
+        assert response.json()["code"] == code
     assert api.get(f"/v1/accounts/{'00' * 32}", params={"limit": 1000}).status_code == 200

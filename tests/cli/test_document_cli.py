@@ -135,3 +135,48 @@ def test_a_document_record_is_proved_by_a_state_bundle(node: Node, tmp_path: Pat
     facts = json.loads(verified.stdout)["facts"]
     record = decode(bytes.fromhex(facts["value"]))
     assert record["kind"] == "permit" and record["revoked_height"] is None
+
+
+def check_bundle(node: Node, path: Path, out: Path) -> tuple[int, str]:
+    result = invoke(node, "document", "check", str(path), "--bundle", str(out))
+    return result.exit_code, result.stdout.strip()
+
+
+def verify_offline(node: Node, out: Path) -> tuple[int, str]:
+    result = RUNNER.invoke(app, ["verify", str(out), "--genesis",
+                                 str(node.home.genesis_path), "--json"])
+    return result.exit_code, result.stdout
+
+
+def test_check_writes_a_bundle_that_verify_reads_to_the_same_status(
+        node: Node, tmp_path: Path) -> None:
+    permit, corrected, unknown = (write(tmp_path, name) for name in
+                                  ("permit.pdf", "permit-v2.pdf", "other.pdf"))
+    assert invoke(node, "tx", "document", "issue", f"doc_hash=@{permit}",
+                  "kind=permit").exit_code == 0
+    assert invoke(node, "tx", "document", "supersede", f"old_hash=@{permit}",
+                  f"new_hash=@{corrected}", "reason=wrong lot number").exit_code == 0
+    assert invoke(node, "tx", "document", "revoke", f"doc_hash=@{corrected}",
+                  "reason=business closed").exit_code == 0
+    # The last block's state root is certified by the next block's commit.
+    assert invoke(node, "tx", "document", "issue", f"doc_hash={'cd' * 32}",
+                  "kind=x").exit_code == 0
+    expected = [(permit, 11, "SUPERSEDED:", "corrected by sha256:"
+                 + common.hash_file(corrected).hex()),
+                (corrected, 10, "REVOKED:", '(reason: "business closed")'),
+                (unknown, 3, "UNKNOWN:", "was never issued on this chain")]
+    for path, exit_code, start, detail in expected:
+        out = tmp_path / f"{path.name}.bundle.json"
+        code, text = check_bundle(node, path, out)
+        assert code == exit_code, text
+        assert text.startswith(start) and detail in text
+        code, shown = verify_offline(node, out)
+        answer = json.loads(shown)
+        assert code == 0 and answer["verified"] is True
+        assert answer["statement"] == text
+        assert answer["facts"]["status"] == start.rstrip(":").lower()
+    tampered = json.loads(out.read_bytes())
+    tampered["proof"].pop("service")  # read as a notary record: another key
+    out.write_text(json.dumps(tampered))
+    code, shown = verify_offline(node, out)
+    assert code == 2 and json.loads(shown)["step"].startswith("proof against header")

@@ -163,3 +163,37 @@ def test_every_sampled_flip_of_a_real_bundle_fails(home: Path) -> None:
 def test_prove_needs_a_node_or_a_home(tmp_path: Path) -> None:
     code, _, err = invoke("prove", "tx", "00" * 32)
     assert code == 1 and "--node" in err
+
+
+def test_prove_vehicle_history_and_verify_offline(tmp_path: Path) -> None:
+    """`prove vehicle VIN` proves the whole history; `verify` prints it line by line."""
+    created = init_home(tmp_path / "cars", chain_id=CHAIN_ID)
+    operator = created.load_key("operator")
+    genesis = created.load_genesis()
+    genesis.roles.update({"vehicle.registrar": (operator.public_key,),
+                          "vehicle.inspector": (operator.public_key,)})
+    genesis.save(created.genesis_path)
+    node = Node(created)
+    vin = "KMHEC41DBFA123456"
+    for nonce, (method, args) in enumerate([
+            ("register", {"vin": vin, "odometer_km": 5, "model": "Kia Ray"}),
+            ("inspect", {"vin": vin, "odometer_km": 20_000, "result": "fail",
+                         "note": "brake pads"})], 1):
+        tx = Transaction.create(operator, chain_id=CHAIN_ID, nonce=nonce, expiry_height=1000,
+                                service="vehicle", method=method, args=args)
+        assert node.submit(tx.encode()).ok
+        commit_next_height(node)
+    node.close()
+    out = tmp_path / "car.json"
+    code, _, err = invoke("prove", "vehicle", vin.lower(), "--home", str(created.root),
+                          "--out", str(out))
+    assert code == 0, err
+    code, stdout, _ = invoke("verify", str(out), "--genesis", str(created.genesis_path))
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f'verified: vehicle {vin} (model "Kia Ray")')
+    assert "2 history entries" in lines[0]
+    assert "registered to owner operator (ed25519" in lines[1] and "at 5 km" in lines[1]
+    assert 'inspection "fail" at 20000 km (note: "brake pads")' in lines[2]
+    code, _, err = invoke("prove", "vehicle", "KMH-123", "--home", str(created.root))
+    assert code != 0 and "is not a VIN" in err

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from seoulchain.api.views import result_view
 from seoulchain.client.demo import (
     CITIZEN_KEY_NAMES,
@@ -133,57 +135,116 @@ def make_demo_chain(tmp_path: Path) -> tuple[LocalChain, dict[str, SigningKey]]:
     return LocalChain(tmp_path / "chain.sqlite", genesis, validator, keys["city-hall"]), keys
 
 
+def seed(client: ChainClient, keys: dict[str, SigningKey], tmp_path: Path,
+         lines: list[str]) -> int:
+    return seed_public_records(client, keys, tmp_path / "keys", 3,  # type: ignore[arg-type]
+                               tmp_path / "docs", lines.append)
+
+
+def assert_public_records_complete(chain: LocalChain, keys: dict[str, SigningKey],
+                                   tmp_path: Path) -> None:
+    """Every demo record is on chain, once, in its final state."""
+
+    def ask(service: str, name: str, **args: Any) -> Any:
+        return chain.engine.query(service, name, args)
+
+    citizen_1, citizen_2 = (SigningKey.load(tmp_path / "keys" / f"{name}.key").public_key
+                            for name in CITIZEN_KEY_NAMES)
+    assert "vehicle.registrar" in chain.engine.get_roles(keys["city-hall"].public_key)
+    sold = ask("vehicle", "history", vin=DEMO_VINS[0])
+    assert sold["vehicle"]["owner"] == citizen_2
+    readings = [entry["odometer_km"] for entry in sold["entries"]
+                if entry.get("odometer_km") is not None]
+    assert readings == sorted(readings) and len(readings) >= 3
+    assert [entry["kind"] for entry in sold["entries"]] == [
+        "registered", "inspection", "inspection", "repair", "transfer_offered", "transferred"]
+    assert ask("vehicle", "vehicle", vin=DEMO_VINS[1])["entries"] == 3
+    assert ask("vehicle", "vehicle", vin=DEMO_VINS[2])["status"] == "scrapped"
+
+    def status_of(name: str) -> str:
+        doc_hash = sha256((tmp_path / "docs" / name).read_bytes()).hex()
+        return ask("document", "check", doc_hash=doc_hash,
+                   at_ms=GENESIS_TIME_MS + 60_000)["status"]
+
+    assert status_of(ISSUED_DOCUMENTS[0][0]) == "superseded"
+    assert status_of(ISSUED_DOCUMENTS[1][0]) == "revoked"
+    assert status_of(ISSUED_DOCUMENTS[2][0]) == "valid"
+    assert status_of(ISSUED_CORRECTION[0]) == "valid"
+    campaign = ask("funds", "campaign", campaign=1)
+    assert (campaign["received_krw"], campaign["spent_krw"]) == (3_550_000, 1_900_000)
+    assert campaign["entries"] == 5
+    assert ask("funds", "campaign", campaign=2) is None
+    contract = ask("funds", "contract", contract=1)
+    assert contract["paid_krw"] == CONTRACT_PAYMENT_KRW
+    assert sum(share["paid_krw"] for share in contract["shares"]) == CONTRACT_PAYMENT_KRW
+    assert ask("funds", "contract", contract=2) is None
+    labor_hash = sha256((tmp_path / "docs" / LABOR_CONTRACT[0]).read_bytes()).hex()
+    labor = ask("labor", "contract", contract_hash=labor_hash)
+    assert labor["status"] == "in_force"
+    assert (labor["work_records"], labor["payments"]) == (1, 1)
+    merchant = SigningKey.load(tmp_path / "keys" / f"{MERCHANT_KEY_NAME}.key").public_key
+    assert ask("mileage", "merchant", merchant=merchant.hex()) is not None
+    balances = [ask("mileage", "account", account=key.hex())["balance"]
+                for key in (citizen_1, citizen_2)]
+    assert balances == [2_500, 4_500]
+    assert ask("mileage", "supply")["burned"] == 1_000
+
+
 def test_demo_seeds_the_public_records_in_their_final_state_once(tmp_path: Path) -> None:
     chain, keys = make_demo_chain(tmp_path)
     client = ChainClient(chain)
     lines: list[str] = []
     try:
-        committed = seed_public_records(client, keys, tmp_path / "keys", 3,  # type: ignore[arg-type]
-                                        tmp_path / "docs", lines.append)
-        assert committed > 20 and len(lines) == 5
+        committed = seed(client, keys, tmp_path, lines)
+        assert committed == FULL_SEED_TXS and len(lines) == 5
         blocks = chain.engine.height
         assert blocks <= 6  # batched: one block per round, not one per tx
-
-        def ask(service: str, name: str, **args: Any) -> Any:
-            return chain.engine.query(service, name, args)
-
-        citizen_1, citizen_2 = (SigningKey.load(tmp_path / "keys" / f"{name}.key").public_key
-                                for name in CITIZEN_KEY_NAMES)
-        assert "vehicle.registrar" in chain.engine.get_roles(keys["city-hall"].public_key)
-        sold = ask("vehicle", "history", vin=DEMO_VINS[0])
-        assert sold["vehicle"]["owner"] == citizen_2
-        readings = [entry["odometer_km"] for entry in sold["entries"]
-                    if entry.get("odometer_km") is not None]
-        assert readings == sorted(readings) and len(readings) >= 3
-        assert {entry["kind"] for entry in sold["entries"]} >= {"inspection", "repair"}
-        assert ask("vehicle", "vehicle", vin=DEMO_VINS[2])["status"] == "scrapped"
-
-        def status_of(name: str) -> str:
-            doc_hash = sha256((tmp_path / "docs" / name).read_bytes()).hex()
-            return ask("document", "check", doc_hash=doc_hash,
-                       at_ms=GENESIS_TIME_MS + 60_000)["status"]
-
-        assert status_of(ISSUED_DOCUMENTS[0][0]) == "superseded"
-        assert status_of(ISSUED_DOCUMENTS[1][0]) == "revoked"
-        assert status_of(ISSUED_CORRECTION[0]) == "valid"
-        campaign = ask("funds", "campaign", campaign=1)
-        assert (campaign["received_krw"], campaign["spent_krw"]) == (3_550_000, 1_900_000)
-        contract = ask("funds", "contract", contract=1)
-        assert contract["paid_krw"] == CONTRACT_PAYMENT_KRW
-        assert sum(share["paid_krw"] for share in contract["shares"]) == CONTRACT_PAYMENT_KRW
-        labor_hash = sha256((tmp_path / "docs" / LABOR_CONTRACT[0]).read_bytes()).hex()
-        labor = ask("labor", "contract", contract_hash=labor_hash)
-        assert labor["status"] == "in_force"
-        assert (labor["work_records"], labor["payments"]) == (1, 1)
-        merchant = SigningKey.load(tmp_path / "keys" / f"{MERCHANT_KEY_NAME}.key").public_key
-        assert ask("mileage", "merchant", merchant=merchant.hex()) is not None
-        balances = [ask("mileage", "account", account=key.hex())["balance"]
-                    for key in (citizen_1, citizen_2)]
-        assert balances == [2_500, 4_500]
-        assert ask("mileage", "supply")["burned"] == 1_000
-
-        assert seed_public_records(client, keys, tmp_path / "keys", 3,  # type: ignore[arg-type]
-                                   tmp_path / "docs", lines.append) == 0
+        assert_public_records_complete(chain, keys, tmp_path)
+        assert seed(client, keys, tmp_path, lines) == 0
         assert chain.engine.height == blocks  # a rerun finds the data and submits nothing
+    finally:
+        chain.store.close()
+
+
+# Transactions a full seeding commits: 11 role proposals and 22 approvals, then 34 records.
+FULL_SEED_TXS = 33 + 34
+
+
+class Killed(Exception):
+    """The seeder stopped, as when `seoulchain devnet` is killed."""
+
+
+class KilledClient(ChainClient):
+    """Commits the first `txs_left` demo transactions, part of a batch included, then dies."""
+
+    def __init__(self, chain: LocalChain, txs_left: int):
+        super().__init__(chain)
+        self.txs_left = txs_left
+
+    def submit_batch(self, raws: list[bytes]) -> list[dict[str, Any]]:
+        if len(raws) > self.txs_left:
+            if self.txs_left:
+                super().submit_batch(raws[:self.txs_left])
+            raise Killed
+        self.txs_left -= len(raws)
+        return super().submit_batch(raws)
+
+
+# Kill points: during the role grants, inside each round of records (a round part done),
+# and between the last two rounds.
+@pytest.mark.parametrize(("txs_before_kill", "round_part_done"), [
+    (20, False), (40, True), (52, True), (62, True), (66, False)])
+def test_interrupted_seeding_resumes_to_the_full_set(tmp_path: Path, txs_before_kill: int,
+                                                     round_part_done: bool) -> None:
+    chain, keys = make_demo_chain(tmp_path)
+    lines: list[str] = []
+    try:
+        with pytest.raises(Killed):
+            seed(KilledClient(chain, txs_before_kill), keys, tmp_path, lines)
+        resumed = seed(ChainClient(chain), keys, tmp_path, lines)
+        assert resumed == FULL_SEED_TXS - txs_before_kill
+        assert any("records were missing" in line for line in lines) == round_part_done
+        assert_public_records_complete(chain, keys, tmp_path)
+        assert seed(ChainClient(chain), keys, tmp_path, lines) == 0
     finally:
         chain.store.close()

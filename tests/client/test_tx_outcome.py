@@ -100,7 +100,12 @@ def test_outcome_never_sent_and_refused_are_definite() -> None:
     assert not raised.value.request_sent
 
     def rejects(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"code": 5, "code_name": "BAD_NONCE", "log": "used"})
+        return httpx.Response(400, headers={"content-type": "application/problem+json"},
+                              json={"type": "https://seoulchain.dev/problems/bad_nonce",
+                                    "title": "Bad nonce", "status": 400, "code": "bad_nonce",
+                                    "detail": "BAD_NONCE: used", "hash": TX.hash().hex(),
+                                    "result": {"code": 5, "code_name": "BAD_NONCE",
+                                               "log": "used"}})
 
     with pytest.raises(TxRejected):
         submit({"node-0": rejects, "node-1": status_of(COMMITTED), "node-2": rejects})

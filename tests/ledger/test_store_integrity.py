@@ -144,6 +144,6 @@ def test_api_refuses_to_serve_a_corrupt_block(node: Node, where: str) -> None:
     for url in ("/v1/blocks/2", "/v1/blocks/2?format=cbor", "/v1/light/2"):
         response = api.get(url)
         assert response.status_code >= 400, url
-        assert "block 2 is corrupt" in response.json()["error"]["message"], url
+        assert "block 2 is corrupt" in response.json()["detail"], url
     assert api.get("/v1/blocks/3").status_code == 200
     assert api.get("/v1/light/3").status_code == 200

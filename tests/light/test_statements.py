@@ -113,6 +113,10 @@ def rebuild(kind: str, facts: dict[str, Any]) -> str:
                     time=render_time(facts["time_ms"]))
     as_of = {"as_of_height": facts["as_of_height"],
              "as_of_time": render_time(facts["as_of_time_ms"])}
+    if kind == "vehicle":
+        return rebuild_vehicle(facts, as_of)
+    if facts.get("service") == "document":
+        return rebuild_issued(facts, as_of)
     if not facts["anchored"]:
         return fill("document absent", doc_hash=facts["doc_hash"], **as_of)
     correction = "" if facts["supersedes"] is None else (
@@ -125,6 +129,64 @@ def rebuild(kind: str, facts: dict[str, Any]) -> str:
                 issuer=render_key(facts["issuer"]), height=facts["height"],
                 time=render_time(facts["time_ms"]), kind=quote(facts["kind"]), tx=facts["tx"],
                 correction=correction, status=status)
+
+
+def rebuild_issued(facts: dict[str, Any], as_of: dict[str, Any]) -> str:
+    """An issued document's status line, from the `issued …` templates."""
+    status = facts["status"]
+    if status == "unknown":
+        return fill("issued unknown", doc_hash=facts["doc_hash"], **as_of)
+    issued = fill("issued", doc_hash=facts["doc_hash"], kind=quote(facts["kind"]),
+                  issuer=render_key(facts["issuer"]), height=facts["height"],
+                  time=render_time(facts["time_ms"]))
+    until = "with no end" if facts["valid_until_ms"] is None else (
+        f"until {render_time(facts['valid_until_ms'])}")
+    fields = {"issued": issued, "until": until, "as_of": fill("as of", **as_of)}
+    if status == "revoked":
+        fields.update(revoked_height=facts["revoked_height"],
+                      revoked_time=render_time(facts["revoked_time_ms"]),
+                      revoked_reason=quote(facts["revoked_reason"]))
+    if status == "superseded":
+        fields.update(superseded_by=facts["superseded_by"],
+                      superseded_height=facts["superseded_height"],
+                      reason=quote(facts["superseded_reason"]))
+    if facts["valid_until_ms"] is not None:
+        fields["valid_until"] = render_time(facts["valid_until_ms"])
+    fields["valid_from"] = render_time(facts["valid_from_ms"])
+    return fill(f"issued {status}", **fields)
+
+
+WHAT = {kind.strip("`"): re.findall(r"`([^`]*)`", text)[0]
+        for kinds, text in read_table("The `{what}` of an entry") for kind in kinds.split(", ")}
+
+
+def rebuild_vehicle(facts: dict[str, Any], as_of: dict[str, Any]) -> str:
+    """A vehicle's history: `vehicle present` then one `entry` line per entry."""
+    if not facts["registered"]:
+        return fill("vehicle absent", vin=facts["vin"], **as_of)
+    lines = [fill("vehicle present", vin=facts["vin"], model=quote(facts["model"]),
+                  status=facts["status"], owner=render_key(facts["owner"]),
+                  odometer_km=facts["odometer_km"], n=len(facts["entries"]), **as_of)]
+    for entry in facts["entries"]:
+        lines.append(fill("entry", seq=entry["seq"], entry_time=render_time(entry["time_ms"]),
+                          entry_height=entry["height"], what=render_what(entry),
+                          signer=render_key(entry["signer"])))
+    return "\n".join(lines)
+
+
+def render_what(entry: dict[str, Any]) -> str:
+    """An entry's `{what}`: its kind's row, quoted texts and the optional parts filled."""
+    template = WHAT.get(entry["kind"], WHAT["any other"])
+    fields = {name: render_key(value) if name in ("owner", "seller", "buyer") else value
+              for name, value in entry.items()}
+    fields.update(
+        at_km="" if entry.get("odometer_km") is None else f" at {entry['odometer_km']} km",
+        for_krw="" if entry.get("price_krw") is None else f" for {entry['price_krw']} KRW",
+        note=f" (note: {quote(entry['note'])})" if entry.get("note") else "")
+    template = re.sub(r"\{quote\((\w+)\)\}",
+                      lambda match: quote(entry[match.group(1)]).replace("{", "{{")
+                      .replace("}", "}}"), template)
+    return template.format(**fields)
 
 
 @pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda vector: vector["name"])
@@ -161,7 +223,10 @@ def test_result_code_table_in_the_spec_is_the_engines() -> None:
 def test_every_template_of_the_spec_is_used() -> None:
     assert set(TEMPLATES) == {"tx", "state present", "state absent", "document absent",
                               "document present", "correction", "not superseded",
-                              "superseded"}
+                              "superseded", "issued unknown", "issued", "issued valid",
+                              "issued revoked", "issued superseded", "issued expired",
+                              "issued not_yet_valid", "as of", "vehicle absent",
+                              "vehicle present", "entry"}
 
 
 @pytest.mark.parametrize("text", ["", "plain", 'say "hi"', "back\\slash", "tab\there",

@@ -21,9 +21,10 @@ from seoulchain.sim.scale import compute_percentile, run_load_step
 # The trace digest of `run_fault_scenario` before the cost model existed (commit ad4c6fb):
 # with costs off, the event loop must process the very same items in the same order.
 # A change to the validator core's behaviour or to the simulated chain's genesis (here: its
-# governing agencies, whose members are genesis state) changes it legitimately, with the same
+# governing agencies, whose members are genesis state, and its genesis roles, whose history
+# is genesis state too) changes it legitimately, with the same
 # time, item count and height; a change to the simulator's loop must not.
-SCENARIO_DIGEST_BEFORE_COSTS = "cdc437456ab82dcf635eb539ae6f29ff8b80d2e00c7f7da4511435148be39143"
+SCENARIO_DIGEST_BEFORE_COSTS = "04f0c36ae97f4827d71372839d786b9602ce9cfc22d47f6351a835c1ded2bb68"
 # Per-tx costs ten times the measured ones: a low bound keeps these runs cheap in real CPU.
 SLOW_TX_FACTOR = 10
 SCALE_LIMITS = SimLimits(block_txs_max=2000, block_tx_bytes_max=4 * 1024 * 1024,

@@ -6,9 +6,15 @@
                                           JSON {"tx": hex}); ?wait_s= waits for its commit
     POST /v1/txs/batch                    submit up to 1000 txs: a CBOR array of tx bytes
     GET  /v1/txs/{hash}                   status and result; ?wait_s= waits for its commit
+    GET  /v1/blocks                       blocks newest first: headers with commits (paged)
     GET  /v1/blocks/latest | /v1/blocks/{height}   block with its commit; ?format=cbor
+    GET  /v1/blocks/{height}/txs          a block's transactions with result codes (paged)
+    GET  /v1/headers/{height}             a header with the commit that certifies it
+    GET  /v1/validators?height=N          the validator set of a height and agencies (paged)
+    GET  /v1/mempool                      transactions and bytes waiting, and the bounds
     GET  /v1/accounts/{public_key}        next nonce, roles, recent transactions
     GET  /v1/services                     installed services: versions, argument schemas
+    GET  /v1/services/{service}/queries/{name}?...  one route per service query (generated)
     GET  /v1/query/{service}/{name}?...   a service query on committed state
     GET  /v1/light/{height}               light block: header, commit, validator set (proofs)
     GET  /v1/proofs/tx/{hash}             a tx's log and result inclusion proofs
@@ -19,10 +25,13 @@
     POST /v1/snapshots                    take a snapshot of the tip now (admin token)
     GET  /v1/snapshots/{h}/manifest       a snapshot's manifest (application/cbor)
     GET  /v1/snapshots/{h}/chunks/{i}     one chunk of a snapshot (application/cbor)
+    GET  /metrics                         Prometheus metrics of this node
     GET  /docs                            the OpenAPI description in Swagger UI
 
-Every number in a path or query is bounded (`api/params.py`), every error has one JSON
-shape (`api/errors.py`), and admin endpoints need the node's admin token (`api/admin.py`).
+Every number in a path or query is bounded (`api/params.py`), every list is paged by an
+opaque cursor (`api/pagination.py`), every error is an RFC 9457 problem (`api/errors.py`),
+bodies and per-client request rates are limited (`api/limits.py`), and admin endpoints
+need the node's admin token (`api/admin.py`). docs/api.md describes it all.
 """
 
 from __future__ import annotations
@@ -35,24 +44,37 @@ from fastapi.responses import JSONResponse, Response
 
 from seoulchain.api.admin import make_admin_guard
 from seoulchain.api.docs import mount_docs
-from seoulchain.api.errors import ApiError, error_body, install_error_handlers
+from seoulchain.api.errors import ApiError, install_error_handlers
+from seoulchain.api.limits import BodyLimit, RateLimit
+from seoulchain.api.observe import RequestMetrics, add_cors
+from seoulchain.api.pagination import (
+    PAGE_ITEMS_DEFAULT,
+    Cursor,
+    PageLimit,
+    decode_cursor,
+    page_response,
+)
 from seoulchain.api.params import (
     ChunkIndex,
     Height,
     ListLimit,
     LogIndex,
     LogSize,
+    OptionalHeight,
     OptionalLogSize,
     SnapshotHeight,
     WaitSeconds,
 )
-from seoulchain.api.views import block_view, result_view
+from seoulchain.api.queries import register_query_routes
+from seoulchain.api.views import block_view, commit_view, header_view, result_view
 from seoulchain.codec import decode
 from seoulchain.codec.jsonview import to_jsonable
+from seoulchain.crypto import sha256
 from seoulchain.errors import DecodeError, LocalError, SeoulchainError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import parse_key
 from seoulchain.ledger.types import TX_BYTES_MAX
+from seoulchain.node.metrics import METRICS_CONTENT_TYPE
 from seoulchain.node.node import BATCH_TXS_MAX, Node, TxStatus
 
 # A JSON submission carries the tx as hex: twice the bytes, plus a little framing.
@@ -60,6 +82,8 @@ SUBMIT_BODY_BYTES_MAX = 2 * TX_BYTES_MAX + 1024
 # A batch amortises HTTP overhead for load generators and agency back-office systems; it
 # holds at most node.BATCH_TXS_MAX transactions.
 BATCH_BODY_BYTES_MAX = 8 * 1024 * 1024
+# No route reads more than a batch: any larger body is refused before a route runs.
+BODY_BYTES_MAX = BATCH_BODY_BYTES_MAX
 
 
 __all__ = ["ApiError", "create_app"]
@@ -90,6 +114,8 @@ def create_app(node: Node) -> FastAPI:
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     install_error_handlers(app)
     mount_docs(app)
+    admin_token = node.home.ensure_admin_token()
+    install_middleware(app, node, admin_token)
 
     @app.get("/v1/status")
     async def get_status() -> dict[str, Any]:
@@ -106,10 +132,13 @@ def create_app(node: Node) -> FastAPI:
         body: dict[str, Any] = {"hash": check.hash.hex(), "code": int(check.code),
                                 "code_name": check.code.name, "log": check.log}
         if not check.ok:
-            # A refused tx keeps its result fields beside the error every failure carries.
-            body.update(error_body(check.code.name.lower(), f"{check.code.name}: {check.log}"))
+            # A refused tx is a problem whose extension members carry its result.
             full = check.code == ResultCode.MEMPOOL_FULL
-            return JSONResponse(body, status_code=503 if full else 400)
+            raise ApiError(503 if full else 400, check.code.name.lower(),
+                           f"{check.code.name}: {check.log}", extensions={
+                               "hash": check.hash.hex(), "result": {
+                                   "code": int(check.code), "code_name": check.code.name,
+                                   "log": check.log}})
         if wait_s > 0:
             status = await node.wait_for_tx(check.hash, wait_s)
             body.update(status_view(status, check.hash))
@@ -154,16 +183,12 @@ def create_app(node: Node) -> FastAPI:
             # stored block id on every read (a damaged block raises StorageError).
             data = node.get_block_bytes(height)
             if data is None:
-                raise no_block(height)
+                raise no_block(node, height)
             return Response(data, media_type="application/cbor")
         found = node.get_block(height)
         if found is None:
-            raise no_block(height)
+            raise no_block(node, height)
         return block_view(*found)
-
-    def no_block(height: int) -> ApiError:
-        return ApiError(404, "no_block", f"no block at height {height}; "
-                                         f"the chain is at {node.get_height()}")
 
     @app.get("/v1/accounts/{public_key}")
     async def get_account(public_key: str, limit: ListLimit = 20) -> dict[str, Any]:
@@ -223,9 +248,103 @@ def create_app(node: Node) -> FastAPI:
                 "root": checkpoint.root.hex(),
                 "proof": [sibling.hex() for sibling in checkpoint.proof]}
 
+    register_chain_routes(app, node)
+    register_query_routes(app, node)
     register_proof_routes(app, node)
-    register_snapshot_routes(app, node, make_admin_guard(node.home.ensure_admin_token()))
+    register_snapshot_routes(app, node, make_admin_guard(admin_token))
+
+    @app.get("/metrics", response_class=Response,
+             responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}})
+    async def get_metrics() -> Response:
+        return Response(node.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
     return app
+
+
+def install_middleware(app: FastAPI, node: Node, admin_token: str) -> None:
+    """Add, innermost first: the body limit, the rate limit, CORS and request metrics."""
+    config = node.config.api
+    app.add_middleware(BodyLimit, bytes_max=BODY_BYTES_MAX)
+    app.add_middleware(RateLimit, rate_per_s=config.rate_limit_per_s,
+                       burst=config.rate_limit_burst,
+                       exempt_hosts=config.rate_limit_exempt_hosts, admin_token=admin_token)
+    add_cors(app, config.cors_allowed_origins)
+    app.add_middleware(RequestMetrics, histogram=node.metrics.api_request_seconds)
+
+
+def register_chain_routes(app: FastAPI, node: Node) -> None:
+    """Serve paged lists of blocks, a block's txs and validators, headers and the mempool."""
+
+    @app.get("/v1/blocks")
+    async def list_blocks(request: Request, cursor: Cursor = None,
+                          limit: PageLimit = PAGE_ITEMS_DEFAULT) -> JSONResponse:
+        tip = node.get_height()
+        start = tip if cursor is None else min(tip, decode_cursor(cursor, "blocks"))
+        lowest = max(1, node.get_base_height())
+        items = []
+        for height in range(start, max(lowest, start - limit + 1) - 1, -1):
+            found = node.get_block(height)
+            if found is None:
+                break
+            block, commit = found
+            items.append({"height": height, "block_id": block.block_id().hex(),
+                          "tx_count": len(block.txs), "header": header_view(block.header),
+                          "commit": commit_view(commit)})
+        next_height = start - limit
+        return page_response(request, items, "blocks",
+                             next_height if next_height >= lowest else None, limit,
+                             {"height": tip})
+
+    @app.get("/v1/blocks/{height}/txs")
+    async def list_block_txs(request: Request, height: Height, cursor: Cursor = None,
+                             limit: PageLimit = PAGE_ITEMS_DEFAULT) -> JSONResponse:
+        found = node.get_block(height)
+        if found is None:
+            raise no_block(node, height)
+        txs = found[0].txs
+        start = 0 if cursor is None else decode_cursor(cursor, "block_txs", len(txs))
+        hashes = [sha256(raw) for raw in txs[start:start + limit]]
+        codes = node.get_block_tx_codes(hashes)
+        items = [{"index": start + offset, "hash": tx_hash.hex(), "code": code}
+                 for offset, (tx_hash, code) in enumerate(zip(hashes, codes, strict=True))]
+        end = start + len(items)
+        return page_response(request, items, "block_txs", end if end < len(txs) else None,
+                             limit, {"height": height, "tx_count": len(txs)})
+
+    @app.get("/v1/headers/{height}")
+    async def get_header(height: Height) -> dict[str, Any]:
+        found = node.get_block(height)
+        if found is None:
+            raise no_block(node, height)
+        block, commit = found
+        return {"height": height, "block_id": block.block_id().hex(),
+                "header": header_view(block.header), "commit": commit_view(commit)}
+
+    @app.get("/v1/validators")
+    async def list_validators(request: Request, height: OptionalHeight = None,
+                              cursor: Cursor = None,
+                              limit: PageLimit = PAGE_ITEMS_DEFAULT) -> JSONResponse:
+        at = node.get_height() if height is None else height
+        if not max(1, node.get_base_height()) <= at <= node.get_height():
+            raise no_block(node, at)
+        validators = node.get_validators(at)
+        start = 0 if cursor is None else decode_cursor(cursor, "validators", len(validators))
+        items = validators[start:start + limit]
+        end = start + len(items)
+        return page_response(request, items, "validators",
+                             end if end < len(validators) else None, limit,
+                             {"height": at, "total_power": sum(
+                                 item["power"] for item in validators)})
+
+    @app.get("/v1/mempool")
+    async def get_mempool() -> dict[str, int]:
+        return node.get_mempool_status()
+
+
+def no_block(node: Node, height: int) -> ApiError:
+    """Return the 404 for a height with no block here."""
+    return ApiError(404, "no_block", f"no block at height {height}; "
+                                     f"the chain is at {node.get_height()}")
 
 
 def register_snapshot_routes(app: FastAPI, node: Node, require_admin: Any) -> None:

@@ -32,3 +32,5 @@ ListLimit = Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX, description="Most item
 WaitSeconds = Annotated[float, Query(
     ge=0, le=WAIT_TIMEOUT_S_MAX, allow_inf_nan=False,
     description=f"Seconds to wait for the commit, a finite number 0..{WAIT_TIMEOUT_S_MAX:g}.")]
+OptionalHeight = Annotated[int | None, Query(
+    ge=1, le=HEIGHT_MAX, description="Block height; default: the latest.")]

@@ -5,11 +5,13 @@ started, stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP) and resumed one a
 each in its own process group so that a signal reaches that node and nothing else. The
 end-to-end tests (tests/e2e) and the benchmarks below share it:
 
-- `run_network_bench` writes issuer keys into the genesis, pre-signs notary anchors, starts
-  the validators, runs the load generator (bench/loadgen.py) as its own process and reports
-  committed tx/s and commit latency (submit -> committed, as the client sees it), checking
-  that every acknowledged transaction was committed exactly once and that every node holds
-  the same blocks;
+- `run_network_bench` writes issuer keys into the genesis, pre-signs notary anchors (or,
+  with a mix, the city services' load of bench/mix.py: its roles go into the genesis and
+  its setup blocks are committed before the clock starts), starts the validators, runs the
+  load generator (bench/loadgen.py) as its own process and reports committed tx/s and
+  commit latency (submit -> committed, as the client sees it), checking that every
+  acknowledged transaction was committed exactly once and that every node holds the same
+  blocks;
 - `run_catchup_bench` builds a long chain fast (no commit pause), gives one validator an
   empty disk, restarts the network with the default configuration and times that
   validator's block sync back to the tip.
@@ -30,16 +32,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from seoulchain.bench.ledger import BENCH_SIGNERS, presign_anchors
 from seoulchain.bench.loadgen import write_tx_file
+from seoulchain.bench.mix import MixWorkload, check_mix
 from seoulchain.client.http import NodeClient, NodeUnavailable
-from seoulchain.crypto import SigningKey
+from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import LocalError, RemoteError
+from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.node.config import ChainConfig, ConsensusTimeouts, NodeConfig
 from seoulchain.node.devnet import (
@@ -65,6 +69,10 @@ WAIT_POLL_S = 0.2
 NODE_START_TIMEOUT_S = 60.0
 # Time the load generator gets beyond its own submit and drain bounds before it is killed.
 LOAD_PROCESS_GRACE_S = 120.0
+# Txs per page when reading a block's result codes (the API's page limit).
+BLOCK_TXS_PAGE = 100
+# A setup block of the city mix (a few hundred txs) commits in seconds; this is far beyond.
+SETUP_COMMIT_TIMEOUT_S = 120.0
 BENCH_CHAIN_ID = "seoul-bench-net-1"
 # How often the catch-up benchmark samples heights.
 CATCHUP_POLL_S = 0.25
@@ -113,15 +121,20 @@ def add_issuers(devnet: Devnet, count: int) -> list[SigningKey]:
     by the mempool's nonce window. Only for a devnet that has not started yet.
     """
     keys = [SigningKey.generate() for _ in range(count)]
+    add_roles(devnet, {"notary.issuer": tuple(key.public_key for key in keys)})
+    return keys
+
+
+def add_roles(devnet: Devnet, grants: Mapping[str, tuple[bytes, ...]]) -> None:
+    """Grant each role to more keys in the devnet's genesis, in every copy (before start)."""
     genesis = Genesis.load(devnet.root / "genesis.json")
     roles = dict(genesis.roles)
-    roles["notary.issuer"] = (*roles.get("notary.issuer", ()),
-                              *(key.public_key for key in keys))
+    for role, keys in grants.items():
+        roles[role] = (*roles.get(role, ()), *keys)
     updated = replace(genesis, roles=roles)  # keeps the named agencies
     updated.save(devnet.root / "genesis.json")
     for home in devnet.node_homes:
         updated.save(home.genesis_path)
-    return keys
 
 
 # ------------------------------------------------------------------------------ processes
@@ -165,11 +178,15 @@ class LocalNetwork:
     @classmethod
     def create(cls, root: Path, validators: int = 4, *, issuers: int = 0,
                chain_id: str = "seoul-devnet-1", base_port: int | None = None,
-               configure: Configure | None = None) -> LocalNetwork:
-        """Write a devnet in `root` (on free ports), with issuer keys and edited configs."""
+               configure: Configure | None = None,
+               roles: Mapping[str, tuple[bytes, ...]] | None = None) -> LocalNetwork:
+        """Write a devnet in `root` (on free ports), with issuer keys, more role grants and
+        edited configs."""
         devnet = create_devnet(root, validators, chain_id=chain_id,
                                base_port=base_port or find_base_port(validators))
         keys = add_issuers(devnet, issuers) if issuers else []
+        if roles:
+            add_roles(devnet, roles)
         network = cls(devnet, keys)
         if configure is not None:
             for index in range(validators):
@@ -420,6 +437,63 @@ def read_load_report(out: Path, process: subprocess.Popen[bytes], timeout_s: flo
 # ------------------------------------------------------------------------------ throughput
 
 
+def commit_setup_blocks(network: LocalNetwork, blocks: Sequence[Sequence[bytes]]) -> int:
+    """Submit each setup block's txs and wait until all commit OK; return the last height."""
+    if not blocks:
+        return 0
+    # Its own client: the network's status clients time out before a commit wait ends.
+    with NodeClient(network.urls[0]) as client:
+        return submit_setup_blocks(client, blocks)
+
+
+def submit_setup_blocks(client: NodeClient, blocks: Sequence[Sequence[bytes]]) -> int:
+    """Submit the setup blocks one after another through `client`; return the last height."""
+    height = 0
+    for block in blocks:
+        admissions = client.submit_batch(list(block))
+        refused = [admission for admission in admissions if admission["code"] != 0]
+        if refused:
+            raise LocalError(f"a setup tx was refused: {refused[0]['log']}")
+        for raw in block:
+            status = client.wait_for_commit(sha256(raw), SETUP_COMMIT_TIMEOUT_S)
+            if status["result"]["code"] != 0:
+                raise LocalError(f"a setup tx failed: {status['result']['log']}")
+            height = max(height, int(status["height"]))
+    return height
+
+
+def count_results_not_ok(client: NodeClient, first_height: int, last_height: int
+                         ) -> dict[str, int]:
+    """Return how many txs of heights first..last executed with each result other than OK."""
+    counts: dict[str, int] = {}
+    for height in range(first_height, last_height + 1):
+        cursor = None
+        while True:
+            page = client.get_json(f"/v1/blocks/{height}/txs", limit=BLOCK_TXS_PAGE,
+                                   **({} if cursor is None else {"cursor": cursor}))
+            for item in page["items"]:
+                if item["code"] != ResultCode.OK:
+                    name = ResultCode(item["code"]).name
+                    counts[name] = counts.get(name, 0) + 1
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    return counts
+
+
+def presign_load(network: LocalNetwork, txs: int, workload: MixWorkload | None,
+                 progress: Progress) -> tuple[list[bytes], list[list[bytes]]]:
+    """Return the timed txs and the setup blocks: notary anchors, or the mix's load."""
+    if workload is None:
+        return presign_anchors(network.issuers, network.chain_id, txs, progress), []
+    # The setup is signed first: its txs take each signer's first nonces.
+    setup = workload.setup_blocks(network.chain_id)
+    progress("sign", 0, txs)
+    raw_txs = [workload.sign_next(network.chain_id) for _ in range(txs)]
+    progress("sign", txs, txs)
+    return raw_txs, setup
+
+
 @dataclass(frozen=True)
 class NetworkBenchResult:
     validators: int
@@ -442,6 +516,8 @@ class NetworkBenchResult:
     forks: int
     refused_by_code: dict[str, int]
     directory: str | None
+    mix: str | None = None
+    results_not_ok: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_exactly_once(self) -> bool:
@@ -449,21 +525,31 @@ class NetworkBenchResult:
         return (self.txs_acknowledged_not_committed == 0
                 and self.txs_committed_more_than_once == 0 and self.forks == 0)
 
+    @property
+    def is_all_ok(self) -> bool:
+        """True if every committed tx of the load executed with result OK."""
+        return not self.results_not_ok
+
     def to_json(self) -> dict[str, object]:
-        return {**asdict(self), "exactly_once": self.is_exactly_once}
+        return {**asdict(self), "exactly_once": self.is_exactly_once,
+                "all_ok": self.is_all_ok}
 
 
 def run_network_bench(*, validators: int = 4, txs: int = 20_000, rate_tx_per_s: float = 500.0,
                       batch_txs: int = 50, commit_pause_ms: int | None = None,
-                      directory: Path | None = None,
+                      directory: Path | None = None, mix: str | None = None,
                       progress: Progress = noop_progress) -> NetworkBenchResult:
     """Start a fresh local network, offer it `txs` pre-signed txs at a rate, and report.
 
-    `directory` keeps the devnet, load file and reports there; by default a temporary
-    directory is used and removed.
+    The txs are notary anchors, or with `mix` (a name of bench/mix.py's `MIXES`) that mix
+    of city services, whose setup blocks commit before the clock starts. `directory` keeps
+    the devnet, load file and reports there; by default a temporary directory is used and
+    removed.
     """
     if txs < 1 or rate_tx_per_s <= 0:
         raise LocalError("the benchmark needs at least one tx and a positive rate")
+    # One workload: its signers' keys get the roles in genesis and sign the load.
+    workload = MixWorkload(check_mix(mix)) if mix is not None else None
     root = Path(tempfile.mkdtemp(prefix="seoulchain-bench-")) if directory is None else directory
     if directory is not None:
         root.mkdir(parents=True, exist_ok=True)
@@ -475,21 +561,29 @@ def run_network_bench(*, validators: int = 4, txs: int = 20_000, rate_tx_per_s: 
             config.chain.commit_pause_ms = commit_pause_ms
 
     try:
-        with LocalNetwork.create(root / "devnet", validators, issuers=BENCH_SIGNERS,
-                                 chain_id=BENCH_CHAIN_ID, configure=configure) as network:
-            raw_txs = presign_anchors(network.issuers, network.chain_id, txs, progress)
+        with LocalNetwork.create(root / "devnet", validators,
+                                 issuers=BENCH_SIGNERS if mix is None else 0,
+                                 chain_id=BENCH_CHAIN_ID, configure=configure,
+                                 roles=None if workload is None else workload.roles()
+                                 ) as network:
+            raw_txs, setup = presign_load(network, txs, workload, progress)
             write_tx_file(root / "load.txs", raw_txs)
             network.start_all()
             network.wait_for_height(1)
+            setup_height = commit_setup_blocks(network, setup)
             progress("load", 0, txs)
             out = root / "load.json"
             with running_load(network, root / "load.txs", out, rate_tx_per_s=rate_tx_per_s,
                               batch_txs=batch_txs, drain_idle_s=30.0,
-                              drain_max_s=60.0 + txs / rate_tx_per_s) as process:
+                              drain_max_s=60.0 + txs / rate_tx_per_s,
+                              from_height=setup_height + 1) as process:
                 budget_s = 2 * txs / rate_tx_per_s + 60.0 + LOAD_PROCESS_GRACE_S
                 report = read_load_report(out, process, budget_s)
             progress("load", txs, txs)
             agreement = network.check_agreement()
+            with NodeClient(network.urls[0]) as client:
+                not_ok = count_results_not_ok(client, setup_height + 1,
+                                              agreement.common_height)
             network.stop_all()
             pause = network.load_config(0).chain.commit_pause_ms
     finally:
@@ -508,7 +602,8 @@ def run_network_bench(*, validators: int = 4, txs: int = 20_000, rate_tx_per_s: 
         txs_committed_more_than_once=summary["txs_committed_more_than_once"],
         agreement_height=agreement.common_height, forks=len(agreement.mismatches),
         refused_by_code=summary["refused_by_code"],
-        directory=None if directory is None else str(root))
+        directory=None if directory is None else str(root), mix=mix,
+        results_not_ok=not_ok)
 
 
 # ------------------------------------------------------------------------------ catch-up

@@ -23,11 +23,16 @@ RATE_TX_PER_S_MAX = 1_000_000.0
 def bench_network(
         validators: Annotated[int, typer.Option(help="Validators, each its own process.")] = 4,
         txs: Annotated[int, typer.Option(
-            help="Pre-signed notary anchors to offer (0: no load run).")] = 20_000,
+            help="Pre-signed txs to offer: notary anchors, or the --mix load (0: no load "
+                 "run).")] = 20_000,
         rate: Annotated[float, typer.Option(
             help="Offered load, tx/s (open loop).",
             parser=finite_float(0, RATE_TX_PER_S_MAX, low_open=True))] = 300.0,
         batch: Annotated[int, typer.Option(help="Transactions per batch request.")] = 50,
+        mix: Annotated[str | None, typer.Option(
+            help="Offer this mix of city services (bench/mix.py: city) instead of notary "
+                 "anchors; its roles are granted in genesis, its setup commits untimed.")]
+        = None,
         commit_pause_ms: Annotated[int | None, typer.Option(
             help="Override the chain commit_pause_ms (default: the node default).")] = None,
         catch_up_blocks: Annotated[int, typer.Option(
@@ -39,8 +44,11 @@ def bench_network(
             "--json-out", help="Also write the figures to this JSON file.")] = None,
 ) -> None:
     """Four validators on loopback: committed tx/s and commit latency under offered load."""
+    from seoulchain.bench.mix import check_mix
     from seoulchain.bench.network import run_catchup_bench, run_network_bench
 
+    if mix is not None:
+        check_mix(mix)
     if validators < 1 or txs < 0 or rate <= 0 or catch_up_blocks < 0:
         raise LocalError("--validators and --rate must be positive, --txs and "
                          "--catch-up-blocks at least 0")
@@ -58,7 +66,7 @@ def bench_network(
         if txs:
             result = run_network_bench(validators=validators, txs=txs, rate_tx_per_s=rate,
                                        batch_txs=batch, commit_pause_ms=commit_pause_ms,
-                                       directory=keep / "load" if keep else None,
+                                       directory=keep / "load" if keep else None, mix=mix,
                                        progress=on_progress)
         if catch_up_blocks:
             catch_up = run_catchup_bench(blocks=catch_up_blocks, validators=validators,
@@ -77,13 +85,14 @@ def bench_network(
         figures["catch_up"] = catch_up.to_json()
     if json_file is not None:
         json_file.write_text(json.dumps(figures, indent=2) + "\n")
-    if result is not None and not result.is_exactly_once:
+    if result is not None and not (result.is_exactly_once and result.is_all_ok):
         raise typer.Exit(2)
 
 
 def print_load_result(result: NetworkBenchResult) -> None:
+    load = "txs" if result.mix is None else f"txs of the {result.mix} mix"
     console.print(
-        f"{result.validators} validators, {result.txs_offered} txs offered at "
+        f"{result.validators} validators, {result.txs_offered} {load} offered at "
         f"{result.rate_offered_tx_per_s:,.0f} tx/s: {result.txs_committed} committed in "
         f"{result.blocks} blocks, {result.committed_tx_per_s:,.0f} tx/s; commit latency "
         f"p50 {result.latency_ms_p50} ms, p99 {result.latency_ms_p99} ms "
@@ -93,6 +102,10 @@ def print_load_result(result: NetworkBenchResult) -> None:
                   f"{verdict} ({result.txs_acknowledged_not_committed} missing, "
                   f"{result.txs_committed_more_than_once} repeated, {result.forks} forked "
                   f"heights)", highlight=False)
+    if not result.is_all_ok:
+        failed = ", ".join(f"{count} {code}" for code, count in result.results_not_ok.items())
+        console.print(f"[red]committed txs that did not execute OK: {failed}[/red]",
+                      highlight=False)
     if result.submit_lag_ms_p99 and result.submit_lag_ms_p99 > 1000:
         err_console.print(f"note: submissions fell {result.submit_lag_ms_p99 / 1000:.1f} s "
                           f"behind schedule (p99): the offered rate exceeds what the nodes "

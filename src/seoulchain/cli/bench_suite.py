@@ -10,6 +10,7 @@ import typer
 from rich.progress import Progress
 
 from seoulchain.cli.common import (
+    HomeOption,
     OptionalHomeOption,
     console,
     err_console,
@@ -134,5 +135,34 @@ def bench_postgres(
         f"p95 {result.latency_ms_p95} ms, p99 {result.latency_ms_p99} ms (client checks "
         f"{result.check_us_per_tx:.0f} µs/tx; {result.rows} rows; UPDATE refused: "
         f"{result.append_only}; load average {result.load_average})", highlight=False)
+    if json_file is not None:
+        json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+@reports_errors
+def bench_identity(
+        home: HomeOption,
+        credentials: Annotated[int, typer.Option(
+            min=1, max=100_000, help="Credentials to issue and verify.")] = 200,
+        samples: Annotated[int, typer.Option(
+            min=1, max=100_000, help="Presentations and status checks to time.")] = 100,
+        json_file: Annotated[Path | None, typer.Option(
+            "--json-out", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Credentials issued and verified per second, presentation and status check times."""
+    from seoulchain.bench.identity import run_identity_bench
+
+    with Progress(console=err_console, transient=True) as bar:
+        result = run_identity_bench(home, credentials, samples, make_progress_callback(bar))
+    console.print(f"issued   {result.issued_per_s:,.0f} credentials/s (sign + anchor tx; "
+                  f"{result.sign_ms_mean:.1f} ms each, {result.credential_bytes_mean} B)",
+                  highlight=False)
+    console.print(f"verified {result.verified_per_s:,.0f} credentials/s (p50 "
+                  f"{result.verify_ms_p50:.1f} ms)", highlight=False)
+    console.print(f"presentation verification p50 {result.presentation_ms_p50:.1f} ms",
+                  highlight=False)
+    console.print(f"status check p50 {result.status_check_ms_p50:.2f} ms on chain, "
+                  f"{result.status_list_read_ms_p50:.3f} ms from a published list",
+                  highlight=False)
     if json_file is not None:
         json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")

@@ -3,6 +3,9 @@
 The file is hashed here (SHA-256); only the hash goes to the node, whose `document.check`
 query judges it at the latest committed block's time. The answer is printed in plain words
 and the exit status tells a script the same (cli/exit_codes.py, docs/operations.md).
+With `--bundle OUT` the status is instead read from a proof bundle of the document's record
+(or its absence) at the tip, which is verified here, written to OUT, and says the same
+thing again offline under `seoulchain verify` (docs/spec/proofs.md §7.3).
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from seoulchain.cli.exit_codes import (
 )
 from seoulchain.errors import RemoteError
 from seoulchain.ledger.genesis import Genesis
-from seoulchain.light.bundle import format_time, quote_text
+from seoulchain.light.bundle import (
+    ProvenStatement,
+    build_document_bundle,
+    render_bundle,
+    render_document_status,
+    verify_bundle,
+)
+from seoulchain.services.document import DocumentService
 
 document_app = typer.Typer(no_args_is_help=True,
                            help="Issued documents: check a file against the chain.")
@@ -39,17 +49,31 @@ STATUS_EXIT_CODES = {
 }
 
 
+BundleOption = Annotated[Path | None, typer.Option(
+    "--bundle", help="Write a proof bundle of the status here; `seoulchain verify` checks it "
+                     "offline.")]
+
+
 @document_app.command("check")
 @reports_errors
 def check(file: Annotated[Path, typer.Argument(help="The document file (only its SHA-256 "
                                                     "is sent).")],
-          home: HomeOption, node: NodeOption = None, json: JsonOption = False) -> None:
+          home: HomeOption, node: NodeOption = None, json: JsonOption = False,
+          bundle: BundleOption = None) -> None:
     """Say whether FILE is a valid issued document as of the latest block's time.
 
     Exit status 0: valid; 3: never issued; 10: revoked; 11: superseded by a correction;
     12: expired; 13: not valid yet.
     """
     doc_hash = common.hash_file(file)
+    if bundle is not None:
+        statement = check_with_bundle(doc_hash, home, node, bundle)
+        if json:
+            print_json({"statement": statement.text, "bundle": str(bundle),
+                        **statement.facts})
+        else:
+            typer.echo(statement.text)
+        raise typer.Exit(STATUS_EXIT_CODES[statement.facts["status"]])
     with common.open_client(home, node) as client:
         at_ms = int(client.get_status()["block_time_ms"])
         answer = client.query("document", "check", doc_hash=doc_hash.hex(), at_ms=str(at_ms))
@@ -65,32 +89,21 @@ def check(file: Annotated[Path, typer.Argument(help="The document file (only its
     raise typer.Exit(STATUS_EXIT_CODES[status])
 
 
+def check_with_bundle(doc_hash: bytes, home: Path, node: str | None,
+                      out: Path) -> ProvenStatement:
+    """Build the document's proof bundle from the node, verify it, write it to `out`."""
+    from seoulchain.cli.prove import save_bundle
+    from seoulchain.client.prover import HttpProofSource
+
+    with common.open_client(home, node) as client:
+        genesis = Genesis.from_json(client.get_genesis())
+        built = build_document_bundle(HttpProofSource(client), genesis, doc_hash,
+                                      service=DocumentService.name)
+    statement = verify_bundle(built, genesis)
+    save_bundle(render_bundle(built), out)
+    return statement
+
+
 def render_check(result: dict[str, Any], height: int, genesis: Genesis) -> str:
     """Return the plain-words answer of `document check`: status first, then why."""
-    name = f"document sha256:{result['doc_hash']}"
-    as_of = f"as of height {height} (time {format_time(result['at_ms'])})"
-    status = result["status"]
-    if status == "unknown":
-        return f"UNKNOWN: {name} was never issued on this chain, {as_of}"
-    issuer = bytes.fromhex(result["issuer"])
-    agency = genesis.get_agency_name(issuer)
-    by = f"ed25519 {issuer.hex()}" if agency is None else f"{agency} (ed25519 {issuer.hex()})"
-    issued = (f"{name} (kind {quote_text(result['kind'])}) was issued by {by} at height "
-              f"{result['height']}, time {format_time(result['time_ms'])}")
-    until = ("with no end" if result["valid_until_ms"] is None
-             else f"until {format_time(result['valid_until_ms'])}")
-    reasons = {
-        "valid": f"VALID: {issued}; valid {until}",
-        "revoked": (f"REVOKED: {issued}; revoked at height {result['revoked_height']}, time "
-                    f"{format_time(result['revoked_time_ms'] or 0)} (reason: "
-                    f"{quote_text(result['revoked_reason'] or '')})"),
-        "superseded": (f"SUPERSEDED: {issued}; corrected by sha256:{result['superseded_by']} at "
-                       f"height {result['superseded_height']} (reason: "
-                       f"{quote_text(result['superseded_reason'] or '')}); the current version "
-                       f"is sha256:{result['latest']}"),
-        "expired": (f"EXPIRED: {issued}; its validity ended "
-                    f"{format_time(result['valid_until_ms'] or 0)}"),
-        "not_yet_valid": (f"NOT YET VALID: {issued}; valid from "
-                          f"{format_time(result['valid_from_ms'])} {until}"),
-    }
-    return f"{reasons[status]}, {as_of}"
+    return render_document_status(result, result["status"], height, result["at_ms"], genesis)

@@ -23,6 +23,11 @@ EXIT_DOCUMENT_REVOKED = 10
 EXIT_DOCUMENT_SUPERSEDED = 11
 EXIT_DOCUMENT_EXPIRED = 12
 EXIT_DOCUMENT_NOT_YET_VALID = 13
+# `eligibility check`: the answer is "no". 20: it verifies but its claims do not meet the
+# question; 21: it is refused (forged, altered, for another request, replayed, expired or
+# revoked). 0 is "yes".
+EXIT_NOT_ELIGIBLE = 20
+EXIT_ANSWER_REFUSED = 21
 # The node stopped because an unexpected error occurred (a bug; the log has the traceback).
 # 70 is EX_SOFTWARE in BSD's sysexits.h.
 EXIT_CRASH = 70

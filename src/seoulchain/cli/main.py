@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from seoulchain.cli.bench_network import bench_network
-from seoulchain.cli.bench_suite import bench_postgres, bench_suite
+from seoulchain.cli.bench_suite import bench_identity, bench_postgres, bench_suite
 from seoulchain.cli.common import (
     HomeOption,
     JsonOption,
@@ -25,7 +25,9 @@ from seoulchain.cli.common import (
     require_free_port,
     resolve_node_home,
 )
+from seoulchain.cli.did import did_app
 from seoulchain.cli.document import document_app
+from seoulchain.cli.eligibility import eligibility_app
 from seoulchain.cli.exit_codes import (
     EXIT_AUDIT_FAILED,
     EXIT_CRASH,
@@ -33,13 +35,22 @@ from seoulchain.cli.exit_codes import (
     EXIT_UPGRADE_REQUIRED,
 )
 from seoulchain.cli.gov import gov_app
-from seoulchain.cli.network import devnet, format_commands_to_try, get_cli_command, status
+from seoulchain.cli.network import (
+    ConsensusEngine,
+    EngineOption,
+    devnet,
+    format_commands_to_try,
+    get_cli_command,
+    status,
+)
 from seoulchain.cli.prove import bench_proofs_command, prove_app, verify_command
 from seoulchain.cli.services import list_services
 from seoulchain.cli.sim import sim as sim_command
 from seoulchain.cli.statesync import state_sync
 from seoulchain.cli.tiles import export_tiles
 from seoulchain.cli.txs import query_app, tx_app
+from seoulchain.cli.vault import vault_app
+from seoulchain.cli.vc import vc_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError, SeoulchainError, StorageError
 from seoulchain.execution.platform import ServiceVersionError
@@ -68,6 +79,10 @@ app.command("sim")(sim_command)
 app.add_typer(prove_app, name="prove")
 app.add_typer(gov_app, name="gov")
 app.add_typer(document_app, name="document")
+app.add_typer(eligibility_app, name="eligibility")
+app.add_typer(vault_app, name="vault")
+app.add_typer(did_app, name="did")
+app.add_typer(vc_app, name="vc")
 app.command("verify")(verify_command)
 app.command("export-tiles")(export_tiles)
 app.command("state-sync")(state_sync)
@@ -110,6 +125,7 @@ def start(home: HomeOption, node_index: NodeIndexOption = None,
               help="Start a validator whose data/signing-state.cbor is lost: it then signs "
                    "nothing at the next height. Risks double-signing; read "
                    "docs/operations.md, \"Signing state\", first.")] = False,
+          engine: EngineOption = ConsensusEngine.BUILTIN,
           ) -> None:
     """Run the node until Ctrl-C or SIGTERM; exit status 0 after a clean stop.
 
@@ -130,6 +146,11 @@ def start(home: HomeOption, node_index: NodeIndexOption = None,
         require_free_port(config.api.host, config.api.port)
         logging.basicConfig(level=log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        if engine is ConsensusEngine.COMETBFT:
+            from seoulchain.node.abci import run_with_cometbft
+
+            run_node(run_with_cometbft(node_home, parent_pid=parent_pid), node_home)
+            return
         run_node(serve(node_home, parent_pid=parent_pid), node_home)
 
 
@@ -333,6 +354,7 @@ app.add_typer(bench_app, name="bench")
 bench_app.command("postgres")(bench_postgres)
 bench_app.command("proofs")(bench_proofs_command)
 bench_app.command("network")(bench_network)
+bench_app.command("identity")(bench_identity)
 
 
 @bench_app.command("statesync")

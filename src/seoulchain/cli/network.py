@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +39,18 @@ from seoulchain.node.devnet import (
 from seoulchain.node.home import Home
 
 DEVNET_HOME = Path(".seoulchain/devnet")
+
+
+class ConsensusEngine(StrEnum):
+    """Which consensus a node runs its application under (docs/operations.md)."""
+
+    BUILTIN = "builtin"
+    COMETBFT = "cometbft"
+
+
+EngineOption = Annotated[ConsensusEngine, typer.Option(
+    help="builtin: seoulchain's own BFT consensus; cometbft: the application under a "
+         "CometBFT node (scripts/install-cometbft).")]
 # How often the supervisor looks for nodes that died, and refreshes the status line.
 WATCH_INTERVAL_S = 5.0
 
@@ -106,12 +119,16 @@ def devnet(home: HomeOption = DEVNET_HOME,
            base_port: Annotated[int, typer.Option(
                help="API ports start here; peer ports at +100 (new devnet only).")] = 26700,
            seed_demo: Annotated[bool, typer.Option(help="Fill in demo city data.")] = True,
+           engine: EngineOption = ConsensusEngine.BUILTIN,
            ) -> None:
     """Run validators as local processes with demo data; Ctrl-C stops all, a rerun resumes."""
     if not is_devnet(home):
         create_devnet(home, validators, base_port=base_port)
         console.print(f"created a {validators}-validator devnet in {home}")
     network = Devnet(home)
+    if engine is ConsensusEngine.COMETBFT:
+        run_cometbft_devnet(network)
+        return
 
     for home_i in network.node_homes:
         config = home_i.load_config()
@@ -217,3 +234,50 @@ def watch(supervisor: DevnetSupervisor, urls: list[str]) -> None:
             console.print(f"heights: {heights}", highlight=False)
             last_heights = heights
 
+
+
+def run_cometbft_devnet(network: Devnet) -> None:
+    """Run each validator's application beside its CometBFT node until Ctrl-C.
+
+    The HTTP API and the demo data need a node facade over the ABCI application, which
+    this engine does not have yet: clients use CometBFT's RPC (`broadcast_tx_sync`) on
+    each node's API port.
+    """
+    for home_i in network.node_homes:
+        config = home_i.load_config()
+        require_free_port(config.api.host, config.api.port, "CometBFT RPC ([api] port)")
+        require_free_port(config.p2p.listen_host, config.p2p.listen_port, "[p2p] listen_port")
+    supervisor = DevnetSupervisor(network, ConsensusEngine.COMETBFT.value)
+    urls = network.api_urls()
+    stop_on_signals()
+    supervisor.start()
+    try:
+        console.print(f"CometBFT devnet: {len(urls)} validators, RPC at {', '.join(urls)}; "
+                      f"logs in {network.root}/node-*/node.log and node-*/cometbft/"
+                      f"cometbft.log (Ctrl-C stops, a rerun resumes)", highlight=False)
+        last: list[object] = []
+        while True:
+            for node in supervisor.get_failed():
+                raise LocalError(f"node {node.home.root} exited (code "
+                                 f"{node.process.returncode}):\n{read_log_tail(node.home)}")
+            heights = [get_cometbft_height(url) for url in urls]
+            if heights != last:
+                console.print(f"heights: {heights}", highlight=False)
+                last = heights
+            time.sleep(WATCH_INTERVAL_S)
+    except KeyboardInterrupt:
+        err_console.print("stopping the network ...")
+    finally:
+        supervisor.stop()
+    console.print("all nodes stopped; run the same command again to resume")
+
+
+def get_cometbft_height(url: str) -> int | str:
+    """Return the latest height CometBFT's RPC at `url` reports, or "down"."""
+    import httpx
+
+    try:
+        reply = httpx.get(f"{url}/status", timeout=3.0).json()
+        return int(reply["result"]["sync_info"]["latest_block_height"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return "down"

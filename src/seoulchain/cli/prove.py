@@ -36,6 +36,7 @@ from seoulchain.light.bundle import (
     build_document_bundle,
     build_state_bundle,
     build_tx_bundle,
+    build_vehicle_bundle,
     parse_bundle,
     render_bundle,
     verify_bundle,
@@ -89,15 +90,20 @@ def write_bundle(bundle: dict[str, Any], out: Path | None, genesis: Genesis,
     if out is None:
         typer.echo(data.decode("ascii"), nl=False)
     else:
-        try:
-            out.write_bytes(data)
-        except OSError as exc:
-            raise LocalError(f"cannot write {out}: {exc.strerror}") from exc
-        err_console.print(f"wrote {out} ({len(data):,} bytes)", highlight=False)
+        save_bundle(data, out)
     err_console.print(f"proves: {statement.text}", highlight=False)
     if checkpoint is not None:
         err_console.print(f"verify with: --checkpoint {checkpoint.height}:"
                           f"{checkpoint.block_id.hex()}", highlight=False)
+
+
+def save_bundle(data: bytes, out: Path) -> None:
+    """Write a rendered bundle to `out` and say so on standard error."""
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise LocalError(f"cannot write {out}: {exc.strerror}") from exc
+    err_console.print(f"wrote {out} ({len(data):,} bytes)", highlight=False)
 
 
 def run_prove(home: Path | None, node: str | None, out: Path | None,
@@ -143,6 +149,17 @@ def prove_document(file: Annotated[Path, typer.Argument(help="The document file 
     doc_hash = hash_file(file)
     run_prove(home, node, out, trusted_height, lambda source, genesis: build_document_bundle(
         source, genesis, doc_hash, trusted_height))
+
+
+@prove_app.command("vehicle")
+@reports_errors
+def prove_vehicle(vin: Annotated[str, typer.Argument(help="The vehicle's VIN (17 "
+                                                          "characters).")],
+                  home: OptionalHomeOption = None, node: ProveNodeOption = None,
+                  out: OutOption = None, trusted_height: TrustedHeightOption = None) -> None:
+    """Prove a vehicle's record and its whole history (or that it is not registered)."""
+    run_prove(home, node, out, trusted_height, lambda source, genesis: build_vehicle_bundle(
+        source, genesis, vin, trusted_height))
 
 
 @reports_errors

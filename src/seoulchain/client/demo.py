@@ -10,7 +10,8 @@ skips documents that are already anchored.
 Then governance grants the agencies their service roles and the demo fills in the city's
 public records (vehicles, issued documents, a campaign, a sub-contract, a labor contract,
 mileage points) in a few batches, one block each. Citizens and a merchant are keys created
-in keys/, never names.
+in keys/, never names. Every record is checked on chain before it is submitted, so seeding
+that was interrupted part way (the devnet killed mid-batch) resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -167,6 +168,22 @@ LABOR_CONTRACT = ("labor-contract-2026-0015.txt",
 CONTRACT_PAYMENT_KRW = 1_000_003  # does not divide by the shares: the prime takes the rest
 DEMO_HOURLY_WAGE_KRW = 12_000
 DEMO_WORK_MINUTES = 1_200
+# Campaigns and contracts the demo looks through for its own (it registers one of each on a
+# fresh chain, so it finds them first; others' records before them are few).
+DEMO_NUMBERS_SCANNED_MAX = 64
+# History entries read at once: the demo writes fewer than ten per campaign or account.
+DEMO_PAGE_ENTRIES = 100
+DEMO_CAMPAIGN = "winter shelter heating"
+DEMO_CONTRACT = "pavement repair, Gangnam-daero"
+DEMO_MINTS = ((0, "city-hall", 5_000, "volunteering at the winter shelter"),
+              (1, "mapo-gu", 3_000, "riverside clean-up"))
+DEMO_INSPECTIONS = ((DEMO_VINS[0], 40_210), (DEMO_VINS[1], 35_020), (DEMO_VINS[2], 180_540),
+                    (DEMO_VINS[0], 61_874), (DEMO_VINS[1], 52_400))
+DEMO_DONATIONS_KRW = (1_200_000, 350_000, 2_000_000)
+DEMO_SPENDINGS = ((1_500_000, "heating oil, December", "did:seoul:biz.fuel-supplier"),
+                  (400_000, "blankets", "did:seoul:biz.textile-coop"))
+DEMO_TRANSFER_POINTS = 1_500
+DEMO_REDEEM_POINTS = 1_000
 
 
 @dataclass
@@ -206,12 +223,6 @@ class Batch:
             results.append(result)
         self.committed += len(txs)
         return results
-
-
-def get_event(result: dict[str, Any], kind: str, name: str) -> Any:
-    """Return one attribute of the first event of `kind` in a tx result."""
-    return next(event["attributes"][name] for event in result["events"]
-                if event["kind"] == kind)
 
 
 def load_demo_key(keys_dir: Path, name: str) -> SigningKey:
@@ -287,14 +298,13 @@ def seed_public_records(client: NodeClient, keys: Mapping[str, SigningKey], keys
                         threshold: int, directory: Path, report: Callable[[str], None]) -> int:
     """Seed vehicles, issued documents, funds, a labor contract and mileage; return tx count.
 
-    Governance first grants the agencies the roles they need. A rerun finds the first demo
-    vehicle registered and skips the rest.
+    Governance first grants the agencies the roles they need. Each record is checked on
+    chain before it is submitted, so a rerun after an interrupted seeding submits exactly
+    the records still missing, and a rerun after a complete one submits nothing.
     """
     if any(name not in keys for name, _ in ROLE_GRANTS):
         report("not seeding vehicles, documents, funds, labor or mileage: this home has no "
                "keys for the demo agencies")
-        return 0
-    if client.query("vehicle", "vehicle", vin=DEMO_VINS[0])["result"] is not None:
         return 0
     parties = DemoParties(keys, tuple(load_demo_key(keys_dir, name)  # type: ignore[arg-type]
                                       for name in CITIZEN_KEY_NAMES),
@@ -303,103 +313,244 @@ def seed_public_records(client: NodeClient, keys: Mapping[str, SigningKey], keys
                                           [*ISSUED_DOCUMENTS, ISSUED_CORRECTION]]
                               + [LABOR_CONTRACT])
     batch = Batch(client, client.get_status()["chain_id"], {})
+    ledger = DemoLedger(client)
     grant_demo_roles(batch, keys, threshold, report)
-    numbers = seed_registrations(batch, parties, hashes, report)
-    seed_first_records(batch, parties, hashes, numbers, report)
-    seed_second_records(batch, parties, hashes, numbers, report)
-    batch.add(parties.citizens[1], "vehicle", "accept_transfer", vin=DEMO_VINS[0])
-    batch.run()
-    report(f"vehicle {DEMO_VINS[0]} sold from {CITIZEN_KEY_NAMES[0]} to {CITIZEN_KEY_NAMES[1]}"
-           " (offer, then accept)")
+    run_round(batch, registration_steps(ledger, parties, hashes), report,
+              f"registered {len(DEMO_VINS)} vehicles, issued {len(ISSUED_DOCUMENTS)} "
+              "documents, opened a campaign and a sub-contract, minted mileage points")
+    numbers = ledger.find_demo_numbers()
+    run_round(batch, first_record_steps(ledger, parties, hashes, numbers), report,
+              "inspected the vehicles, corrected one document and revoked another, recorded "
+              f"3 donations and a {CONTRACT_PAYMENT_KRW:,} KRW payment split by the "
+              "sub-contract, signed a labor contract, transferred and redeemed points")
+    run_round(batch, second_record_steps(ledger, parties, hashes, numbers), report,
+              "spent twice from the campaign, repaired one vehicle and scrapped another, "
+              "recorded a week of work and its wage")
+    run_round(batch, [DemoStep(
+        lambda: ledger.has_vehicle_entry(DEMO_VINS[0], "transferred"),
+        lambda batch: batch.add(parties.citizens[1], "vehicle", "accept_transfer",
+                                vin=DEMO_VINS[0]))], report,
+        f"vehicle {DEMO_VINS[0]} sold from {CITIZEN_KEY_NAMES[0]} to {CITIZEN_KEY_NAMES[1]} "
+        "(offer, then accept)")
     return batch.committed
 
 
-def seed_registrations(batch: Batch, parties: DemoParties, hashes: Mapping[str, bytes],
-                       report: Callable[[str], None]) -> dict[str, int]:
+@dataclass(frozen=True)
+class DemoStep:
+    """One demo record: whether the chain already holds it, and how to submit it."""
+
+    is_done: Callable[[], bool]
+    add: Callable[[Batch], None]
+
+
+def run_round(batch: Batch, steps: list[DemoStep], report: Callable[[str], None],
+              summary: str) -> None:
+    """Submit, as one batch, the steps whose records the chain does not hold yet."""
+    missing = [step for step in steps if not step.is_done()]
+    for step in missing:
+        step.add(batch)
+    batch.run()
+    if missing:
+        resumed = "" if len(missing) == len(steps) else (
+            f" ({len(missing)} of {len(steps)} records were missing)")
+        report(summary + resumed)
+
+
+class DemoLedger:
+    """Reads the demo's records from the node, to tell which are already on chain."""
+
+    def __init__(self, client: NodeClient):
+        self.client = client
+
+    def ask(self, service: str, name: str, **args: Any) -> Any:
+        return self.client.query(service, name, **args)["result"]
+
+    def has_vehicle_entry(self, vin: str, kind: str, **fields: Any) -> bool:
+        """Return True if the vehicle's history holds an entry of `kind` with `fields`."""
+        history = self.ask("vehicle", "history", vin=vin)
+        return history is not None and any(
+            entry["kind"] == kind and all(entry.get(name) == value
+                                          for name, value in fields.items())
+            for entry in history["entries"])
+
+    def get_document(self, doc_hash: bytes) -> dict[str, Any] | None:
+        return self.ask("document", "document", doc_hash=doc_hash.hex())
+
+    def has_campaign_entry(self, campaign: int, kind: str, amount_krw: int) -> bool:
+        entries = self.ask("funds", "history", campaign=campaign, limit=DEMO_PAGE_ENTRIES)
+        return any(entry["kind"] == kind and entry["amount_krw"] == amount_krw
+                   for entry in entries or [])
+
+    def has_mileage_entry(self, account: SigningKey, kind: str, amount: int) -> bool:
+        entries = self.ask("mileage", "history", account=account.public_key.hex(),
+                           limit=DEMO_PAGE_ENTRIES)
+        return any(entry["kind"] == kind and entry["amount"] == amount for entry in entries)
+
+    def get_labor_contract(self, contract_hash: bytes) -> dict[str, Any] | None:
+        return self.ask("labor", "contract", contract_hash=contract_hash.hex())
+
+    def find_numbered(self, query: str, field_name: str, value: str) -> int | None:
+        """Return the number of the first funds `query` record whose field is `value`."""
+        for number in range(1, DEMO_NUMBERS_SCANNED_MAX + 1):
+            record = self.ask("funds", query, **{query: number})
+            if record is None:
+                return None
+            if record[field_name] == value:
+                return number
+        return None
+
+    def find_demo_numbers(self) -> dict[str, int]:
+        """Return the numbers the chain gave the demo's campaign and contract."""
+        numbers = {"campaign": self.find_numbered("campaign", "purpose", DEMO_CAMPAIGN),
+                   "contract": self.find_numbered("contract", "title", DEMO_CONTRACT)}
+        missing = [name for name, number in numbers.items() if number is None]
+        if missing:
+            raise RemoteError(f"the demo {' and '.join(missing)} is not on chain after "
+                              "its registration committed")
+        return numbers  # type: ignore[return-value]
+
+
+def registration_steps(ledger: DemoLedger, parties: DemoParties,
+                       hashes: Mapping[str, bytes]) -> list[DemoStep]:
     """Register vehicles, a campaign, a contract and a merchant; issue documents; mint."""
     city_hall = parties.agency("city-hall")
     citizen_1, citizen_2 = parties.citizens
-    for vin, model, owner in zip(DEMO_VINS, DEMO_MODELS, (citizen_1, citizen_2, citizen_1),
-                                 strict=True):
-        batch.add(city_hall, "vehicle", "register", vin=vin, model=model,
-                  owner=owner.public_key, odometer_km=0)
-    for name, kind, _ in ISSUED_DOCUMENTS:
-        batch.add(city_hall, "document", "issue", doc_hash=hashes[name], kind=kind,
-                  metadata={"office": "Seoul Metropolitan Government"})
-    batch.add(city_hall, "funds", "register_campaign", purpose="winter shelter heating",
-              target_krw=5_000_000)
-    batch.add(city_hall, "funds", "register_contract", title="pavement repair, Gangnam-daero",
-              prime={"payee": "did:seoul:biz.prime-contractor", "share_bp": 6_000},
-              subcontractors=[{"payee": "did:seoul:biz.asphalt-supplier", "share_bp": 2_500},
-                              {"payee": "did:seoul:biz.traffic-control", "share_bp": 1_500}])
-    batch.add(city_hall, "mileage", "register_merchant", merchant=parties.merchant.public_key,
-              name="Mangwon market shop")
-    batch.add(city_hall, "mileage", "mint", to=citizen_1.public_key, amount=5_000,
-              reason="volunteering at the winter shelter")
-    batch.add(parties.agency("mapo-gu"), "mileage", "mint", to=citizen_2.public_key,
-              amount=3_000, reason="riverside clean-up")
-    batch.add(parties.agency("gangnam-gu"), "labor", "propose",
-              contract_hash=hashes[LABOR_CONTRACT[0]], worker=citizen_2.public_key,
-              hourly_wage_krw=DEMO_HOURLY_WAGE_KRW, start_date="2026-03-02")
-    results = batch.run()
-    report(f"registered {len(DEMO_VINS)} vehicles, issued {len(ISSUED_DOCUMENTS)} documents, "
-           "opened a campaign and a sub-contract, minted mileage points")
-    return {"campaign": get_event(results[6], "funds.campaign_registered", "campaign"),
-            "contract": get_event(results[7], "funds.contract_registered", "contract")}
+    steps = [DemoStep(
+        lambda vin=vin: ledger.ask("vehicle", "vehicle", vin=vin) is not None,
+        lambda batch, vin=vin, model=model, owner=owner: batch.add(
+            city_hall, "vehicle", "register", vin=vin, model=model, owner=owner.public_key,
+            odometer_km=0))
+        for vin, model, owner in zip(DEMO_VINS, DEMO_MODELS, (citizen_1, citizen_2, citizen_1),
+                                     strict=True)]
+    steps += [DemoStep(
+        lambda name=name: ledger.get_document(hashes[name]) is not None,
+        lambda batch, name=name, kind=kind: batch.add(
+            city_hall, "document", "issue", doc_hash=hashes[name], kind=kind,
+            metadata={"office": "Seoul Metropolitan Government"}))
+        for name, kind, _ in ISSUED_DOCUMENTS]
+    steps.append(DemoStep(
+        lambda: ledger.find_numbered("campaign", "purpose", DEMO_CAMPAIGN) is not None,
+        lambda batch: batch.add(city_hall, "funds", "register_campaign", purpose=DEMO_CAMPAIGN,
+                                target_krw=5_000_000)))
+    steps.append(DemoStep(
+        lambda: ledger.find_numbered("contract", "title", DEMO_CONTRACT) is not None,
+        lambda batch: batch.add(
+            city_hall, "funds", "register_contract", title=DEMO_CONTRACT,
+            prime={"payee": "did:seoul:biz.prime-contractor", "share_bp": 6_000},
+            subcontractors=[{"payee": "did:seoul:biz.asphalt-supplier", "share_bp": 2_500},
+                            {"payee": "did:seoul:biz.traffic-control", "share_bp": 1_500}])))
+    steps.append(DemoStep(
+        lambda: ledger.ask("mileage", "merchant",
+                           merchant=parties.merchant.public_key.hex()) is not None,
+        lambda batch: batch.add(city_hall, "mileage", "register_merchant",
+                                merchant=parties.merchant.public_key,
+                                name="Mangwon market shop")))
+    steps += [DemoStep(
+        lambda citizen=citizen, amount=amount: ledger.has_mileage_entry(
+            parties.citizens[citizen], "minted", amount),
+        lambda batch, citizen=citizen, agency=agency, amount=amount, reason=reason: batch.add(
+            parties.agency(agency), "mileage", "mint", to=parties.citizens[citizen].public_key,
+            amount=amount, reason=reason))
+        for citizen, agency, amount, reason in DEMO_MINTS]
+    steps.append(DemoStep(
+        lambda: ledger.get_labor_contract(hashes[LABOR_CONTRACT[0]]) is not None,
+        lambda batch: batch.add(
+            parties.agency("gangnam-gu"), "labor", "propose",
+            contract_hash=hashes[LABOR_CONTRACT[0]], worker=citizen_2.public_key,
+            hourly_wage_krw=DEMO_HOURLY_WAGE_KRW, start_date="2026-03-02")))
+    return steps
 
 
-def seed_first_records(batch: Batch, parties: DemoParties, hashes: Mapping[str, bytes],
-                       numbers: Mapping[str, int], report: Callable[[str], None]) -> None:
+def first_record_steps(ledger: DemoLedger, parties: DemoParties, hashes: Mapping[str, bytes],
+                       numbers: Mapping[str, int]) -> list[DemoStep]:
     """Inspect the vehicles, correct and revoke documents, donate, pay, sign, transfer points."""
     city_hall, mapo_gu = parties.agency("city-hall"), parties.agency("mapo-gu")
     citizen_1, citizen_2 = parties.citizens
-    for vin, odometer_km in ((DEMO_VINS[0], 40_210), (DEMO_VINS[1], 35_020),
-                             (DEMO_VINS[2], 180_540), (DEMO_VINS[0], 61_874),
-                             (DEMO_VINS[1], 52_400)):
-        batch.add(mapo_gu, "vehicle", "inspect", vin=vin, odometer_km=odometer_km, result="pass")
-    old_name, new_name = ISSUED_DOCUMENTS[0][0], ISSUED_CORRECTION[0]
-    batch.add(city_hall, "document", "supersede", old_hash=hashes[old_name],
-              new_hash=hashes[new_name], reason="receipt number corrected")
-    batch.add(city_hall, "document", "revoke", doc_hash=hashes[ISSUED_DOCUMENTS[1][0]],
-              reason="stall closed at the vendor's request")
-    for amount_krw in (1_200_000, 350_000, 2_000_000):
-        batch.add(parties.agency("gangnam-gu"), "funds", "donate", campaign=numbers["campaign"],
-                  amount_krw=amount_krw, purpose="winter shelter heating")
-    split = batch.client.query("funds", "split", contract=numbers["contract"],
+    steps = [DemoStep(
+        lambda vin=vin, km=km: ledger.has_vehicle_entry(vin, "inspection", odometer_km=km),
+        lambda batch, vin=vin, km=km: batch.add(mapo_gu, "vehicle", "inspect", vin=vin,
+                                                odometer_km=km, result="pass"))
+        for vin, km in DEMO_INSPECTIONS]
+    old, new = hashes[ISSUED_DOCUMENTS[0][0]], hashes[ISSUED_CORRECTION[0]]
+    revoked = hashes[ISSUED_DOCUMENTS[1][0]]
+    steps.append(DemoStep(
+        lambda: (ledger.get_document(old) or {}).get("superseded_by") is not None,
+        lambda batch: batch.add(city_hall, "document", "supersede", old_hash=old,
+                                new_hash=new, reason="receipt number corrected")))
+    steps.append(DemoStep(
+        lambda: (ledger.get_document(revoked) or {}).get("revoked_height") is not None,
+        lambda batch: batch.add(city_hall, "document", "revoke", doc_hash=revoked,
+                                reason="stall closed at the vendor's request")))
+    steps += [DemoStep(
+        lambda amount=amount: ledger.has_campaign_entry(numbers["campaign"], "donation",
+                                                        amount),
+        lambda batch, amount=amount: batch.add(
+            parties.agency("gangnam-gu"), "funds", "donate", campaign=numbers["campaign"],
+            amount_krw=amount, purpose=DEMO_CAMPAIGN))
+        for amount in DEMO_DONATIONS_KRW]
+    steps.append(DemoStep(
+        lambda: ledger.ask("funds", "contract", contract=numbers["contract"])["payments"] > 0,
+        lambda batch: add_contract_payment(batch, city_hall, numbers["contract"])))
+    contract_hash = hashes[LABOR_CONTRACT[0]]
+    steps.append(DemoStep(
+        lambda: (ledger.get_labor_contract(contract_hash) or {}).get("status") != "proposed",
+        lambda batch: batch.add(citizen_2, "labor", "accept", contract_hash=contract_hash)))
+    steps.append(DemoStep(
+        lambda: ledger.has_mileage_entry(citizen_1, "sent", DEMO_TRANSFER_POINTS),
+        lambda batch: batch.add(citizen_1, "mileage", "transfer", to=citizen_2.public_key,
+                                amount=DEMO_TRANSFER_POINTS)))
+    steps.append(DemoStep(
+        lambda: ledger.has_mileage_entry(citizen_1, "redeemed", DEMO_REDEEM_POINTS),
+        lambda batch: batch.add(citizen_1, "mileage", "redeem",
+                                merchant=parties.merchant.public_key,
+                                amount=DEMO_REDEEM_POINTS)))
+    return steps
+
+
+def add_contract_payment(batch: Batch, officer: SigningKey, contract: int) -> None:
+    """Add the demo's payment under a contract, with the split the contract asks for."""
+    split = batch.client.query("funds", "split", contract=contract,
                                amount_krw=CONTRACT_PAYMENT_KRW)["result"]
-    batch.add(city_hall, "funds", "pay", contract=numbers["contract"],
-              amount_krw=CONTRACT_PAYMENT_KRW, purpose="first instalment", split=split)
-    batch.add(citizen_2, "labor", "accept", contract_hash=hashes[LABOR_CONTRACT[0]])
-    batch.add(citizen_1, "mileage", "transfer", to=citizen_2.public_key, amount=1_500)
-    batch.add(citizen_1, "mileage", "redeem", merchant=parties.merchant.public_key,
-              amount=1_000)
-    batch.run()
-    report("inspected the vehicles, corrected one document and revoked another, recorded "
-           f"3 donations and a {CONTRACT_PAYMENT_KRW:,} KRW payment split by the sub-contract, "
-           "signed a labor contract, transferred and redeemed points")
+    batch.add(officer, "funds", "pay", contract=contract, amount_krw=CONTRACT_PAYMENT_KRW,
+              purpose="first instalment", split=split)
 
 
-def seed_second_records(batch: Batch, parties: DemoParties, hashes: Mapping[str, bytes],
-                        numbers: Mapping[str, int], report: Callable[[str], None]) -> None:
+def second_record_steps(ledger: DemoLedger, parties: DemoParties,
+                        hashes: Mapping[str, bytes], numbers: Mapping[str, int]
+                        ) -> list[DemoStep]:
     """Spend from the campaign, repair, offer and scrap vehicles, record work and wages."""
     city_hall, gangnam_gu = parties.agency("city-hall"), parties.agency("gangnam-gu")
     citizen_1, citizen_2 = parties.citizens
-    for amount_krw, purpose, payee in ((1_500_000, "heating oil, December",
-                                        "did:seoul:biz.fuel-supplier"),
-                                       (400_000, "blankets", "did:seoul:biz.textile-coop")):
-        batch.add(city_hall, "funds", "spend", campaign=numbers["campaign"],
-                  amount_krw=amount_krw, purpose=purpose, payee=payee)
-    batch.add(parties.agency("jongno-gu"), "vehicle", "repair", vin=DEMO_VINS[0],
-              accident=False, description="brake pads and discs replaced", odometer_km=62_300)
-    batch.add(citizen_1, "vehicle", "offer_transfer", vin=DEMO_VINS[0],
-              buyer=citizen_2.public_key, price_krw=9_000_000)
-    batch.add(citizen_1, "vehicle", "scrap", vin=DEMO_VINS[2])
+    steps = [DemoStep(
+        lambda amount=amount: ledger.has_campaign_entry(numbers["campaign"], "spending",
+                                                        amount),
+        lambda batch, amount=amount, purpose=purpose, payee=payee: batch.add(
+            city_hall, "funds", "spend", campaign=numbers["campaign"], amount_krw=amount,
+            purpose=purpose, payee=payee))
+        for amount, purpose, payee in DEMO_SPENDINGS]
+    steps.append(DemoStep(
+        lambda: ledger.has_vehicle_entry(DEMO_VINS[0], "repair"),
+        lambda batch: batch.add(parties.agency("jongno-gu"), "vehicle", "repair",
+                                vin=DEMO_VINS[0], accident=False,
+                                description="brake pads and discs replaced",
+                                odometer_km=62_300)))
+    steps.append(DemoStep(
+        lambda: ledger.has_vehicle_entry(DEMO_VINS[0], "transfer_offered"),
+        lambda batch: batch.add(citizen_1, "vehicle", "offer_transfer", vin=DEMO_VINS[0],
+                                buyer=citizen_2.public_key, price_krw=9_000_000)))
+    steps.append(DemoStep(
+        lambda: ledger.ask("vehicle", "vehicle", vin=DEMO_VINS[2])["status"] == "scrapped",
+        lambda batch: batch.add(citizen_1, "vehicle", "scrap", vin=DEMO_VINS[2])))
     contract_hash = hashes[LABOR_CONTRACT[0]]
-    batch.add(gangnam_gu, "labor", "record_work", contract_hash=contract_hash,
-              period_start="2026-03-02", period_end="2026-03-08", minutes=DEMO_WORK_MINUTES)
-    batch.add(gangnam_gu, "labor", "record_payment", contract_hash=contract_hash,
-              amount_krw=DEMO_HOURLY_WAGE_KRW * DEMO_WORK_MINUTES // 60,
-              period_start="2026-03-02", period_end="2026-03-08")
-    batch.run()
-    report("spent twice from the campaign, repaired one vehicle and scrapped another, "
-           "recorded a week of work and its wage")
+    period = {"period_start": "2026-03-02", "period_end": "2026-03-08"}
+    steps.append(DemoStep(
+        lambda: ledger.get_labor_contract(contract_hash)["work_records"] > 0,
+        lambda batch: batch.add(gangnam_gu, "labor", "record_work", contract_hash=contract_hash,
+                                minutes=DEMO_WORK_MINUTES, **period)))
+    steps.append(DemoStep(
+        lambda: ledger.get_labor_contract(contract_hash)["payments"] > 0,
+        lambda batch: batch.add(gangnam_gu, "labor", "record_payment",
+                                contract_hash=contract_hash,
+                                amount_krw=DEMO_HOURLY_WAGE_KRW * DEMO_WORK_MINUTES // 60,
+                                **period)))
+    return steps

@@ -21,6 +21,8 @@ from seoulchain.codec import encode
 from seoulchain.errors import LocalError, RemoteError
 from seoulchain.ledger.types import Transaction
 
+# Every API error is a document of this type (RFC 9457).
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Per-request network timeout; commits are waited for with explicit wait_s instead.
 REQUEST_TIMEOUT_S = 10.0
 # A server-side wait is capped; longer waits are split into several requests.
@@ -74,6 +76,23 @@ class TxRejected(RemoteError):
         self.log = log
 
 
+def is_problem(response: httpx.Response) -> bool:
+    """Return True if the response is a problem document."""
+    return response.headers.get("content-type", "").startswith(PROBLEM_MEDIA_TYPE)
+
+
+def describe_problem(response: httpx.Response) -> str:
+    """Return the detail of an API error (an RFC 9457 problem document, docs/api.md)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str) and detail:
+        return detail
+    return f"HTTP {response.status_code} for {response.request.url.path}"
+
+
 class NodeClient:
     """Talks to one node's API at `base_url` (e.g. http://127.0.0.1:26657)."""
 
@@ -102,11 +121,9 @@ class NodeClient:
 
     def get_json(self, path: str, **params: Any) -> Any:
         response = self.request("GET", path, params=params)
-        body = response.json()
         if response.status_code >= 400:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise RemoteError(error.get("message", f"HTTP {response.status_code}"))
-        return body
+            raise RemoteError(describe_problem(response))
+        return response.json()
 
     def get_status(self) -> dict[str, Any]:
         return self.get_json("/v1/status")
@@ -142,11 +159,7 @@ class NodeClient:
         """GET a binary (CBOR) resource of at most `bytes_max` bytes."""
         response = self.request("GET", path)
         if response.status_code >= 400:
-            try:
-                message = response.json().get("error", {}).get("message")
-            except ValueError:
-                message = None
-            raise RemoteError(message or f"HTTP {response.status_code} for {path}")
+            raise RemoteError(describe_problem(response))
         if len(response.content) > bytes_max:
             raise RemoteError(f"{path}: {len(response.content)} bytes, limit {bytes_max}")
         return response.content
@@ -176,23 +189,21 @@ class NodeClient:
         raw = tx.encode() if isinstance(tx, Transaction) else tx
         response = self.request("POST", "/v1/txs", content=raw,
                                 headers={"content-type": "application/cbor"})
-        body = response.json()
         if response.status_code >= 400:
-            if "code_name" in body:
-                raise TxRejected(body["code"], body["code_name"], body["log"])
-            error = body.get("error", {})
-            raise RemoteError(error.get("message", f"HTTP {response.status_code}"))
-        return body
+            body = response.json() if is_problem(response) else {}
+            result = body.get("result") if isinstance(body, dict) else None
+            if isinstance(result, dict) and "code_name" in result:
+                raise TxRejected(result["code"], result["code_name"], result["log"])
+            raise RemoteError(describe_problem(response))
+        return response.json()
 
     def submit_batch(self, raws: list[bytes]) -> list[dict[str, Any]]:
         """Submit several signed transactions in one request; return each one's admission."""
         response = self.request("POST", "/v1/txs/batch", content=encode(raws),
                                 headers={"content-type": "application/cbor"})
-        body = response.json()
         if response.status_code >= 400:
-            raise RemoteError(body.get("error", {}).get("message",
-                                                        f"HTTP {response.status_code}"))
-        return body["results"]
+            raise RemoteError(describe_problem(response))
+        return response.json()["results"]
 
     def wait_for_commit(self, tx_hash: bytes, timeout_s: float = 30.0) -> dict[str, Any]:
         """Wait until the transaction is committed; raise `CommitTimeout` after `timeout_s`."""

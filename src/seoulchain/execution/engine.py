@@ -35,6 +35,7 @@ and writes only in `commit`.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -63,10 +64,10 @@ from seoulchain.execution.service import (
     ServiceError,
     TxContext,
     compute_nonce_key,
-    compute_role_key,
     compute_updated_set,
     describe_validation_error,
     has_role,
+    record_genesis_role,
 )
 from seoulchain.execution.state import (
     Overlay,
@@ -226,6 +227,9 @@ class Engine:
         # installed ahead of their heights, as those of upgrades scheduled in this state.
         self.known_upgrades = list(known_upgrades or ())
         self.chain_versions: tuple[int, dict[str, str] | None] = (-1, None)
+        # Told how long each execute and commit took (the node's metrics); never affects
+        # results.
+        self.on_duration: Callable[[str, float], None] | None = None
         tip = store.get_tip()
         check_installed(genesis.services, services, self.state,
                         1 if tip is None else tip.height + 1, self.known_upgrades)
@@ -240,8 +244,8 @@ class Engine:
         overlay = Overlay(self.store)
         auth = ServiceState(overlay, AUTH_NAMESPACE)
         for role, keys in sorted(self.genesis.roles.items()):
-            for key in keys:
-                auth.set(compute_role_key(role, key), True)
+            for key in sorted(set(keys)):
+                record_genesis_role(auth, role, key)
         for name, service in sorted(self.services.items()):
             if self.genesis.services and name not in self.genesis.services:
                 continue  # installed ahead of the upgrade that adds it: not run yet
@@ -484,6 +488,7 @@ class Engine:
     def execute_block(self, height: int, time_ms: int, raw_txs: list[bytes],
                       strict: bool, evidence: list[bytes] | None = None) -> BlockExecution:
         """Execute `raw_txs` at `height`; strict mode rejects admission failures, else skips."""
+        started = time.perf_counter()
         block_state = Overlay(self.state)
         frontier = self.frontier.copy()
         execution = BlockExecution(height, time_ms, [], [], [], [], {}, frontier, [],
@@ -515,7 +520,13 @@ class Engine:
             [compute_leaf_hash(result.encode()) for result in execution.results])
         execution.state_tree = self.state_tree.apply_batch(height, block_state.writes)
         execution.state_root = execution.state_tree.root
+        self.record_duration("execute", started)
         return execution
+
+    def record_duration(self, phase: str, started: float) -> None:
+        """Report the time since `started` (perf_counter) spent in `phase`, if anyone asks."""
+        if self.on_duration is not None:
+            self.on_duration(phase, time.perf_counter() - started)
 
     def advance_validators(self, block_state: Overlay, execution: BlockExecution,
                            updates: dict[bytes, Validator]) -> None:
@@ -676,10 +687,12 @@ class Engine:
         ]
         assert execution.state_tree is not None
         changed = execution.next_validators != execution.validators
+        started = time.perf_counter()
         self.store.commit_block(BlockWrite(block, commit, records, execution.writes,
                                            execution.state_tree, execution.log_nodes,
                                            self.compute_prune_before(block.height),
                                            execution.next_validators if changed else None))
+        self.record_duration("commit", started)
         self.state.apply_committed(execution.writes)
         self.forget_committed(execution)
         header = block.header

@@ -6,7 +6,8 @@ is decorated with `@tx_method(args=Model, roles={...})`: `Model` is a strict pyd
 it (`None` means any registered signer). Each query is decorated with `@query(args=Model)`.
 
 Rules that keep the chain deterministic: a method reads only `ctx` (block height and time,
-the signer, its own namespace of state) and its arguments; no floats, randomness, clock or
+the signer, its own namespace of state, read-only views of other services' namespaces) and
+its arguments; no floats, randomness, clock or
 I/O. It refuses a request by raising `ServiceError`; the transaction is then recorded as
 failed and its writes discarded.
 """
@@ -24,7 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from seoulchain.errors import LocalError
 from seoulchain.execution.platform import ParamSpec, ParamValue, PlatformAccess
 from seoulchain.execution.results import Event, EventValue
-from seoulchain.execution.state import ServiceState
+from seoulchain.execution.state import ServiceState, StateReader
 from seoulchain.ledger.genesis import ROLE_CHARS_MAX, SERVICE_VERSION_PATTERN, Genesis
 from seoulchain.ledger.types import (
     PUBLIC_KEY_BYTES,
@@ -39,6 +40,13 @@ ENTRY_POINT_GROUP = "seoulchain.services"
 AUTH_NAMESPACE = "auth"
 ROLE_KEY_PREFIX = b"role/"
 NONCE_KEY_PREFIX = b"nonce/"
+# Each (role, key)'s periods of holding it, [granted_height, revoked_height or None], oldest
+# first: a key holds the role in the state after block H when granted_height <= H <
+# revoked_height (genesis roles are granted at height 0).
+ROLE_HISTORY_KEY_PREFIX = b"rolehistory/"
+# Grants one key may receive of one role: an office re-granted its role weekly for a year
+# stays inside, and the record stays under 1 KiB; past it, a new key is granted instead.
+ROLE_PERIODS_MAX = 64
 # Events per transaction; a method that emits more has a bug.
 EVENTS_PER_TX_MAX = 32
 # The largest amount (KRW, points), count or time (ms) a service stores: a signed 64-bit
@@ -105,8 +113,9 @@ class QuerySpec:
 class TxContext:
     """What a transaction method may see and do.
 
-    Every service reads: its own namespace (`state`), the signer, the height and time, roles
-    (`has_role`) and the validator set of h+2 (`get_next_validators`). Writing roles and
+    Every service reads: its own namespace (`state`), another service's namespace
+    (`read_service_state`, read-only), the signer, the height and time, roles (`has_role`)
+    and the validator set of h+2 (`get_next_validators`). Writing roles and
     requesting validator updates are privileges (`Service.privileges`): a service that does
     not declare one and calls such a method is refused, and the tx fails.
     """
@@ -183,13 +192,19 @@ class TxContext:
         """Give `public_key` the role `role` (privilege "roles")."""
         self.require_privilege(PRIVILEGE_ROLES)
         check_role_grant(role, public_key)
-        self._auth.set(compute_role_key(role, public_key), True)
+        record_role_grant(self._auth, role, public_key, self.height)
 
     def revoke_role(self, role: str, public_key: bytes) -> None:
         """Take the role `role` from `public_key` (privilege "roles")."""
         self.require_privilege(PRIVILEGE_ROLES)
         check_role_grant(role, public_key)
-        self._auth.delete(compute_role_key(role, public_key))
+        record_role_revoke(self._auth, role, public_key, self.height)
+
+    def read_service_state(self, service: str) -> ServiceState:
+        """Return a read-only view of another service's namespace as this tx sees it."""
+        if not isinstance(service, str) or not service or "/" in service:
+            raise LocalError(f"no service namespace {service!r}")
+        return ServiceState(ReadOnlyState(self.state.overlay), service)
 
     def get_next_validators(self) -> ValidatorSet:
         """Return the validator set of h+2 as it stands, with this tx's updates."""
@@ -256,6 +271,61 @@ def compute_nonce_key(public_key: bytes) -> bytes:
 def has_role(roles: ServiceState, public_key: bytes, role: str) -> bool:
     """Return True if `public_key` holds `role` in the given auth state."""
     return roles.has(compute_role_key(role, public_key))
+
+
+def compute_role_history_key(role: str, public_key: bytes) -> bytes:
+    """Return the auth-namespace key of `public_key`'s periods of holding `role`."""
+    return ROLE_HISTORY_KEY_PREFIX + role.encode() + b"/" + public_key
+
+
+def get_role_history(auth: ServiceState, role: str, public_key: bytes) -> list[list[Any]]:
+    """Return `public_key`'s periods of holding `role`, [granted, revoked or None], oldest
+    first."""
+    return auth.get(compute_role_history_key(role, public_key)) or []
+
+
+def record_role_grant(auth: ServiceState, role: str, public_key: bytes, height: int) -> None:
+    """Give `public_key` the role `role` from `height` on and open a period in its history."""
+    periods = get_role_history(auth, role, public_key)
+    if periods and periods[-1][1] is None:
+        raise LocalError(f"key {public_key.hex()} already holds {role}")
+    if len(periods) >= ROLE_PERIODS_MAX:
+        raise LocalError(f"key {public_key.hex()} was granted {role} {len(periods)} times, "
+                         f"the most one key may be ({ROLE_PERIODS_MAX}); grant a new key")
+    auth.set(compute_role_key(role, public_key), True)
+    auth.set(compute_role_history_key(role, public_key), [*periods, [height, None]])
+
+
+def record_genesis_role(auth: ServiceState, role: str, public_key: bytes) -> None:
+    """Write a genesis role: held from height 0, its history that one open period."""
+    auth.set(compute_role_key(role, public_key), True)
+    auth.set(compute_role_history_key(role, public_key), [[0, None]])
+
+
+def record_role_revoke(auth: ServiceState, role: str, public_key: bytes, height: int) -> None:
+    """Take `role` from `public_key` from `height` on and close its open period."""
+    periods = get_role_history(auth, role, public_key)
+    auth.delete(compute_role_key(role, public_key))
+    if periods and periods[-1][1] is None:
+        auth.set(compute_role_history_key(role, public_key),
+                 [*periods[:-1], [periods[-1][0], height]])
+
+
+def held_role_at(periods: Iterable[list[Any]], height: int) -> bool:
+    """Return True if a role history's periods say the key held the role in the state after
+    block `height`: granted at or before it, and not revoked at or before it."""
+    return any(granted <= height and (revoked is None or height < revoked)
+               for granted, revoked in periods)
+
+
+class ReadOnlyState:
+    """A state reader that only reads: another service's namespace seen from a tx."""
+
+    def __init__(self, base: StateReader):
+        self.base = base
+
+    def get_state(self, key: bytes) -> bytes | None:
+        return self.base.get_state(key)
 
 
 def tx_method(*, args: type[BaseModel], roles: Iterable[str] | None

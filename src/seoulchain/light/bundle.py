@@ -12,8 +12,12 @@ to the *proving header*, verified one after another by the light client's rules
   `results_root`;
 - `state`: a state key's value (or absence) with its sparse Merkle proof under
   `state_root`;
-- `document`: the notary record of a document hash (or its absence) under `state_root`,
-  read as "anchored by, at, not superseded as of".
+- `document`: the anchored record of a document hash (or its absence) under `state_root`:
+  a notary record, read as "anchored by, at, not superseded as of", or (with `service`
+  `document`) an issued document's record, read as its status at the proving header's time
+  (valid, revoked, superseded, expired, not yet valid, unknown);
+- `vehicle`: a vehicle's record (or its absence) under `state_root` and every entry of its
+  history, which the record's `history_digest` chains, read as the vehicle's history.
 
 The statement text follows the grammar of docs/spec/proofs.md §7.4 exactly: keys are shown
 as `ed25519 <hex>`, after the agency's name when the genesis names it; texts from the chain
@@ -40,6 +44,7 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from seoulchain.codec import decode
+from seoulchain.codec.jsonview import to_jsonable
 from seoulchain.crypto import is_valid_signature, sha256
 from seoulchain.crypto.hashing import HASH_BYTES
 from seoulchain.errors import DecodeError, LocalError, VerificationError
@@ -67,6 +72,9 @@ from seoulchain.proofs.logtree import (
     verify_inclusion,
 )
 from seoulchain.proofs.smt import PROOF_BYTES_MAX
+from seoulchain.services import document as document_service
+from seoulchain.services import vehicle as vehicle_service
+from seoulchain.services.anchoring import compute_doc_key
 
 BUNDLE_FORMAT = "seoulchain-proof-bundle"
 BUNDLE_VERSION = 1
@@ -82,7 +90,11 @@ RESULT_BYTES_MAX = TX_BYTES_MAX
 # The validator set encoding: 150 validators of a 32-byte key, a power and a 64-char name.
 VALIDATOR_SET_BYTES_MAX = 64 * 1024
 NOTARY_NAMESPACE = "notary"
-NOTARY_DOC_PREFIX = b"doc/"
+# The services whose records a `document` claim reads; the notary's is the default.
+DOCUMENT_SERVICES = (NOTARY_NAMESPACE, document_service.DocumentService.name)
+VEHICLE_NAMESPACE = vehicle_service.VehicleService.name
+# A vehicle's history holds at most this many entries (the service's own limit).
+VEHICLE_ENTRIES_MAX = vehicle_service.HISTORY_ENTRIES_MAX
 # The result-code table of docs/spec/proofs.md §7.4.
 RESULT_CODE_NAMES = {code.value: code.name for code in ResultCode}
 # Times from this many ms after the Unix epoch on (year 10000) have no 4-digit ISO 8601
@@ -92,6 +104,14 @@ UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DOCUMENT_RECORD_FIELDS = frozenset({
     "issuer", "kind", "metadata", "height", "time_ms", "tx", "supersedes", "superseded_by",
     "superseded_height", "superseded_reason"})
+# A document claim's fields; one for an issued document's record also names its `service`.
+DOCUMENT_CLAIM_FIELDS = frozenset({"kind", "doc_hash", "key_hash", "record", "proof"})
+# The fields an issued document's record adds to the notary layout.
+ISSUED_DOCUMENT_FIELDS = frozenset({
+    "valid_from_ms", "valid_until_ms", "revoked_height", "revoked_time_ms", "revoked_reason"})
+VEHICLE_RECORD_FIELDS = frozenset({
+    "vin", "model", "owner", "registrar", "registered_height", "status", "odometer_km",
+    "meter_replacements", "offer", "listing", "entries", "history_digest"})
 
 
 class BundleError(VerificationError):
@@ -293,21 +313,33 @@ def state_proof_from_json(value: Any, height: int) -> StateProof:
     )
 
 
-def document_proof_to_json(doc_hash: bytes, proof: StateProof) -> dict[str, Any]:
-    return {"kind": "document", "doc_hash": doc_hash.hex(),
-            "key_hash": sha256(compute_document_key(doc_hash)).hex(),
-            "record": None if proof.value is None else encode_b64(proof.value),
-            "proof": encode_b64(proof.proof)}
+def document_proof_to_json(doc_hash: bytes, proof: StateProof,
+                           service: str = NOTARY_NAMESPACE) -> dict[str, Any]:
+    """Return a document claim; `service` is written only when it is not the notary."""
+    claim = {"kind": "document", "doc_hash": doc_hash.hex(),
+             "key_hash": sha256(compute_document_key(doc_hash, service)).hex(),
+             "record": None if proof.value is None else encode_b64(proof.value),
+             "proof": encode_b64(proof.proof)}
+    if service != NOTARY_NAMESPACE:
+        claim["service"] = service
+    return claim
 
 
-def document_proof_from_json(value: Any, height: int) -> tuple[bytes, StateProof]:
-    fields = require_object(value, "document proof", {"kind", "doc_hash", "key_hash",
-                                                      "record", "proof"})
+def document_proof_from_json(value: Any, height: int) -> tuple[bytes, str, StateProof]:
+    """Return (doc_hash, service, proof) of a document claim."""
+    named = isinstance(value, dict) and "service" in value
+    fields = require_object(value, "document proof",
+                            set(DOCUMENT_CLAIM_FIELDS | ({"service"} if named else set())))
+    service = fields.get("service", NOTARY_NAMESPACE)
+    # The notary is named by leaving `service` out, so each claim has one text.
+    if "service" in fields and service not in DOCUMENT_SERVICES[1:]:
+        raise DecodeError(f"document service {service!r} is not one of "
+                          f"{list(DOCUMENT_SERVICES[1:])} (the notary has no `service`)")
     doc_hash = decode_hex(fields["doc_hash"], "doc_hash", HASH_BYTES)
-    key = compute_document_key(doc_hash)
+    key = compute_document_key(doc_hash, service)
     check_key_hash(fields["key_hash"], key)
     record = fields["record"]
-    return doc_hash, StateProof(
+    return doc_hash, service, StateProof(
         height=height,
         key=key,
         value=None if record is None else decode_b64(record, "document record",
@@ -316,9 +348,47 @@ def document_proof_from_json(value: Any, height: int) -> tuple[bytes, StateProof
     )
 
 
-def compute_document_key(doc_hash: bytes) -> bytes:
-    """Return the full state key of a notary record: `notary/doc/<hash>`."""
-    return NOTARY_NAMESPACE.encode() + b"/" + NOTARY_DOC_PREFIX + doc_hash
+def compute_document_key(doc_hash: bytes, service: str = NOTARY_NAMESPACE) -> bytes:
+    """Return the full state key of an anchored record: `<service>/doc/<hash>`."""
+    return service.encode() + b"/" + compute_doc_key(doc_hash)
+
+
+def vehicle_proof_to_json(vin: str, proof: StateProof, entries: list[bytes]
+                          ) -> dict[str, Any]:
+    return {"kind": "vehicle", "vin": vin,
+            "key_hash": sha256(compute_vehicle_state_key(vin)).hex(),
+            "record": None if proof.value is None else encode_b64(proof.value),
+            "proof": encode_b64(proof.proof),
+            "entries": [encode_b64(entry) for entry in entries]}
+
+
+def vehicle_proof_from_json(value: Any, height: int) -> tuple[str, StateProof, list[bytes]]:
+    """Return (vin, record proof, encoded history entries) of a vehicle claim."""
+    fields = require_object(value, "vehicle proof", {"kind", "vin", "key_hash", "record",
+                                                     "proof", "entries"})
+    vin = fields["vin"]
+    if not (isinstance(vin, str) and len(vin) == vehicle_service.VIN_CHARS
+            and set(vin) <= vehicle_service.VIN_ALPHABET):
+        raise DecodeError(f"vin {vin!r} is not 17 characters from 0-9 and upper-case A-Z "
+                          "without I, O and Q")
+    key = compute_vehicle_state_key(vin)
+    check_key_hash(fields["key_hash"], key)
+    record = fields["record"]
+    entries = [decode_b64(entry, f"history entry {position}", STATE_VALUE_BYTES_MAX)
+               for position, entry in enumerate(
+                   require_list(fields["entries"], "entries", VEHICLE_ENTRIES_MAX), 1)]
+    return vin, StateProof(
+        height=height,
+        key=key,
+        value=None if record is None else decode_b64(record, "vehicle record",
+                                                     STATE_VALUE_BYTES_MAX),
+        proof=decode_b64(fields["proof"], "state tree proof", PROOF_BYTES_MAX),
+    ), entries
+
+
+def compute_vehicle_state_key(vin: str) -> bytes:
+    """Return the full state key of a vehicle's record: `vehicle/vin/<VIN>`."""
+    return VEHICLE_NAMESPACE.encode() + b"/" + vehicle_service.compute_vehicle_key(vin)
 
 
 def render_bundle(bundle: dict[str, Any]) -> bytes:
@@ -406,12 +476,50 @@ def build_state_bundle(source: ProofSource, genesis: Genesis, namespace: str, ke
 
 
 def build_document_bundle(source: ProofSource, genesis: Genesis, doc_hash: bytes,
-                          checkpoint_height: int | None = None) -> dict[str, Any]:
-    """Return a bundle proving a document's notary record (or its absence) at the tip."""
-    proof = source.get_state_proof(NOTARY_NAMESPACE, NOTARY_DOC_PREFIX + doc_hash)
+                          checkpoint_height: int | None = None,
+                          service: str = NOTARY_NAMESPACE) -> dict[str, Any]:
+    """Return a bundle proving a document's record in `service` (notary or document), or
+    its absence, at the tip."""
+    if service not in DOCUMENT_SERVICES:
+        raise LocalError(f"documents are anchored by {' or '.join(DOCUMENT_SERVICES)}, "
+                         f"not {service!r}")
+    proof = source.get_state_proof(service, compute_doc_key(doc_hash))
     blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
-    claim = document_proof_to_json(doc_hash, proof)
+    claim = document_proof_to_json(doc_hash, proof, service)
     return finish(assemble_bundle(genesis, trust, blocks, claim), genesis, checkpoint_height)
+
+
+def build_vehicle_bundle(source: ProofSource, genesis: Genesis, vin: str,
+                         checkpoint_height: int | None = None) -> dict[str, Any]:
+    """Return a bundle proving a vehicle's record and its whole history at the tip."""
+    vin = parse_vin(vin)
+    proof = source.get_state_proof(VEHICLE_NAMESPACE, vehicle_service.compute_vehicle_key(vin))
+    entries: list[bytes] = []
+    if proof.value is not None:
+        record = decode(proof.value, STATE_VALUE_BYTES_MAX)
+        count = record.get("entries") if isinstance(record, dict) else None
+        if not is_uint(count) or count > VEHICLE_ENTRIES_MAX:
+            raise VerificationError(f"the source's record of {vin} is not a vehicle record")
+        # Entries are written once and never change, so a later height serves the same.
+        for seq in range(1, count + 1):
+            entry = source.get_state_proof(VEHICLE_NAMESPACE,
+                                           vehicle_service.compute_entry_key(vin, seq))
+            if entry.value is None:
+                raise VerificationError(f"the source has no history entry {seq} of {vin}")
+            entries.append(entry.value)
+    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
+    claim = vehicle_proof_to_json(vin, proof, entries)
+    return finish(assemble_bundle(genesis, trust, blocks, claim), genesis, checkpoint_height)
+
+
+def parse_vin(text: str) -> str:
+    """Return a VIN as the vehicle service stores it (upper case), or raise `LocalError`."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(vehicle_service.Vin).validate_python(text)
+    except ValidationError as exc:
+        raise LocalError(f"{text!r} is not a VIN: {exc.errors()[0]['msg']}") from exc
 
 
 def finish(bundle: dict[str, Any], genesis: Genesis,
@@ -525,9 +633,14 @@ def verify_claim(claim: Any, header: BlockHeader, genesis: Genesis) -> ProvenSta
     if kind == "state":
         return verify_state_claim(state_proof_from_json(claim, header.height), header)
     if kind == "document":
-        doc_hash, proof = document_proof_from_json(claim, header.height)
-        return verify_document_claim(doc_hash, proof, header, genesis)
-    raise DecodeError(f"proof kind {kind!r} is not one of tx, state, document")
+        doc_hash, service, proof = document_proof_from_json(claim, header.height)
+        if service == NOTARY_NAMESPACE:
+            return verify_document_claim(doc_hash, proof, header, genesis)
+        return verify_issued_document_claim(doc_hash, proof, header, genesis)
+    if kind == "vehicle":
+        vin, proof, entries = vehicle_proof_from_json(claim, header.height)
+        return verify_vehicle_claim(vin, proof, entries, header, genesis)
+    raise DecodeError(f"proof kind {kind!r} is not one of tx, state, document, vehicle")
 
 
 def verify_tx_claim(proof: TxProof, header: BlockHeader, genesis: Genesis) -> ProvenStatement:
@@ -640,11 +753,13 @@ def verify_document_claim(doc_hash: bytes, proof: StateProof, header: BlockHeade
     return ProvenStatement("document", text, header.height, facts)
 
 
-def decode_document_record(data: bytes) -> dict[str, Any]:
-    """Decode a notary record and check the fields a statement reads."""
+def decode_document_record(data: bytes,
+                           extra_fields: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Decode a notary record (with `extra_fields` beside) and check the fields read."""
     record = decode(data, STATE_VALUE_BYTES_MAX)
-    if not isinstance(record, dict) or set(record) != DOCUMENT_RECORD_FIELDS:
-        raise DecodeError("the state value is not a notary document record")
+    if not isinstance(record, dict) or set(record) != DOCUMENT_RECORD_FIELDS | extra_fields:
+        raise DecodeError("the state value is not a " + (
+            "notary document record" if not extra_fields else "issued document record"))
     checks = {
         "issuer": isinstance(record["issuer"], bytes) and len(record["issuer"]) == 32,
         "kind": isinstance(record["kind"], str),
@@ -670,6 +785,207 @@ def decode_document_record(data: bytes) -> dict[str, Any]:
         if not ok:
             raise DecodeError(f"the document record's {name} is malformed")
     return record
+
+
+def verify_issued_document_claim(doc_hash: bytes, proof: StateProof, header: BlockHeader,
+                                 genesis: Genesis) -> ProvenStatement:
+    """Check an issued document's record and judge it at the header's time; §7.3."""
+    verify_state_proof(header.state_root, proof)
+    record = None
+    if proof.value is not None:
+        record = decode_issued_document_record(proof.value)
+    status = document_service.compute_status(record, header.time_ms)
+    view = {"doc_hash": doc_hash.hex(), **to_jsonable(record or {})}
+    text = render_document_status(view, status, header.height, header.time_ms, genesis)
+    facts = {"chain_id": header.chain_id, "service": document_service.DocumentService.name,
+             "doc_hash": doc_hash.hex(), "status": status, "as_of_height": header.height,
+             "as_of_time_ms": header.time_ms, "anchored": record is not None}
+    if record is not None:
+        facts.update({name: value for name, value in view.items() if name != "metadata"},
+                     issuer_name=genesis.get_agency_name(record["issuer"]))
+    return ProvenStatement("document", text, header.height, facts)
+
+
+def decode_issued_document_record(data: bytes) -> dict[str, Any]:
+    """Decode an issued document's record: the notary layout plus validity and revocation."""
+    record = decode_document_record(data, ISSUED_DOCUMENT_FIELDS)
+    revoked = record["revoked_height"] is not None
+    checks = {
+        "valid_from_ms": is_uint(record["valid_from_ms"]),
+        "valid_until_ms": record["valid_until_ms"] is None or is_uint(record["valid_until_ms"]),
+        "revoked_height": not revoked or (is_uint(record["revoked_height"])
+                                          and record["revoked_height"] >= 1),
+        "revoked_time_ms": (record["revoked_time_ms"] is not None) == revoked and (
+            not revoked or is_uint(record["revoked_time_ms"])),
+        "revoked_reason": (record["revoked_reason"] is not None) == revoked and (
+            not revoked or isinstance(record["revoked_reason"], str)),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise DecodeError(f"the document record's {name} is malformed")
+    return record
+
+
+def is_uint(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def render_document_status(view: dict[str, Any], status: str, as_of_height: int,
+                           as_of_time_ms: int, genesis: Genesis) -> str:
+    """Say an issued document's status in plain words, status first, then why.
+
+    `view` is the record as JSON (bytes as hex) with `doc_hash`, and `latest` (the end of
+    its correction chain) when the caller knows it.
+    """
+    name = f"document sha256:{view['doc_hash']}"
+    as_of = f"as of height {as_of_height} (time {format_time(as_of_time_ms)})"
+    if status == document_service.STATUS_UNKNOWN:
+        return f"UNKNOWN: {name} was never issued on this chain, {as_of}"
+    issuer = render_public_key(bytes.fromhex(view["issuer"]), genesis)
+    issued = (f"{name} (kind {quote_text(view['kind'])}) was issued by {issuer} at height "
+              f"{view['height']}, time {format_time(view['time_ms'])}")
+    until = ("with no end" if view["valid_until_ms"] is None
+             else f"until {format_time(view['valid_until_ms'])}")
+    latest = f"; the current version is sha256:{view['latest']}" if "latest" in view else ""
+    reasons = {
+        "valid": lambda: f"VALID: {issued}; valid {until}",
+        "revoked": lambda: (f"REVOKED: {issued}; revoked at height {view['revoked_height']}, "
+                            f"time {format_time(view['revoked_time_ms'])} (reason: "
+                            f"{quote_text(view['revoked_reason'])})"),
+        "superseded": lambda: (f"SUPERSEDED: {issued}; corrected by "
+                               f"sha256:{view['superseded_by']} at height "
+                               f"{view['superseded_height']} (reason: "
+                               f"{quote_text(view['superseded_reason'])}){latest}"),
+        "expired": lambda: (f"EXPIRED: {issued}; its validity ended "
+                            f"{format_time(view['valid_until_ms'])}"),
+        "not_yet_valid": lambda: (f"NOT YET VALID: {issued}; valid from "
+                                  f"{format_time(view['valid_from_ms'])} {until}"),
+    }
+    return f"{reasons[status]()}, {as_of}"
+
+
+def verify_vehicle_claim(vin: str, proof: StateProof, entries: list[bytes],
+                         header: BlockHeader, genesis: Genesis) -> ProvenStatement:
+    """Check a vehicle's record and that its entries are its whole history; §7.5."""
+    verify_state_proof(header.state_root, proof)
+    as_of = f"as of height {header.height} (time {format_time(header.time_ms)})"
+    facts: dict[str, Any] = {"chain_id": header.chain_id, "vin": vin,
+                             "as_of_height": header.height, "as_of_time_ms": header.time_ms}
+    if proof.value is None:
+        if entries:
+            raise VerificationError(f"vehicle {vin} is not registered, yet the claim carries "
+                                    f"{len(entries)} history entries")
+        return ProvenStatement("vehicle", f"vehicle {vin} was not registered {as_of}",
+                               header.height, {**facts, "registered": False})
+    record = decode_vehicle_record(proof.value, vin)
+    decoded = check_vehicle_history(record, entries)
+    owner = render_public_key(record["owner"], genesis)
+    lines = [f"vehicle {vin} (model {quote_text(record['model'])}), {as_of}: "
+             f"{record['status']}, owner {owner}, last odometer reading "
+             f"{record['odometer_km']} km, {len(decoded)} history entries:"]
+    lines += [render_vehicle_entry(entry, genesis) for entry in decoded]
+    facts.update(registered=True, status=record["status"], owner=record["owner"].hex(),
+                 odometer_km=record["odometer_km"], model=record["model"],
+                 history_digest=record["history_digest"].hex(),
+                 entries=to_jsonable(decoded))
+    return ProvenStatement("vehicle", "\n".join(lines), header.height, facts)
+
+
+def decode_vehicle_record(data: bytes, vin: str) -> dict[str, Any]:
+    """Decode a vehicle record and check the fields a statement reads."""
+    record = decode(data, STATE_VALUE_BYTES_MAX)
+    if not isinstance(record, dict) or set(record) != VEHICLE_RECORD_FIELDS:
+        raise DecodeError("the state value is not a vehicle record")
+    checks = {
+        "vin": record["vin"] == vin,
+        "model": isinstance(record["model"], str),
+        "owner": isinstance(record["owner"], bytes) and len(record["owner"]) == 32,
+        "registrar": isinstance(record["registrar"], bytes)
+        and len(record["registrar"]) == 32,
+        "registered_height": is_uint(record["registered_height"]),
+        "meter_replacements": is_uint(record["meter_replacements"]),
+        "offer": record["offer"] is None or isinstance(record["offer"], dict),
+        "listing": record["listing"] is None or isinstance(record["listing"], dict),
+        "status": record["status"] in (vehicle_service.STATUS_ACTIVE,
+                                       vehicle_service.STATUS_SCRAPPED),
+        "odometer_km": is_uint(record["odometer_km"]),
+        "entries": is_uint(record["entries"]) and record["entries"] <= VEHICLE_ENTRIES_MAX,
+        "history_digest": isinstance(record["history_digest"], bytes)
+        and len(record["history_digest"]) == HASH_BYTES,
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise DecodeError(f"the vehicle record's {name} is malformed")
+    return record
+
+
+def check_vehicle_history(record: dict[str, Any], entries: list[bytes]
+                          ) -> list[dict[str, Any]]:
+    """Return the decoded entries if they are exactly the history the record chains."""
+    if len(entries) != record["entries"]:
+        raise VerificationError(f"the record counts {record['entries']} history entries, the "
+                                f"claim carries {len(entries)}")
+    decoded = []
+    for seq, data in enumerate(entries, 1):
+        entry = decode(data, STATE_VALUE_BYTES_MAX)
+        if not (isinstance(entry, dict) and entry.get("seq") == seq
+                and isinstance(entry.get("kind"), str) and is_uint(entry.get("height"))
+                and is_uint(entry.get("time_ms")) and isinstance(entry.get("signer"), bytes)):
+            raise DecodeError(f"history entry {seq} is not a vehicle history entry numbered "
+                              f"{seq}")
+        decoded.append(entry)
+    if vehicle_service.compute_history_digest(decoded) != record["history_digest"]:
+        raise VerificationError("the history entries do not chain to the record's "
+                                "history_digest: an entry was changed, dropped or reordered")
+    return decoded
+
+
+def render_vehicle_entry(entry: dict[str, Any], genesis: Genesis) -> str:
+    """Say one history entry in plain words: `#seq time (height h): what, by whom`."""
+    def key(name: str) -> str:
+        return render_public_key(entry_field(entry, name, bytes), genesis)
+
+    def km(name: str = "odometer_km") -> str:
+        value = entry_field(entry, name, int, optional=True)
+        return "" if value is None else f" at {value} km"
+
+    def krw(name: str = "price_krw") -> str:
+        value = entry_field(entry, name, int, optional=True)
+        return "" if value is None else f" for {value} KRW"
+
+    def note(name: str = "note") -> str:
+        value = entry_field(entry, name, str)
+        return f" (note: {quote_text(value)})" if value else ""
+
+    kind = entry["kind"]
+    texts: dict[str, Callable[[], str]] = {
+        "registered": lambda: f"registered to owner {key('owner')}{km()}",
+        "inspection": lambda: (f"inspection {quote_text(entry_field(entry, 'result', str))}"
+                               f"{km()}{note()}"),
+        "meter_replaced": lambda: (f"odometer replaced: old meter read "
+                                   f"{entry_field(entry, 'old_meter_km', int)} km, new meter "
+                                   f"{entry_field(entry, 'new_meter_km', int)} km{note()}"),
+        "accident": lambda: (f"accident: {quote_text(entry_field(entry, 'description', str))}"
+                             f"{km()}"),
+        "repair": lambda: f"repair: {quote_text(entry_field(entry, 'description', str))}{km()}",
+        "listed": lambda: f"listed for sale{krw()}{km()}",
+        "transfer_offered": lambda: (f"transfer offered by {key('seller')} to "
+                                     f"{key('buyer')}{krw()}"),
+        "offer_cancelled": lambda: f"offer to {key('buyer')} cancelled",
+        "transferred": lambda: f"sold by {key('seller')} to {key('buyer')}{krw()}",
+        "scrapped": lambda: f"scrapped (last owner {key('owner')})",
+    }
+    what = texts[kind]() if kind in texts else f"entry of kind {quote_text(kind)}"
+    return (f"  #{entry['seq']} {format_time(entry['time_ms'])} (height {entry['height']}): "
+            f"{what}; signed by {render_public_key(entry['signer'], genesis)}")
+
+
+def entry_field(entry: dict[str, Any], name: str, kind: type, optional: bool = False) -> Any:
+    """Return a history entry's field if it has the type a statement reads, or raise."""
+    value = entry.get(name)
+    if (value is None and optional) or (type(value) is kind and (kind is not int or value >= 0)):
+        return value
+    raise DecodeError(f"history entry {entry['seq']} ({entry['kind']}) has no valid {name}")
 
 
 def describe_key(key: bytes) -> str:

@@ -35,6 +35,7 @@ from seoulchain.execution.platform import ServiceVersionError
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
+from seoulchain.node.metrics import NodeMetrics
 from seoulchain.node.signing_store import FileSigningStateStore, require_signing_state
 from seoulchain.node.transport import DropPolicy, Transport
 from seoulchain.node.validator import (
@@ -111,6 +112,8 @@ class BftProducer:
             listen_port=config.p2p.listen_port, limits=config.p2p.get_limits(),
             drop_policies={KIND_CODES[MessageKind.TX]: DropPolicy.NEWEST,
                            KIND_CODES[MessageKind.TXS]: DropPolicy.NEWEST})
+        # The node's metrics, told the consensus position after each step of the core.
+        self.metrics: NodeMetrics | None = None
         # Pending timers by token, so a fired one is forgotten without scanning the rest.
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.next_timer = 0
@@ -229,6 +232,10 @@ class BftProducer:
             return
         try:
             self.apply(call())
+            if self.metrics is not None:
+                machine = self.core.machine
+                self.metrics.observe_consensus(machine.height, machine.round,
+                                               machine.step.name.lower())
         except ServiceVersionError as exc:  # an upgrade this node lacks: no traceback
             self.fatal = exc
             if self.stop_event is not None:

@@ -33,10 +33,39 @@ PORT_MAX = 65535
 CREATE_EMPTY_BLOCKS_INTERVAL_MS = 30_000
 
 
+# Per-client API rate limit: a portal page makes a few dozen requests at once and a polling
+# client one a second; 20 a second sustained with bursts of 100 leaves both far from it.
+API_RATE_LIMIT_PER_S = 20.0
+API_RATE_LIMIT_BURST = 100
+
+
 @dataclass
 class ApiConfig:
+    """The HTTP API (docs/api.md): address, per-client rate limit, browser origins."""
+
     host: str = "127.0.0.1"
     port: int = 26657
+    # Token bucket per client IP: refills at rate_limit_per_s, holds rate_limit_burst
+    # requests; 0 turns the limit off. Requests with the admin token are never limited.
+    rate_limit_per_s: float = API_RATE_LIMIT_PER_S
+    rate_limit_burst: int = API_RATE_LIMIT_BURST
+    # Client addresses never limited: by default this host's own tools (CLI, load
+    # generator). A reverse proxy on this host that sets X-Forwarded-For passes on each
+    # client's own address (docs/api.md, "Rate limits").
+    rate_limit_exempt_hosts: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Web origins (scheme://host:port) whose pages may call the API from a browser; empty
+    # allows the node's own origin only, "*" any origin (reads and submissions, never
+    # the admin token).
+    cors_allowed_origins: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_per_s < 0 or self.rate_limit_burst < 1:
+            raise LocalError(f"[api] rate_limit_per_s must be 0 (off) or more and "
+                             f"rate_limit_burst at least 1, got {self.rate_limit_per_s} and "
+                             f"{self.rate_limit_burst}")
+        for name in ("rate_limit_exempt_hosts", "cors_allowed_origins"):
+            if not all(isinstance(item, str) for item in getattr(self, name)):
+                raise LocalError(f"[api] {name} must be a list of strings")
 
 
 @dataclass

@@ -145,8 +145,10 @@ class DevnetSupervisor:
     main thread.
     """
 
-    def __init__(self, devnet: Devnet):
+    def __init__(self, devnet: Devnet, engine: str = "builtin"):
         self.devnet = devnet
+        # The consensus engine each node runs: "builtin" or "cometbft" (`start --engine`).
+        self.engine = engine
         self.nodes: list[NodeProcess] = []
 
     def start(self) -> None:
@@ -154,7 +156,7 @@ class DevnetSupervisor:
             log = (home.root / "node.log").open("ab")
             process = subprocess.Popen(
                 [sys.executable, "-m", "seoulchain", "start", "--home", str(home.root),
-                 "--parent-pid", str(os.getpid())],
+                 "--parent-pid", str(os.getpid()), "--engine", self.engine],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             self.nodes.append(NodeProcess(home, process))
 

@@ -9,6 +9,7 @@ the new state, no signature work).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from seoulchain.execution.engine import Engine, TxCheck
@@ -34,6 +35,8 @@ class Mempool:
         self.entries: dict[bytes, PoolEntry] = {}
         self.bytes_total = 0
         self.sequence = 0
+        # Told the code of each refused transaction (the node's metrics).
+        self.on_refused: Callable[[ResultCode], None] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -43,6 +46,13 @@ class Mempool:
 
     def add(self, raw: bytes) -> TxCheck:
         """Admit `raw` if it passes the checks and the pool has room."""
+        check = self.check_and_add(raw)
+        if not check.ok and self.on_refused is not None:
+            self.on_refused(check.code)
+        return check
+
+    def check_and_add(self, raw: bytes) -> TxCheck:
+        """Run the admission checks on `raw` and keep it if they pass and there is room."""
         if len(self.entries) >= self.txs_max or self.bytes_total + len(raw) > self.bytes_max:
             return TxCheck(ResultCode.MEMPOOL_FULL,
                            f"mempool is full ({len(self.entries)} txs, {self.bytes_total} "

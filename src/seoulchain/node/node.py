@@ -29,6 +29,7 @@ from seoulchain.node.bft import BftProducer
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
+from seoulchain.node.metrics import NodeMetrics
 from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import SnapshotFiles, SnapshotService
 from seoulchain.node.validator import TXS_PER_MESSAGE_MAX
@@ -115,6 +116,17 @@ class Node:
         # State sync snapshots this node serves (docs/operations.md, "State sync").
         self.snapshots = SnapshotService(SnapshotFiles(home.data_dir / "snapshots"), self.store)
         self._proof_source: StoreProofSource | None = None
+        self.metrics = NodeMetrics()
+        self.watch_metrics()
+
+    def watch_metrics(self) -> None:
+        """Connect the engine, mempool, verifier and producer to this node's metrics."""
+        self.engine.on_duration = self.metrics.observe_duration
+        self.mempool.on_refused = self.metrics.observe_refused
+        self.producer.metrics = self.metrics
+        self.metrics.watch(lambda: self.engine.height, lambda: len(self.mempool),
+                           lambda: self.mempool.bytes_total,
+                           lambda: len(self.producer.get_peers()))
 
     def close(self) -> None:
         self.verifier.close()
@@ -133,6 +145,7 @@ class Node:
     def on_commit(self, committed: CommittedBlock) -> None:
         block = committed.block
         self.last_commit_time_ms = int(time.time() * 1000)
+        self.metrics.observe_commit(list(block.txs))
         log.info("committed height=%d txs=%d block_id=%s", block.height, len(block.txs),
                  block.block_id().hex()[:16])
         self.commit_event.set()
@@ -206,6 +219,34 @@ class Node:
     def query(self, service: str, name: str, args: dict[str, Any]) -> Any:
         """Run a service query on committed state (LocalError for a bad query)."""
         return self.engine.query(service, name, args)
+
+    def get_mempool_status(self) -> dict[str, int]:
+        """Return how full the mempool is, in transactions and bytes, and its bounds."""
+        return {"txs": len(self.mempool), "bytes": self.mempool.bytes_total,
+                "txs_max": self.mempool.txs_max, "bytes_max": self.mempool.bytes_max}
+
+    def get_block_tx_codes(self, tx_hashes: list[bytes]) -> list[int | None]:
+        """Return the result code of each committed transaction (None if not stored)."""
+        records = [self.store.get_tx(tx_hash) for tx_hash in tx_hashes]
+        return [None if record is None else record.code for record in records]
+
+    def get_validators(self, height: int) -> list[dict[str, Any]]:
+        """Return the validator set that signed `height`, each with the agency running it.
+
+        The agency is the governance member whose validator the key is now, else the
+        genesis agency with that key or that name; None when neither names one.
+        """
+        validators = self.get_light_block(height).validators.validators
+        agencies = {agency.public_key: agency.name for agency in self.genesis.agencies}
+        names = set(agencies.values())
+        if "gov" in self.engine.services:
+            for member in self.engine.query("gov", "members", {})["members"]:
+                if member["validator"] is not None:
+                    agencies[bytes.fromhex(member["validator"])] = member["name"]
+        return [{"public_key": item.public_key.hex(), "power": item.power, "name": item.name,
+                 "agency": agencies.get(item.public_key,
+                                        item.name if item.name in names else None)}
+                for item in validators]
 
     def describe_services(self) -> list[dict[str, Any]]:
         """Return each installed service's declaration: version, methods, queries, params."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from seoulchain.execution.engine import Engine, verify_chunk
@@ -45,6 +46,7 @@ class SignatureVerifier:
         pending = self.engine.collect_unverified(raws)
         if not pending:
             return
+        started = time.perf_counter()
         size = max(CHUNK_SIGNATURES_MIN, -(-len(pending) // self.workers))
         chunks = [pending[start:start + size] for start in range(0, len(pending), size)]
         loop = asyncio.get_running_loop()
@@ -53,3 +55,4 @@ class SignatureVerifier:
         for chunk, verdicts in zip(chunks, results, strict=True):
             self.engine.record_verified(chunk, verdicts)
         self.verified += len(pending)
+        self.engine.record_duration("verify", started)

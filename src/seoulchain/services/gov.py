@@ -34,22 +34,26 @@ from pydantic import Field, StringConstraints
 
 from seoulchain.errors import LocalError
 from seoulchain.execution.service import (
+    AUTH_NAMESPACE,
     PRIVILEGE_PARAMS,
     PRIVILEGE_ROLES,
     PRIVILEGE_UPGRADES,
     PRIVILEGE_VALIDATORS,
     VALIDATOR_POWER_MAX,
+    HexBytes,
     QueryArgs,
     Service,
     ServiceError,
     StrictArgs,
     TxContext,
     check_role_grant,
+    get_role_history,
+    held_role_at,
     query,
     tx_method,
 )
 from seoulchain.execution.state import ServiceState
-from seoulchain.ledger.genesis import AGENCY_NAME_PATTERN, Genesis
+from seoulchain.ledger.genesis import AGENCY_NAME_PATTERN, ROLE_CHARS_MAX, Genesis
 from seoulchain.ledger.types import PUBLIC_KEY_BYTES, VALIDATOR_NAME_CHARS_MAX
 
 THRESHOLD_KEY = b"threshold"
@@ -153,6 +157,13 @@ class ProposalsQuery(QueryArgs):
 
 class NoArgs(QueryArgs):
     pass
+
+
+class RoleHistoryQuery(QueryArgs):
+    role: Annotated[str, StringConstraints(max_length=ROLE_CHARS_MAX)]
+    public_key: Annotated[HexBytes, Field(min_length=PUBLIC_KEY_BYTES,
+                                          max_length=PUBLIC_KEY_BYTES)]
+    height: Annotated[int, Field(ge=0)] | None = None
 
 
 def compute_proposal_key(proposal_id: int) -> bytes:
@@ -527,6 +538,21 @@ class GovService(Service):
                             else record["validator"].hex(),
                             "since_height": record["since_height"]})
         return {"threshold": state.get(THRESHOLD_KEY), "members": members}
+
+    @query(args=RoleHistoryQuery)
+    def role_history(self, state: ServiceState, args: RoleHistoryQuery) -> dict[str, Any]:
+        """Return a key's periods of holding a role and whether it held it at `height`."""
+        auth = ServiceState(state.overlay, AUTH_NAMESPACE)
+        periods = get_role_history(auth, args.role, args.public_key)
+        tip = get_height(state)
+        if args.height is not None and args.height > tip:
+            raise LocalError(f"height {args.height} is past the latest committed height "
+                             f"{tip}: whether the key holds the role then is not known yet")
+        height = tip if args.height is None else args.height
+        return {"role": args.role, "public_key": args.public_key.hex(), "height": height,
+                "held": held_role_at(periods, height),
+                "periods": [{"granted_height": granted, "revoked_height": revoked}
+                            for granted, revoked in periods]}
 
     @query(args=NoArgs)
     def parameters(self, state: ServiceState, args: NoArgs) -> list[dict[str, Any]]:

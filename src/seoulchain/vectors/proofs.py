@@ -4,8 +4,9 @@ Theory of operation: `MemoryChain` builds a small chain entirely in memory — r
 real commits signed by fixed-seed keys, a real RFC 9162 log, a real state tree and results
 roots — with any validator-set schedule and any subset of signers per commit. It serves the
 pieces of a bundle as a `ProofSource` would, so the bundle builder runs on it exactly as on
-a node. Its state holds only what the vectors put there (notary records); it does not run
-the engine, so its roots are those of this synthetic history, not of any real node.
+a node. Its state holds only what the vectors put there (notary records, issued documents
+and one vehicle's history, laid out as those services write them); it does not run the
+engine, so its roots are those of this synthetic history, not of any real node.
 
 `build_vectors()` returns valid bundles with the statement each proves and invalid bundles
 (each a small mutation of a valid one) with the step that MUST reject it. Keys come from
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seoulchain.codec import encode
+from seoulchain.codec import decode, encode
 from seoulchain.crypto import SigningKey, sha256
 from seoulchain.errors import LocalError
 from seoulchain.ledger.genesis import Agency, Genesis
@@ -44,6 +45,8 @@ from seoulchain.light.bundle import (
     build_document_bundle,
     build_state_bundle,
     build_tx_bundle,
+    build_vehicle_bundle,
+    decode_b64,
     encode_b64,
     render_bundle,
     verify_bundle,
@@ -52,6 +55,7 @@ from seoulchain.light.lightclient import LightBlock
 from seoulchain.proofs import StateProof
 from seoulchain.proofs.logtree import MemoryLog, compute_leaf_hash, compute_root
 from seoulchain.proofs.smt import MemoryNodeStore, SparseMerkleTree
+from seoulchain.services.vehicle import chain_digest
 from seoulchain.vectors import render_vectors_file, write_vectors_file
 
 DEFAULT_PATH = Path("docs/spec/vectors/proofs.json")
@@ -64,6 +68,10 @@ VALIDATOR_KEYS = 8
 ISSUER_INDEX = 8
 # The name the genesis gives the issuer's agency, shown in statements.
 ISSUER_AGENCY = "mapo-gu"
+# The vectors' vehicle: a Korean VIN (no check digit) and the owner, key 9.
+VIN = "KMHEC41DBFA123456"
+OWNER_INDEX = 9
+OTHER_VIN = "KMHEC41DBFA654321"
 
 
 def make_key(index: int) -> SigningKey:
@@ -212,8 +220,48 @@ def make_anchor(nonce: int, doc_hash: bytes, height: int, supersedes: bytes | No
     return tx, result, record
 
 
-def doc_key(doc_hash: bytes) -> bytes:
-    return b"notary/doc/" + doc_hash
+def doc_key(doc_hash: bytes, service: str = "notary") -> bytes:
+    return service.encode() + b"/doc/" + doc_hash
+
+
+def make_issued_document(doc_hash: bytes, height: int, valid_until_ms: int | None
+                         ) -> dict[str, Any]:
+    """Return an issued document's record as the document service writes it (no tx)."""
+    return {"issuer": make_key(ISSUER_INDEX).public_key, "kind": "business licence",
+            "metadata": {}, "height": height,
+            "time_ms": GENESIS_TIME_MS + height * BLOCK_INTERVAL_MS,
+            "tx": sha256(b"issue " + doc_hash), "supersedes": None, "superseded_by": None,
+            "superseded_height": None, "superseded_reason": None,
+            "valid_from_ms": GENESIS_TIME_MS + height * BLOCK_INTERVAL_MS,
+            "valid_until_ms": valid_until_ms, "revoked_height": None,
+            "revoked_time_ms": None, "revoked_reason": None}
+
+
+class VehicleStory:
+    """One vehicle's record and history entries, written as the vehicle service writes them."""
+
+    def __init__(self) -> None:
+        owner = make_key(OWNER_INDEX).public_key
+        self.record: dict[str, Any] = {
+            "vin": VIN, "model": "Hyundai Sonata 2015", "owner": owner,
+            "registrar": make_key(ISSUER_INDEX).public_key, "registered_height": 1,
+            "status": "active", "odometer_km": 12, "meter_replacements": 0, "offer": None,
+            "listing": None, "entries": 0, "history_digest": bytes(32)}
+
+    def append(self, height: int, kind: str, **fields: Any) -> dict[bytes, bytes]:
+        """Return the state writes of one more history entry and the record."""
+        seq = self.record["entries"] + 1
+        entry = {"seq": seq, "kind": kind, "height": height,
+                 "time_ms": GENESIS_TIME_MS + height * BLOCK_INTERVAL_MS,
+                 "tx": sha256(f"vehicle tx {seq}".encode()),
+                 "signer": make_key(ISSUER_INDEX).public_key, **fields}
+        self.record.update(entries=seq,
+                           history_digest=chain_digest(self.record["history_digest"], entry))
+        if "odometer_km" in fields and fields["odometer_km"] is not None:
+            self.record["odometer_km"] = fields["odometer_km"]
+        prefix = b"vehicle/vin/" + VIN.encode()
+        return {prefix + b"/" + str(seq).zfill(8).encode(): encode(entry),
+                prefix: encode(self.record)}
 
 
 def build_story_chain() -> tuple[MemoryChain, dict[str, bytes]]:
@@ -226,18 +274,34 @@ def build_story_chain() -> tuple[MemoryChain, dict[str, bytes]]:
     chain = MemoryChain(make_genesis(), [make_key(index) for index in range(VALIDATOR_KEYS)])
     docs = {name: sha256(name.encode()) for name in ("permit-1", "permit-2", "permit-1b",
                                                      "never-anchored")}
+    docs.update({name: sha256(name.encode()) for name in ("licence-1", "licence-2")})
+    car = VehicleStory()
+    licence_1 = make_issued_document(docs["licence-1"], 1, None)
+    licence_2 = make_issued_document(docs["licence-2"], 1, GENESIS_TIME_MS + 3_600_000)
     tx1, result1, record1 = make_anchor(1, docs["permit-1"], 1)
-    chain.add_block([(tx1.encode(), result1)], {doc_key(docs["permit-1"]): encode(record1)})
+    chain.add_block([(tx1.encode(), result1)], {
+        doc_key(docs["permit-1"]): encode(record1),
+        doc_key(docs["licence-1"], "document"): encode(licence_1),
+        doc_key(docs["licence-2"], "document"): encode(licence_2),
+        **car.append(1, "registered", owner=car.record["owner"], model=car.record["model"],
+                     odometer_km=12)})
     tx2, result2, record2 = make_anchor(2, docs["permit-2"], 2)
     # Block 2 is committed by three of the four validators (30 of 40: more than 2/3).
-    chain.add_block([(tx2.encode(), result2)], {doc_key(docs["permit-2"]): encode(record2)},
-                    signers=[make_key(index).public_key for index in (0, 1, 3)])
+    chain.add_block([(tx2.encode(), result2)], {
+        doc_key(docs["permit-2"]): encode(record2),
+        **car.append(2, "inspection", odometer_km=40_000, result="pass", note="")},
+        signers=[make_key(index).public_key for index in (0, 1, 3)])
     tx3, result3, record3 = make_anchor(3, docs["permit-1b"], 3, supersedes=docs["permit-1"],
                                         reason="typo in the holder's address")
     record1.update(superseded_by=docs["permit-1b"], superseded_height=3,
                    superseded_reason="typo in the holder's address")
-    chain.add_block([(tx3.encode(), result3)], {doc_key(docs["permit-1b"]): encode(record3),
-                                                doc_key(docs["permit-1"]): encode(record1)})
+    licence_2.update(revoked_height=3, revoked_time_ms=GENESIS_TIME_MS + 3 * BLOCK_INTERVAL_MS,
+                     revoked_reason="business closed")
+    chain.add_block([(tx3.encode(), result3)], {
+        doc_key(docs["permit-1b"]): encode(record3), doc_key(docs["permit-1"]): encode(record1),
+        doc_key(docs["licence-2"], "document"): encode(licence_2),
+        **car.append(3, "accident", description="front bumper collision",
+                     odometer_km=41_000)})
     chain.add_block(next_set=make_validator_set([0, 1, 4, 5]))
     for _ in range(5, 8):
         chain.add_block()
@@ -271,6 +335,14 @@ def build_valid_bundles(chain: MemoryChain, hashes: dict[str, bytes]
         ("document from a trusted checkpoint at height 10",
          build_document_bundle(chain, genesis, hashes["permit-2"], checkpoint_height=10),
          Checkpoint(10, checkpoint_block.block_id())),
+        ("issued document valid", build_document_bundle(
+            chain, genesis, hashes["licence-1"], service="document"), None),
+        ("issued document revoked", build_document_bundle(
+            chain, genesis, hashes["licence-2"], service="document"), None),
+        ("issued document unknown", build_document_bundle(
+            chain, genesis, hashes["never-anchored"], service="document"), None),
+        ("vehicle history", build_vehicle_bundle(chain, genesis, VIN), None),
+        ("vehicle never registered", build_vehicle_bundle(chain, genesis, OTHER_VIN), None),
     ]
 
 
@@ -325,6 +397,11 @@ def build_invalid_bundles(chain: MemoryChain, valid: dict[str, dict[str, Any]]
 
     other_genesis = "00" * 32
     doc_record = doc_bundle["proof"]["record"]
+    car_bundle = valid["vehicle history"]
+    entries = car_bundle["proof"]["entries"]
+    second = decode(decode_b64(entries[1], "entry", 1 << 16))
+    rolled_back = encode_b64(encode({**second, "odometer_km": 4_000}))
+    issued_bundle = valid["issued document revoked"]
     return [
         ("format name changed", mutate(tx_bundle, set_path("format", value="other")), "format",
          "the bundle format string is fixed"),
@@ -365,6 +442,21 @@ def build_invalid_bundles(chain: MemoryChain, valid: dict[str, dict[str, Any]]
         ("checkpoint bundle without a trusted checkpoint",
          valid["document from a trusted checkpoint at height 10"], "trust",
          "a bundle from a checkpoint verifies only for a verifier who trusts that checkpoint"),
+        ("issued document read as a notary record", mutate(issued_bundle, lambda bundle:
+         bundle["proof"].pop("service")), "proof",
+         "without `service` the key is the notary's: key_hash no longer matches"),
+        ("issued document with `service` notary", mutate(issued_bundle, set_path(
+            "proof", "service", value="notary")), "proof",
+         "the notary is named by leaving `service` out: one text per claim"),
+        ("vehicle history entry changed (odometer rolled back)", mutate(car_bundle, set_path(
+            "proof", "entries", 1, value=rolled_back)), "proof",
+         "the entries no longer chain to the record's history_digest"),
+        ("vehicle history entry dropped", mutate(car_bundle, set_path(
+            "proof", "entries", value=entries[:1] + entries[2:])), "proof",
+         "the record counts the entries of the history"),
+        ("vehicle VIN changed", mutate(car_bundle, set_path(
+            "proof", "vin", value=OTHER_VIN)), "proof",
+         "key_hash binds the VIN's state key"),
     ]
 
 
@@ -398,7 +490,8 @@ def build_vectors() -> dict[str, Any]:
                        "Generated by `python -m seoulchain.vectors.proofs`; do not edit.",
         "notes": [
             "The chain is built in memory: headers, commits, log, state tree and results "
-            "roots are real, but its state holds only the notary records put there.",
+            "roots are real, but its state holds only the notary records, issued documents "
+            "and vehicle history put there.",
             "Validator key i has seed bytes([0x70 + i]) * 32; the issuer is key 8, named "
             "mapo-gu in the genesis's agencies.",
             "Verify each valid bundle against `genesis` (and `checkpoint` when not null) and "
