@@ -24,7 +24,7 @@ LAYER_RANKS = {
     "light": 4,
     "consensus": 3, "execution": 3, "services": 3,
     "ledger": 2, "vault": 2,
-    "proofs": 1, "credentials": 1,
+    "proofs": 1, "credentials": 1, "voting": 1,
     "codec": 0, "crypto": 0,
     "errors": -1, "__init__": -1,
 }

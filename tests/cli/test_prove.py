@@ -197,3 +197,49 @@ def test_prove_vehicle_history_and_verify_offline(tmp_path: Path) -> None:
     assert 'inspection "fail" at 20000 km (note: "brake pads")' in lines[2]
     code, _, err = invoke("prove", "vehicle", "KMH-123", "--home", str(created.root))
     assert code != 0 and "is not a VIN" in err
+
+
+def test_prove_labor_history_of_a_named_worker_and_verify_offline(tmp_path: Path) -> None:
+    """`prove labor WORKER` takes a key name of HOME/keys; `verify` prints the history."""
+    created = init_home(tmp_path / "jobs", chain_id=CHAIN_ID)
+    employer = created.load_key("operator")
+    worker = SigningKey(bytes([0x44]) * 32)
+    worker.save(created.key_path("worker-1"))
+    node = Node(created)
+    contract = sha256(b"part-time contract, bakery")
+    steps = [(employer, "propose", {"contract_hash": contract, "worker": worker.public_key,
+                                    "hourly_wage_krw": 10_500, "start_date": "2026-03-02"}),
+             (worker, "accept", {"contract_hash": contract}),
+             (employer, "record_work", {"contract_hash": contract, "minutes": 240,
+                                        "period_start": "2026-03-02",
+                                        "period_end": "2026-03-08"}),
+             (employer, "record_payment", {"contract_hash": contract, "amount_krw": 42_000,
+                                           "period_start": "2026-03-02",
+                                           "period_end": "2026-03-08"})]
+    nonces: dict[bytes, int] = {}
+    for key, method, args in steps:
+        nonces[key.public_key] = nonces.get(key.public_key, 0) + 1
+        tx = Transaction.create(key, chain_id=CHAIN_ID, nonce=nonces[key.public_key],
+                                expiry_height=1000, service="labor", method=method, args=args)
+        assert node.submit(tx.encode()).ok
+        commit_next_height(node)
+    node.close()
+    out = tmp_path / "work-history.json"
+    code, _, err = invoke("prove", "labor", "worker-1", "--home", str(created.root),
+                          "--out", str(out))
+    assert code == 0, err
+    code, stdout, _ = invoke("verify", str(out), "--genesis", str(created.genesis_path))
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f"verified: labor history of ed25519 {worker.public_key.hex()}")
+    assert lines[0].endswith("): 1 contracts")
+    assert lines[1].startswith(f"contract sha256:{contract.hex()} as worker (employer "
+                               f"operator (ed25519 {employer.public_key.hex()}), worker ed25519 "
+                               f"{worker.public_key.hex()}): ")
+    assert "in force, from 2026-03-02, 10500 KRW an hour" in lines[1]
+    assert lines[2].startswith("  work #1 2026-03-02 to 2026-03-08: 240 minutes at 10500 KRW")
+    assert lines[3].startswith("  payment #1: 42000 KRW for 2026-03-02 to 2026-03-08")
+    code, _, err = invoke("prove", "labor", "nobody", "--home", str(created.root))
+    assert code != 0 and "no key named 'nobody'" in err
+    code, _, err = invoke("prove", "labor", "worker-1", "--node", "http://127.0.0.1:9")
+    assert code != 0 and "to name a key of HOME/keys, give --home" in err

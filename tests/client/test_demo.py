@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from seoulchain.api.views import result_view
+from seoulchain.cli import vault as cli_vault
+from seoulchain.cli.network import format_commands_to_try
+from seoulchain.client.credentials import Revoked, compute_anchor_hash, verify_credential
 from seoulchain.client.demo import (
     CITIZEN_KEY_NAMES,
     CONTRACT_PAYMENT_KRW,
@@ -21,6 +26,18 @@ from seoulchain.client.demo import (
     MERCHANT_KEY_NAME,
     seed_demo_data,
     seed_public_records,
+)
+from seoulchain.client.demo_identity import (
+    CREDENTIAL_TYPE,
+    DEMO_RECORDS,
+    DIDS_FILE,
+    IDENTITY_DIRECTORY,
+    PUBLISHED_LIST_FILE,
+    STATUS_LIST_ID,
+    VAULT_FILE,
+    VAULT_KEY_FILE,
+    get_credential_path,
+    seed_identity,
 )
 from seoulchain.codec.jsonview import to_jsonable
 from seoulchain.crypto import SigningKey, sha256
@@ -35,8 +52,10 @@ from seoulchain.node.agencies import (
     load_agency_keys,
 )
 from seoulchain.node.devnet import create_devnet
-from seoulchain.node.home import OPERATOR_ROLES, init_home
+from seoulchain.node.home import OPERATOR_ROLES, Home, init_home
+from seoulchain.vault import Vault
 from tests.conftest import CHAIN_ID, GENESIS_TIME_MS, LocalChain, make_key
+from tests.test_docs_commands import check_parses
 
 
 class ChainClient:
@@ -248,3 +267,93 @@ def test_interrupted_seeding_resumes_to_the_full_set(tmp_path: Path, txs_before_
         assert seed(ChainClient(chain), keys, tmp_path, lines) == 0
     finally:
         chain.store.close()
+
+
+# Transactions a full identity seeding commits: 2 role proposals and 4 approvals, 3 DIDs,
+# an issuer, a list, 2 credentials, a revocation and the list's anchor.
+IDENTITY_SEED_TXS = 6 + 3 + 1 + 1 + 2 + 1 + 1
+
+
+def seed_identities(client: ChainClient, keys: dict[str, SigningKey], tmp_path: Path,
+                    lines: list[str]) -> int:
+    return seed_identity(client, keys, Home(tmp_path), 3,  # type: ignore[arg-type]
+                         tmp_path / "docs", lines.append)
+
+
+def assert_identities_complete(chain: LocalChain, keys: dict[str, SigningKey],
+                               tmp_path: Path) -> None:
+    """Every DID resolves with its vault record's commitment; one credential is valid, the
+    other revoked; the published list is the anchored, current one."""
+    client = ChainClient(chain)
+    dids = json.loads((tmp_path / "docs" / IDENTITY_DIRECTORY / DIDS_FILE).read_text())
+    assert sorted(dids) == sorted(DEMO_RECORDS)
+    assert {"did.registrar"} <= set(chain.engine.get_roles(keys["city-hall"].public_key))
+    vault_paths = tmp_path / "data" / VAULT_FILE, tmp_path / "keys" / VAULT_KEY_FILE
+    with Vault.open(*vault_paths) as vault:
+        for name, did in dids.items():
+            found = vault.get(did, "test", "demo check")
+            assert found.record == DEMO_RECORDS[name]
+            history = chain.engine.query("did", "history", {"did": did})
+            assert [entry["commitment"] for entry in history["recordCommitments"]] == [
+                found.commitment]
+    now = datetime.now(UTC)
+    valid = json.loads(get_credential_path(tmp_path / "docs", CITIZEN_KEY_NAMES[0]).read_text())
+    report = verify_credential(client, valid, now=now,  # type: ignore[arg-type]
+                               expected_type=CREDENTIAL_TYPE)
+    assert report.subject == dids[CITIZEN_KEY_NAMES[0]]
+    assert report.issuer == dids["mapo-gu"]
+    revoked = json.loads(get_credential_path(tmp_path / "docs", CITIZEN_KEY_NAMES[1]).read_text())
+    with pytest.raises(Revoked):
+        verify_credential(client, revoked, now=now)  # type: ignore[arg-type]
+    published = json.loads(
+        (tmp_path / "docs" / IDENTITY_DIRECTORY / PUBLISHED_LIST_FILE).read_text())
+    listing = chain.engine.query("vc", "status_list", {"list_id": STATUS_LIST_ID})
+    assert listing["anchor"]["current"]
+    assert listing["anchor"]["sha256"] == compute_anchor_hash(published)
+
+
+def test_demo_seeds_identities_once_and_no_personal_data_on_chain(tmp_path: Path) -> None:
+    chain, keys = make_demo_chain(tmp_path)
+    lines: list[str] = []
+    try:
+        assert (VAULT_FILE, VAULT_KEY_FILE) == (cli_vault.VAULT_FILE, cli_vault.VAULT_KEY_FILE)
+        assert seed_identities(ChainClient(chain), keys, tmp_path, lines) == IDENTITY_SEED_TXS
+        assert_identities_complete(chain, keys, tmp_path)
+        blocks = chain.engine.height
+        assert seed_identities(ChainClient(chain), keys, tmp_path, lines) == 0
+        assert chain.engine.height == blocks
+        chain_bytes = b"".join(path.read_bytes() for path in tmp_path.glob("chain.sqlite*"))
+        for record in DEMO_RECORDS.values():
+            for value in record.values():
+                assert value.encode() not in chain_bytes, value
+    finally:
+        chain.store.close()
+
+
+# Kill points: during the role grants, after the DIDs, before the revocation.
+@pytest.mark.parametrize("txs_before_kill", [3, 9, 12])
+def test_interrupted_identity_seeding_resumes_to_the_full_set(tmp_path: Path,
+                                                              txs_before_kill: int) -> None:
+    chain, keys = make_demo_chain(tmp_path)
+    lines: list[str] = []
+    try:
+        with pytest.raises(Killed):
+            seed_identities(KilledClient(chain, txs_before_kill), keys, tmp_path, lines)
+        resumed = seed_identities(ChainClient(chain), keys, tmp_path, lines)
+        assert resumed == IDENTITY_SEED_TXS - txs_before_kill
+        assert_identities_complete(chain, keys, tmp_path)
+    finally:
+        chain.store.close()
+
+
+def test_banner_identity_commands_name_the_seeded_credentials_and_parse(tmp_path: Path) -> None:
+    """The banner's `vc verify` and `vc status` lines name the files the seeding writes."""
+    home = tmp_path / "devnet"
+    banner = format_commands_to_try(home)
+    lines = [line.split(maxsplit=1)[1] for line in banner.splitlines()
+             if " vc " in line]
+    assert [line.split()[:2] for line in lines] == [["vc", "verify"], ["vc", "status"]]
+    for line, citizen in zip(lines, CITIZEN_KEY_NAMES, strict=True):
+        words = shlex.split(line)
+        assert Path(words[2]) == get_credential_path(home / "demo-docs", citizen)
+        check_parses(words)

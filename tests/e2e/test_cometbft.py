@@ -1,6 +1,8 @@
 """Four seoulchain applications under four CometBFT nodes on loopback (`--engine cometbft`):
 they commit anchored documents, agree on every app hash, and an application killed with
-SIGKILL resumes through CometBFT's handshake and catches up.
+SIGKILL resumes through CometBFT's handshake and catches up; the agencies change a
+validator's power through governance and CometBFT applies it; a proof bundle of this
+network verifies offline, and the audit passes.
 
 The module runs scripts/install-cometbft first (cached after the first build).
 """
@@ -8,6 +10,8 @@ The module runs scripts/install-cometbft first (cached after the first build).
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +27,9 @@ import pytest
 from seoulchain.bench.network import find_base_port
 from seoulchain.codec import decode, encode
 from seoulchain.crypto import SigningKey
+from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Transaction
+from seoulchain.light.cometbft import CometValidatorSet
 from seoulchain.node.devnet import Devnet, DevnetSupervisor, NodeProcess, create_devnet
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +45,13 @@ CATCH_UP_TIMEOUT_S = 90.0
 ANCHORS = 5
 # CometBFT stops within its SIGTERM grace (node/abci.py) after its application does.
 STOP_TIMEOUT_S = 20.0
+# A CLI run: imports, and for `prove` up to one block interval waiting for header h + 1.
+CLI_TIMEOUT_S = 120.0
+# Governance: the change applies at h + 2 of the passing block, a few seconds later.
+GOV_TIMEOUT_S = 60.0
+# The operator's nonces in the second test, after the first test's 1..ANCHORS + 1 (any
+# unused nonce inside the signer's window is accepted, in whichever order the tests run).
+GOV_NONCE = ANCHORS + 2
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +63,11 @@ def installed() -> None:
     print(f"install-cometbft took {time.monotonic() - started:.0f} s")
 
 
-@pytest.fixture
-def network(tmp_path: Path, installed: None) -> Iterator[tuple[Devnet, DevnetSupervisor]]:
-    devnet = create_devnet(tmp_path / "net", VALIDATORS, base_port=find_base_port(VALIDATORS))
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory, installed: None
+            ) -> Iterator[tuple[Devnet, DevnetSupervisor]]:
+    root = tmp_path_factory.mktemp("cometbft") / "net"
+    devnet = create_devnet(root, VALIDATORS, base_port=find_base_port(VALIDATORS))
     supervisor = DevnetSupervisor(devnet, "cometbft")
     supervisor.start()
     try:
@@ -102,13 +117,39 @@ def get_app_hash(url: str, height: int) -> str:
     return str(rpc(url, "block", height=str(height + 1))["block"]["header"]["app_hash"])
 
 
-def anchor(url: str, key: SigningKey, chain_id: str, nonce: int) -> bytes:
+def anchor(url: str, key: SigningKey, chain_id: str, nonce: int,
+           doc_hash: bytes | None = None) -> bytes:
+    args = {"doc_hash": doc_hash or os.urandom(32), "kind": "permit"}
+    submit(url, key, chain_id, nonce, "notary", "anchor", args)
+    return args["doc_hash"]
+
+
+def submit(url: str, key: SigningKey, chain_id: str, nonce: int, service: str, method: str,
+           args: dict[str, Any]) -> str:
     tx = Transaction.create(key, chain_id=chain_id, nonce=nonce, expiry_height=100_000,
-                            service="notary", method="anchor",
-                            args={"doc_hash": os.urandom(32), "kind": "permit"})
+                            service=service, method=method, args=args)
     result = rpc(url, "broadcast_tx_sync", tx=base64.b64encode(tx.encode()).decode())
     assert result["code"] == 0, result
-    return tx.args["doc_hash"]
+    return str(result["hash"])
+
+
+def get_powers(url: str) -> dict[bytes, int]:
+    """Return CometBFT's current validator set: public key -> voting power."""
+    validators = rpc(url, "validators", per_page="100")["validators"]
+    return {base64.b64decode(v["pub_key"]["value"]): int(v["voting_power"])
+            for v in validators}
+
+
+def is_committed(url: str, tx_hash: str) -> bool:
+    reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tx",
+                                  "params": {"hash": base64.b64encode(
+                                      bytes.fromhex(tx_hash)).decode()}}, timeout=10.0).json()
+    return "result" in reply
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "seoulchain", *args], capture_output=True,
+                          text=True, timeout=CLI_TIMEOUT_S)
 
 
 def is_anchored(url: str, doc_hash: bytes) -> bool:
@@ -159,3 +200,69 @@ def test_four_applications_agree_and_one_recovers_from_sigkill(
     wait_for(lambda: get_height(urls[0]) > app_height, COMMIT_TIMEOUT_S, "the next header")
     assert base64.b64decode(info["last_block_app_hash"]).hex().upper() == \
         get_app_hash(urls[0], app_height)
+
+
+def test_governance_changes_a_validator_and_a_bundle_and_audit_check_the_chain(
+        network: tuple[Devnet, DevnetSupervisor], tmp_path: Path) -> None:
+    devnet, _ = network
+    url = devnet.api_urls()[0]
+    chain_id = str(devnet.load_info()["chain_id"])
+    keys = {name: SigningKey.load(devnet.keys_dir / f"{name}.key")
+            for name in ("operator", "mapo-gu", "jongno-gu")}
+    wait_for(lambda: get_height(url) >= 2, START_TIMEOUT_S, "the network at height 2")
+    target = sorted(get_powers(url))[0]
+    assert get_powers(url)[target] == 10
+
+    # city-hall proposes, mapo-gu and jongno-gu approve: k = 3 of 4 agencies.
+    submit(url, keys["operator"], chain_id, GOV_NONCE, "gov", "propose", {
+        "kind": "set_validator", "public_key": target, "power": 25,
+        "deadline_height": get_height(url) + 500})
+    proposal = wait_for_proposal(url)
+    submit(url, keys["mapo-gu"], chain_id, 1, "gov", "approve", {"proposal": proposal})
+    passed = submit(url, keys["jongno-gu"], chain_id, 1, "gov", "approve",
+                    {"proposal": proposal})
+    wait_for(lambda: is_committed(url, passed), GOV_TIMEOUT_S, "the passing approval")
+    wait_for(lambda: get_powers(url)[target] == 25, GOV_TIMEOUT_S,
+             "CometBFT's validator set to apply the change")
+    assert sorted(get_powers(url).values()) == [10, 10, 10, 25]
+
+    document = tmp_path / "permit.pdf"
+    document.write_bytes(os.urandom(2048))
+    doc_hash = hashlib.sha256(document.read_bytes()).digest()
+    anchor(url, keys["operator"], chain_id, GOV_NONCE + 1, doc_hash)
+    wait_for(lambda: is_anchored(url, doc_hash), COMMIT_TIMEOUT_S, "the document's anchor")
+
+    bundle = tmp_path / "permit.bundle"
+    proved = run_cli("prove", "document", str(document), "--home", str(devnet.root),
+                     "--out", str(bundle))
+    assert proved.returncode == 0, proved.stderr
+    verified = run_cli("verify", str(bundle), "--genesis", str(devnet.root / "genesis.json"),
+                       "--document", str(document))
+    assert verified.returncode == 0, verified.stderr
+    assert "verified" in verified.stdout and "was anchored by city-hall" in verified.stdout
+    # The proving header is signed by the changed set, verified from the genesis set.
+    last = json.loads(bundle.read_text())["cometbft"]["light_blocks"][-1]
+    genesis = Genesis.load(devnet.root / "genesis.json")
+    assert last["header"]["validators_hash"] != \
+        CometValidatorSet.from_genesis(genesis).hash().hex()
+    assert sorted(item["power"] for item in last["validators"]) == [10, 10, 10, 25]
+
+    audited = run_cli("audit", "--home", str(devnet.root), "--quiet")
+    assert audited.returncode == 0, audited.stderr
+    assert "audit passed" in audited.stdout
+
+
+def wait_for_proposal(url: str) -> int:
+    """Return the id of the open proposal, once its transaction is committed."""
+    found: list[int] = []
+
+    def is_open() -> bool:
+        answer = rpc(url, "abci_query", path="/query/gov/proposals",
+                     data=encode({"status": "open"}).hex())["response"]
+        if answer.get("code", 0) != 0 or not answer.get("value"):
+            return False
+        proposals = decode(base64.b64decode(answer["value"]))
+        found.extend(item["id"] for item in proposals)
+        return bool(found)
+    wait_for(is_open, GOV_TIMEOUT_S, "the proposal")
+    return found[0]

@@ -115,6 +115,8 @@ def rebuild(kind: str, facts: dict[str, Any]) -> str:
              "as_of_time": render_time(facts["as_of_time_ms"])}
     if kind == "vehicle":
         return rebuild_vehicle(facts, as_of)
+    if kind == "labor":
+        return rebuild_labor(facts, as_of)
     if facts.get("service") == "document":
         return rebuild_issued(facts, as_of)
     if not facts["anchored"]:
@@ -174,6 +176,32 @@ def rebuild_vehicle(facts: dict[str, Any], as_of: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def rebuild_labor(facts: dict[str, Any], as_of: dict[str, Any]) -> str:
+    """A party's labor history: `labor present`, then each contract and its entries."""
+    party = render_key(facts["party"])
+    if not facts["contracts"]:
+        return fill("labor absent", party=party, **as_of)
+    lines = [fill("labor present", party=party, n=len(facts["contracts"]), **as_of)]
+    for contract in facts["contracts"]:
+        until = "" if contract["end_date"] is None else fill("until", **contract)
+        signed = "" if contract["signed_height"] is None else fill("signed", **contract)
+        lines.append(fill("contract", **{
+            **contract, "employer": render_key(contract["employer"]),
+            "worker": render_key(contract["worker"]),
+            "status": contract["status"].replace("_", " "), "until": until,
+            "signed": signed}))
+        for number, amendment in enumerate(contract["amendment_entries"], 1):
+            status = {"proposed": "pending",
+                      "in_force": f"in force from height {amendment['closed_height']}",
+                      "withdrawn": f"withdrawn at height {amendment['closed_height']}"}
+            lines.append(fill("amendment", number=number, **amendment,
+                              amendment_status=status[amendment["status"]]))
+        for kind in ("work", "payment"):
+            lines += [fill(kind, number=number, **entry)
+                      for number, entry in enumerate(contract[f"{kind}_entries"], 1)]
+    return "\n".join(lines)
+
+
 def render_what(entry: dict[str, Any]) -> str:
     """An entry's `{what}`: its kind's row, quoted texts and the optional parts filled."""
     template = WHAT.get(entry["kind"], WHAT["any other"])
@@ -226,7 +254,9 @@ def test_every_template_of_the_spec_is_used() -> None:
                               "superseded", "issued unknown", "issued", "issued valid",
                               "issued revoked", "issued superseded", "issued expired",
                               "issued not_yet_valid", "as of", "vehicle absent",
-                              "vehicle present", "entry"}
+                              "vehicle present", "entry", "labor absent", "labor present",
+                              "contract", "until", "signed", "amendment", "work",
+                              "payment"}
 
 
 @pytest.mark.parametrize("text", ["", "plain", 'say "hi"', "back\\slash", "tab\there",

@@ -19,14 +19,19 @@
     GET  /v1/light/{height}               light block: header, commit, validator set (proofs)
     GET  /v1/proofs/tx/{hash}             a tx's log and result inclusion proofs
     GET  /v1/proofs/state/{service}/{key} a state key's value and tree proof at the tip (hex key)
+    GET  /v1/bundles/document/{hash}      a whole proof bundle of a document's record (?service=)
+    GET  /v1/bundles/state/{service}/{key} a whole proof bundle of a state key at the tip
     GET  /v1/log/consistency?old=N&new=M  RFC 9162 consistency proof between log sizes
     GET  /v1/log/inclusion/{index}?size=N RFC 9162 inclusion proof of a log leaf
     GET  /v1/snapshots                    state sync snapshot heights offered (and the base)
     POST /v1/snapshots                    take a snapshot of the tip now (admin token)
     GET  /v1/snapshots/{h}/manifest       a snapshot's manifest (application/cbor)
     GET  /v1/snapshots/{h}/chunks/{i}     one chunk of a snapshot (application/cbor)
+    GET  /v1/events?...                   live blocks and txs, filtered (Server-Sent Events)
+    GET  /v1/feeds/txs.atom?...           an Atom feed of the newest matching txs
     GET  /metrics                         Prometheus metrics of this node
     GET  /docs                            the OpenAPI description in Swagger UI
+    GET  /portal/                         the transparency portal (docs/portal.md); / redirects
 
 Every number in a path or query is bounded (`api/params.py`), every list is paged by an
 opaque cursor (`api/pagination.py`), every error is an RFC 9457 problem (`api/errors.py`),
@@ -45,6 +50,8 @@ from fastapi.responses import JSONResponse, Response
 from seoulchain.api.admin import make_admin_guard
 from seoulchain.api.docs import mount_docs
 from seoulchain.api.errors import ApiError, install_error_handlers
+from seoulchain.api.events import register_event_routes
+from seoulchain.api.feeds import register_feed_routes
 from seoulchain.api.limits import BodyLimit, RateLimit
 from seoulchain.api.observe import RequestMetrics, add_cors
 from seoulchain.api.pagination import (
@@ -65,6 +72,7 @@ from seoulchain.api.params import (
     SnapshotHeight,
     WaitSeconds,
 )
+from seoulchain.api.portal import mount_portal
 from seoulchain.api.queries import register_query_routes
 from seoulchain.api.views import block_view, commit_view, header_view, result_view
 from seoulchain.codec import decode
@@ -73,7 +81,7 @@ from seoulchain.crypto import sha256
 from seoulchain.errors import DecodeError, LocalError, SeoulchainError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import parse_key
-from seoulchain.ledger.types import TX_BYTES_MAX
+from seoulchain.ledger.types import TX_BYTES_MAX, Transaction
 from seoulchain.node.metrics import METRICS_CONTENT_TYPE
 from seoulchain.node.node import BATCH_TXS_MAX, Node, TxStatus
 
@@ -107,6 +115,14 @@ def status_view(status: TxStatus, tx_hash: bytes) -> dict[str, Any]:
     return view
 
 
+def tx_view(raw: bytes) -> dict[str, Any]:
+    """Return a committed transaction's fields for people: who called what, with which args."""
+    tx = Transaction.decode(raw)
+    return {"service": tx.service, "method": tx.method, "args": to_jsonable(tx.args),
+            "signer": tx.signer.hex(), "nonce": tx.nonce, "expiry_height": tx.expiry_height,
+            "chain_id": tx.chain_id, "signature": tx.signature.hex(), "raw": raw.hex()}
+
+
 def create_app(node: Node) -> FastAPI:
     """Return the FastAPI application serving `node`."""
     app = FastAPI(title="seoulchain node API", version="1",
@@ -114,6 +130,7 @@ def create_app(node: Node) -> FastAPI:
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     install_error_handlers(app)
     mount_docs(app)
+    mount_portal(app)
     admin_token = node.home.ensure_admin_token()
     install_middleware(app, node, admin_token)
 
@@ -165,7 +182,11 @@ def create_app(node: Node) -> FastAPI:
     async def get_tx(tx_hash: str, wait_s: WaitSeconds = 0.0) -> dict[str, Any]:
         hash_bytes = parse_hash(tx_hash)
         status = await node.wait_for_tx(hash_bytes, wait_s)
-        return status_view(status, hash_bytes)
+        view = status_view(status, hash_bytes)
+        found = None if status.height is None else node.get_block(status.height)
+        if found is not None and status.index is not None:
+            view["tx"] = tx_view(found[0].txs[status.index])
+        return view
 
     @app.get("/v1/blocks/latest")
     async def get_latest_block(format: str = "json") -> Any:
@@ -252,6 +273,8 @@ def create_app(node: Node) -> FastAPI:
     register_query_routes(app, node)
     register_proof_routes(app, node)
     register_snapshot_routes(app, node, make_admin_guard(admin_token))
+    app.state.events = register_event_routes(app, node)
+    register_feed_routes(app, node)
 
     @app.get("/metrics", response_class=Response,
              responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}})
@@ -382,7 +405,10 @@ def register_snapshot_routes(app: FastAPI, node: Node, require_admin: Any) -> No
 def register_proof_routes(app: FastAPI, node: Node) -> None:
     """Serve the pieces of proof bundles (docs/spec/proofs.md §8)."""
     from seoulchain.light.bundle import (
+        build_document_bundle,
+        build_state_bundle,
         light_block_to_json,
+        render_bundle,
         state_proof_to_json,
         tx_proof_to_json,
     )
@@ -413,6 +439,26 @@ def register_proof_routes(app: FastAPI, node: Node) -> None:
             raise ApiError(404, "no_blocks", "no block has been committed yet")
         proof = node.get_state_proof(service, key_bytes)
         return {"height": proof.height, "proof": state_proof_to_json(proof)}
+
+    @app.get("/v1/bundles/document/{doc_hash}", response_class=Response)
+    async def get_document_bundle(doc_hash: str, service: str = "document") -> Response:
+        hash_bytes = parse_hash(doc_hash)
+        if node.get_height() == 0:
+            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        bundle = build_document_bundle(node.get_proof_source(), node.genesis, hash_bytes,
+                                       service=service)
+        return Response(render_bundle(bundle), media_type="application/json")
+
+    @app.get("/v1/bundles/state/{service}/{key}", response_class=Response)
+    async def get_state_bundle(service: str, key: str) -> Response:
+        try:
+            key_bytes = bytes.fromhex(key)
+        except ValueError as exc:
+            raise ApiError(400, "bad_key", f"{key!r} is not a hex state key") from exc
+        if node.get_height() == 0:
+            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        bundle = build_state_bundle(node.get_proof_source(), node.genesis, service, key_bytes)
+        return Response(render_bundle(bundle), media_type="application/json")
 
 
 async def read_body(request: Request, bytes_max: int) -> bytes:

@@ -35,10 +35,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from seoulchain.bench.ledger import BENCH_SIGNERS, presign_anchors
-from seoulchain.bench.loadgen import write_tx_file
+from seoulchain.bench.loadgen import LoadConfig, write_tx_file
 from seoulchain.bench.mix import MixWorkload, check_mix
 from seoulchain.client.http import NodeClient, NodeUnavailable
 from seoulchain.crypto import SigningKey, sha256
@@ -167,6 +167,9 @@ class NetworkTimeout(LocalError):
 class LocalNetwork:
     """A devnet's validators as processes on loopback, each controlled on its own."""
 
+    # The consensus engine each node runs (`seoulchain start --engine`).
+    engine = "builtin"
+
     def __init__(self, devnet: Devnet, issuers: Sequence[SigningKey] = ()):
         self.devnet = devnet
         self.issuers = list(issuers)
@@ -229,7 +232,7 @@ class LocalNetwork:
         node.log = (node.home.root / "node.log").open("ab")
         node.process = subprocess.Popen(
             [sys.executable, *python_options, "-m", "seoulchain", "start", "--home",
-             str(node.home.root), "--parent-pid", str(os.getpid())],
+             str(node.home.root), "--parent-pid", str(os.getpid()), "--engine", self.engine],
             stdout=node.log, stderr=subprocess.STDOUT, start_new_session=True)
         node.paused = False
 
@@ -494,6 +497,24 @@ def presign_load(network: LocalNetwork, txs: int, workload: MixWorkload | None,
     return raw_txs, setup
 
 
+class OtherEngine(Protocol):
+    """A consensus engine other than the built-in one, as the benchmark drives it."""
+
+    name: str
+    network_class: type[LocalNetwork]
+
+    def prepare(self, network: LocalNetwork, commit_pause_ms: int | None,
+                batch_txs: int) -> None: ...
+
+    def run_load(self, network: LocalNetwork, txs: Sequence[bytes], out: Path,
+                 config: LoadConfig) -> dict[str, Any]: ...
+
+    def count_results_not_ok(self, network: LocalNetwork, first_height: int,
+                             last_height: int) -> dict[str, int]: ...
+
+    def get_timeout_commit_ms(self, network: LocalNetwork) -> int: ...
+
+
 @dataclass(frozen=True)
 class NetworkBenchResult:
     validators: int
@@ -518,6 +539,7 @@ class NetworkBenchResult:
     directory: str | None
     mix: str | None = None
     results_not_ok: dict[str, int] = field(default_factory=dict)
+    engine: str = "builtin"
 
     @property
     def is_exactly_once(self) -> bool:
@@ -538,16 +560,22 @@ class NetworkBenchResult:
 def run_network_bench(*, validators: int = 4, txs: int = 20_000, rate_tx_per_s: float = 500.0,
                       batch_txs: int = 50, commit_pause_ms: int | None = None,
                       directory: Path | None = None, mix: str | None = None,
+                      engine: OtherEngine | None = None,
                       progress: Progress = noop_progress) -> NetworkBenchResult:
     """Start a fresh local network, offer it `txs` pre-signed txs at a rate, and report.
 
     The txs are notary anchors, or with `mix` (a name of bench/mix.py's `MIXES`) that mix
     of city services, whose setup blocks commit before the clock starts. `directory` keeps
     the devnet, load file and reports there; by default a temporary directory is used and
-    removed.
+    removed. With `engine` (bench/cometbft.py's `COMETBFT`) the validators run under that
+    engine, which also sets the pause after a commit from `commit_pause_ms`.
     """
     if txs < 1 or rate_tx_per_s <= 0:
         raise LocalError("the benchmark needs at least one tx and a positive rate")
+    comet = engine
+    if comet is not None and mix is not None:
+        raise LocalError(f"--mix runs on the built-in engine; under {comet.name} the load is "
+                         "notary anchors")
     # One workload: its signers' keys get the roles in genesis and sign the load.
     workload = MixWorkload(check_mix(mix)) if mix is not None else None
     root = Path(tempfile.mkdtemp(prefix="seoulchain-bench-")) if directory is None else directory
@@ -561,31 +589,42 @@ def run_network_bench(*, validators: int = 4, txs: int = 20_000, rate_tx_per_s: 
             config.chain.commit_pause_ms = commit_pause_ms
 
     try:
-        with LocalNetwork.create(root / "devnet", validators,
-                                 issuers=BENCH_SIGNERS if mix is None else 0,
+        with (LocalNetwork if comet is None else comet.network_class).create(
+                root / "devnet", validators, issuers=BENCH_SIGNERS if mix is None else 0,
                                  chain_id=BENCH_CHAIN_ID, configure=configure,
                                  roles=None if workload is None else workload.roles()
                                  ) as network:
             raw_txs, setup = presign_load(network, txs, workload, progress)
             write_tx_file(root / "load.txs", raw_txs)
+            if comet is not None:
+                comet.prepare(network, commit_pause_ms, batch_txs)
             network.start_all()
             network.wait_for_height(1)
             setup_height = commit_setup_blocks(network, setup)
             progress("load", 0, txs)
             out = root / "load.json"
-            with running_load(network, root / "load.txs", out, rate_tx_per_s=rate_tx_per_s,
-                              batch_txs=batch_txs, drain_idle_s=30.0,
-                              drain_max_s=60.0 + txs / rate_tx_per_s,
-                              from_height=setup_height + 1) as process:
-                budget_s = 2 * txs / rate_tx_per_s + 60.0 + LOAD_PROCESS_GRACE_S
-                report = read_load_report(out, process, budget_s)
+            if comet is not None:
+                report = comet.run_load(network, raw_txs, out, LoadConfig(
+                    network.urls, rate_tx_per_s, batch_txs, drain_idle_s=30.0,
+                    drain_max_s=60.0 + txs / rate_tx_per_s))
+            else:
+                with running_load(network, root / "load.txs", out,
+                                  rate_tx_per_s=rate_tx_per_s, batch_txs=batch_txs,
+                                  drain_idle_s=30.0, drain_max_s=60.0 + txs / rate_tx_per_s,
+                                  from_height=setup_height + 1) as process:
+                    budget_s = 2 * txs / rate_tx_per_s + 60.0 + LOAD_PROCESS_GRACE_S
+                    report = read_load_report(out, process, budget_s)
             progress("load", txs, txs)
             agreement = network.check_agreement()
-            with NodeClient(network.urls[0]) as client:
-                not_ok = count_results_not_ok(client, setup_height + 1,
-                                              agreement.common_height)
+            if comet is not None:
+                not_ok = comet.count_results_not_ok(network, 1, agreement.common_height)
+                pause = comet.get_timeout_commit_ms(network)
+            else:
+                with NodeClient(network.urls[0]) as client:
+                    not_ok = count_results_not_ok(client, setup_height + 1,
+                                                  agreement.common_height)
+                pause = network.load_config(0).chain.commit_pause_ms
             network.stop_all()
-            pause = network.load_config(0).chain.commit_pause_ms
     finally:
         if directory is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -603,7 +642,7 @@ def run_network_bench(*, validators: int = 4, txs: int = 20_000, rate_tx_per_s: 
         agreement_height=agreement.common_height, forks=len(agreement.mismatches),
         refused_by_code=summary["refused_by_code"],
         directory=None if directory is None else str(root), mix=mix,
-        results_not_ok=not_ok)
+        results_not_ok=not_ok, engine="builtin" if comet is None else comet.name)
 
 
 # ------------------------------------------------------------------------------ catch-up

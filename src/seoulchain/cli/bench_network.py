@@ -10,10 +10,11 @@ import typer
 from rich.progress import Progress
 
 from seoulchain.cli.common import console, err_console, finite_float, reports_errors
+from seoulchain.cli.network import ConsensusEngine, EngineOption
 from seoulchain.errors import LocalError
 
 if TYPE_CHECKING:
-    from seoulchain.bench.network import NetworkBenchResult
+    from seoulchain.bench.network import NetworkBenchResult, OtherEngine
 
 # Far above what a loopback network commits (docs/performance.md): a typo, not a load.
 RATE_TX_PER_S_MAX = 1_000_000.0
@@ -42,6 +43,7 @@ def bench_network(
             help="Keep the devnet, load and reports in this fresh directory.")] = None,
         json_file: Annotated[Path | None, typer.Option(
             "--json-out", help="Also write the figures to this JSON file.")] = None,
+        engine: EngineOption = ConsensusEngine.BUILTIN,
 ) -> None:
     """Four validators on loopback: committed tx/s and commit latency under offered load."""
     from seoulchain.bench.mix import check_mix
@@ -67,7 +69,7 @@ def bench_network(
             result = run_network_bench(validators=validators, txs=txs, rate_tx_per_s=rate,
                                        batch_txs=batch, commit_pause_ms=commit_pause_ms,
                                        directory=keep / "load" if keep else None, mix=mix,
-                                       progress=on_progress)
+                                       engine=load_engine(engine), progress=on_progress)
         if catch_up_blocks:
             catch_up = run_catchup_bench(blocks=catch_up_blocks, validators=validators,
                                          directory=keep / "catch-up" if keep else None,
@@ -89,10 +91,20 @@ def bench_network(
         raise typer.Exit(2)
 
 
+def load_engine(engine: ConsensusEngine) -> OtherEngine | None:
+    """Return the benchmark's driver of `engine`; None for the built-in engine."""
+    if engine is ConsensusEngine.BUILTIN:
+        return None
+    from seoulchain.bench.cometbft import COMETBFT
+
+    return COMETBFT
+
+
 def print_load_result(result: NetworkBenchResult) -> None:
     load = "txs" if result.mix is None else f"txs of the {result.mix} mix"
+    engine = "" if result.engine == "builtin" else f" under {result.engine}"
     console.print(
-        f"{result.validators} validators, {result.txs_offered} {load} offered at "
+        f"{result.validators} validators{engine}, {result.txs_offered} {load} offered at "
         f"{result.rate_offered_tx_per_s:,.0f} tx/s: {result.txs_committed} committed in "
         f"{result.blocks} blocks, {result.committed_tx_per_s:,.0f} tx/s; commit latency "
         f"p50 {result.latency_ms_p50} ms, p99 {result.latency_ms_p99} ms "

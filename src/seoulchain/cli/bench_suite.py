@@ -1,4 +1,5 @@
-"""`seoulchain bench` (the full benchmark) and `seoulchain bench postgres` (the baseline)."""
+"""`seoulchain bench` (the full benchmark), `seoulchain bench postgres` (the baseline) and the
+focused benchmarks (identity, api, portal)."""
 
 from __future__ import annotations
 
@@ -166,3 +167,108 @@ def bench_identity(
                   highlight=False)
     if json_file is not None:
         json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+@reports_errors
+def bench_api(
+        clients: Annotated[int, typer.Option(
+            min=1, max=256, help="Concurrent read connections.")] = 8,
+        duration: Annotated[float, typer.Option(
+            help="Seconds of reads per route.", parser=finite_float(0, 3600, low_open=True))
+        ] = 5.0,
+        latency_txs: Annotated[int, typer.Option(
+            min=1, max=10_000, help="Transactions timed from submit to commit.")] = 40,
+        subscribers: Annotated[int, typer.Option(
+            min=1, max=1000, help="Concurrent event stream subscribers.")] = 100,
+        event_txs: Annotated[int, typer.Option(
+            min=1, max=1000, help="Transactions (one batch) every subscriber receives.")
+        ] = 500,
+        json_file: Annotated[Path | None, typer.Option(
+            "--json-out", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """API reads/s, submit-to-commit latency through the API, and events delivered/s, on a
+    fresh one-validator node on loopback (docs/performance.md)."""
+    from seoulchain.bench.api import run_api_bench
+
+    result = run_api_bench(clients, duration, latency_txs, subscribers, event_txs,
+                           lambda text: err_console.print(text, highlight=False))
+    console.print(f"reads with {result.clients} connections: {result.tx_reads_per_s:,.0f} "
+                  f"tx/s by hash, {result.block_reads_per_s:,.0f} blocks/s "
+                  f"({result.read_errors} errors)", highlight=False)
+    console.print(f"submit to commit through the API ({result.latency_txs} txs, commit pause "
+                  f"{result.commit_pause_ms} ms): p50 {result.latency_ms_p50} ms, p99 "
+                  f"{result.latency_ms_p99} ms", highlight=False)
+    console.print(f"events: {result.events_delivered:,} delivered to {result.subscribers} "
+                  f"subscribers at {result.events_per_s:,.0f}/s ({result.events_missing} "
+                  f"missing); {result.cores} cores, load average {result.load_average}",
+                  highlight=False)
+    if json_file is not None:
+        json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if result.read_errors or result.events_missing:
+        raise typer.Exit(2)
+
+
+@reports_errors
+def bench_portal(
+        runs: Annotated[int, typer.Option(
+            min=1, max=1000, help="Cold page loads of the portal to time.")] = 20,
+        json_file: Annotated[Path | None, typer.Option(
+            "--json-out", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """The portal's first render time in Chromium (/usr/bin/chromium), on a fresh
+    one-validator node on loopback (docs/performance.md)."""
+    from seoulchain.bench.portal import run_portal_bench
+
+    result = run_portal_bench(runs, lambda text: err_console.print(text, highlight=False))
+    console.print(f"portal first render over {result.runs} cold loads: p50 "
+                  f"{result.first_render_ms_p50} ms, p95 {result.first_render_ms_p95} ms, "
+                  f"max {result.first_render_ms_max} ms (first paint p50 "
+                  f"{result.first_paint_ms_p50} ms; {result.requests_per_load} requests); "
+                  f"Chromium {result.chromium}, "
+                  f"{result.cores} cores, load average {result.load_average}",
+                  highlight=False)
+    if json_file is not None:
+        json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+# The poll size the voting figures are extrapolated to: a district-wide consultation.
+VOTING_POLL_BALLOTS = 10_000
+
+
+@reports_errors
+def bench_voting(
+        ballots: Annotated[int, typer.Option(
+            min=1, max=100_000, help="Ballots to make, verify and tally.")] = 200,
+        trustees: Annotated[int, typer.Option(min=1, max=16, help="Trustees (n-of-n).")] = 2,
+        json_file: Annotated[Path | None, typer.Option(
+            "--json-out", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Ballot verification rate at admission, tally and verification time, ballot size."""
+    from seoulchain.bench.voting import run_voting_bench
+    from seoulchain.crypto import SigningKey
+    from seoulchain.ledger.types import Transaction
+
+    figures = run_voting_bench(ballots, trustees=trustees)
+    cast = Transaction.create(SigningKey.generate(), chain_id="seoul-bench", nonce=1,
+                              expiry_height=1, service="vote", method="cast",
+                              args={"poll_id": "bench",
+                                    "ballot": "x" * figures["ballot_bytes_mean"]})
+    scale = VOTING_POLL_BALLOTS / ballots
+    verify_s = figures["verify_ms_median"] * VOTING_POLL_BALLOTS / 1000
+    figures.update(cast_tx_bytes=len(cast.encode()),
+                   extrapolated_ballots=VOTING_POLL_BALLOTS,
+                   extrapolated_verify_s=round(verify_s, 1),
+                   extrapolated_tally_s=round(figures["tally_ms"] * scale / 1000, 2))
+    console.print(f"ballot   {figures['ballot_bytes_mean']:,} B ({figures['choices_per_ballot']} "
+                  f"choices); cast tx {figures['cast_tx_bytes']:,} B", highlight=False)
+    console.print(f"admission {figures['verify_ballots_per_s']} ballots/s per core "
+                  f"(verify p50 {figures['verify_ms_median']} ms)", highlight=False)
+    console.print(f"{ballots} ballots: tally {figures['tally_ms']} ms, decryption "
+                  f"{figures['decrypt_ms_per_trustee']} ms per trustee, result check "
+                  f"{figures['verify_decryptions_and_result_ms']} ms; verify and tally "
+                  f"{figures['verify_and_tally_s']} s", highlight=False)
+    console.print(f"extrapolated to {VOTING_POLL_BALLOTS:,} ballots (linear): verifying every "
+                  f"ballot {figures['extrapolated_verify_s']} s, tally "
+                  f"{figures['extrapolated_tally_s']} s", highlight=False)
+    if json_file is not None:
+        json_file.write_text(json.dumps(figures, indent=2) + "\n")

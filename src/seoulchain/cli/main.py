@@ -12,7 +12,14 @@ from typing import Annotated, Any
 import typer
 
 from seoulchain.cli.bench_network import bench_network
-from seoulchain.cli.bench_suite import bench_identity, bench_postgres, bench_suite
+from seoulchain.cli.bench_suite import (
+    bench_api,
+    bench_identity,
+    bench_portal,
+    bench_postgres,
+    bench_suite,
+    bench_voting,
+)
 from seoulchain.cli.common import (
     HomeOption,
     JsonOption,
@@ -51,6 +58,7 @@ from seoulchain.cli.tiles import export_tiles
 from seoulchain.cli.txs import query_app, tx_app
 from seoulchain.cli.vault import vault_app
 from seoulchain.cli.vc import vc_app
+from seoulchain.cli.vote import vote_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError, SeoulchainError, StorageError
 from seoulchain.execution.platform import ServiceVersionError
@@ -83,6 +91,7 @@ app.add_typer(eligibility_app, name="eligibility")
 app.add_typer(vault_app, name="vault")
 app.add_typer(did_app, name="did")
 app.add_typer(vc_app, name="vc")
+app.add_typer(vote_app, name="vote")
 app.command("verify")(verify_command)
 app.command("export-tiles")(export_tiles)
 app.command("state-sync")(state_sync)
@@ -231,12 +240,16 @@ def demo(home: HomeOption = DEMO_HOME,
 
 async def seed_demo(home: Home, url: str) -> None:
     from seoulchain.client.demo import seed_demo_from_home
+    from seoulchain.client.demo_identity import seed_identity_from_home
+    from seoulchain.client.demo_voting import seed_poll_from_home
     from seoulchain.client.http import NodeClient
 
     def seed() -> int:
         with NodeClient(url) as client:
-            return seed_demo_from_home(client, home, home.root / "demo-docs",
-                                       lambda line: console.print(f"  {line}", highlight=False))
+            return sum(seeder(client, home, home.root / "demo-docs",
+                              lambda line: console.print(f"  {line}", highlight=False))
+                       for seeder in (seed_demo_from_home, seed_identity_from_home,
+                                      seed_poll_from_home))
 
     console.print(f"node running; seeding demo city data through {url} ...")
     await asyncio.to_thread(seed)
@@ -296,12 +309,15 @@ def audit(home: HomeOption, node_index: NodeIndexOption = None,
     from seoulchain.client.audit import audit_chain
     from seoulchain.execution.service import load_services
     from seoulchain.ledger.store import BlockStore
+    from seoulchain.node.abci import CometRpc, get_rpc_url
 
     node_home = resolve_node_home(home, node_index)
     if not node_home.store_path.is_file():
         raise LocalError(f"no chain data at {node_home.store_path}: the node has not run "
                          f"yet, so there is nothing to audit")
     genesis = node_home.load_genesis()
+    rpc_url = get_rpc_url(node_home)  # a node run under CometBFT: its headers carry the ids
+    rpc = None if rpc_url is None else CometRpc(rpc_url)
     store = BlockStore(node_home.store_path)
     try:
         with make_count_progress("blocks", quiet=quiet) as bar:
@@ -311,9 +327,12 @@ def audit(home: HomeOption, node_index: NodeIndexOption = None,
                 if height % 50 == 0 or height == tip:
                     bar.update(task, completed=height, total=tip)
 
-            report = audit_chain(genesis, store, load_services(), on_progress)
+            report = audit_chain(genesis, store, load_services(), on_progress,
+                                 None if rpc is None else rpc.get_app_hash)
     finally:
         store.close()
+        if rpc is not None:
+            rpc.close()
     rate = report.txs / report.elapsed_s if report.elapsed_s > 0 else 0.0
     summary = (f"{report.blocks} blocks, {report.txs} txs checked in {report.elapsed_s:.1f} s "
                f"({rate:,.0f} tx/s)")
@@ -355,6 +374,9 @@ bench_app.command("postgres")(bench_postgres)
 bench_app.command("proofs")(bench_proofs_command)
 bench_app.command("network")(bench_network)
 bench_app.command("identity")(bench_identity)
+bench_app.command("voting")(bench_voting)
+bench_app.command("api")(bench_api)
+bench_app.command("portal")(bench_portal)
 
 
 @bench_app.command("statesync")

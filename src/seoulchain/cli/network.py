@@ -181,11 +181,14 @@ def wait_until_up(supervisor: DevnetSupervisor, urls: list[str]) -> None:
 
 def seed_devnet(network: Devnet, url: str) -> None:
     from seoulchain.client.demo import seed_demo_from_home
+    from seoulchain.client.demo_identity import seed_identity_from_home
+    from seoulchain.client.demo_voting import seed_poll_from_home
 
     console.print(f"seeding demo city data through {url} ...")
     with NodeClient(url) as client:
-        seed_demo_from_home(client, Home(network.root), network.root / "demo-docs",
-                            lambda line: console.print(f"  {line}", highlight=False))
+        for seeder in (seed_demo_from_home, seed_identity_from_home, seed_poll_from_home):
+            seeder(client, Home(network.root), network.root / "demo-docs",
+                   lambda line: console.print(f"  {line}", highlight=False))
 
 
 def print_where_to_look(network: Devnet, urls: list[str]) -> None:
@@ -194,13 +197,15 @@ def print_where_to_look(network: Devnet, urls: list[str]) -> None:
     console.print(f"""
 [bold]seoulchain devnet is running[/bold]: {len(urls)} validators (Ctrl-C stops, a rerun resumes)
   APIs           {', '.join(urls)}   (interactive docs: {urls[0]}/docs)
+  portal         {urls[0]}/portal/   (every node serves it; docs/portal.md)
   node logs      {root}/node-*/node.log
 {format_commands_to_try(root)}""", highlight=False)
 
 
 def format_commands_to_try(home: Path) -> str:
     """Return the banner's example commands, typed as they work from a new terminal."""
-    from seoulchain.client.demo import DEMO_VINS, ISSUED_DOCUMENTS
+    from seoulchain.client.demo import CITIZEN_KEY_NAMES, DEMO_VINS, ISSUED_DOCUMENTS
+    from seoulchain.client.demo_identity import get_credential_path
 
     cli = get_cli_command()
     where = shlex.quote(str(home))
@@ -211,6 +216,10 @@ def format_commands_to_try(home: Path) -> str:
              f"  {cli} query notary {example} --home {where}",
              f"  {cli} query vehicle history vin={DEMO_VINS[0]} --home {where}",
              f"  {cli} document check {issued} --home {where}"]
+    lines += [f"  {cli} vc {command} "
+              f"{shlex.quote(str(get_credential_path(home / 'demo-docs', citizen)))} "
+              f"--home {where}"
+              for command, citizen in zip(("verify", "status"), CITIZEN_KEY_NAMES, strict=True)]
     if Path("README.md").is_file():
         lines.append(f"  {cli} tx notary anchor README.md --home {where}")
     lines.append(f"  {cli} audit --home {where}")

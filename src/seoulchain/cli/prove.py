@@ -1,7 +1,8 @@
 """`seoulchain prove ...` writes proof bundles; `seoulchain verify` checks one offline.
 
 A bundle is built from a node's HTTP API (`--node URL`) or straight from a node home's
-store (`--home DIR`, no running node needed; a devnet directory uses its first node), then
+store (`--home DIR`, no running node needed; a devnet directory uses its first node; a
+node run under CometBFT also needs its CometBFT RPC, for the signed headers), then
 verified by the prover itself before it is written. `verify` needs only the bundle and the
 genesis file: no network, no node (docs/spec/proofs.md).
 """
@@ -28,12 +29,14 @@ from seoulchain.cli.common import (
 )
 from seoulchain.errors import LocalError
 from seoulchain.ledger.genesis import Genesis
+from seoulchain.ledger.types import PUBLIC_KEY_BYTES
 from seoulchain.light.bundle import (
     BundleError,
     Checkpoint,
     ProofSource,
     ProvenStatement,
     build_document_bundle,
+    build_labor_bundle,
     build_state_bundle,
     build_tx_bundle,
     build_vehicle_bundle,
@@ -68,14 +71,24 @@ def open_source(home: Path | None, node: str | None) -> Iterator[tuple[ProofSour
         raise LocalError("give --node URL or --home DIR")
     from seoulchain.cli.common import resolve_node_home
     from seoulchain.ledger.store import BlockStore
+    from seoulchain.node.abci import CometRpc, CometStoreProofSource, get_rpc_url
     from seoulchain.node.proofs import StoreProofSource
 
     node_home = resolve_node_home(home)
     if not node_home.store_path.exists():
         raise LocalError(f"{node_home.root} has no chain data yet")
+    rpc_url = get_rpc_url(node_home)
     store = BlockStore(node_home.store_path)
+    genesis = node_home.load_genesis()
     try:
-        yield StoreProofSource(node_home.load_genesis(), store), node_home.load_genesis()
+        if rpc_url is None:
+            yield StoreProofSource(genesis, store), genesis
+            return
+        rpc = CometRpc(rpc_url)
+        try:
+            yield CometStoreProofSource(genesis, store, rpc), genesis
+        finally:
+            rpc.close()
     finally:
         store.close()
 
@@ -160,6 +173,35 @@ def prove_vehicle(vin: Annotated[str, typer.Argument(help="The vehicle's VIN (17
     """Prove a vehicle's record and its whole history (or that it is not registered)."""
     run_prove(home, node, out, trusted_height, lambda source, genesis: build_vehicle_bundle(
         source, genesis, vin, trusted_height))
+
+
+@prove_app.command("labor")
+@reports_errors
+def prove_labor(party: Annotated[str, typer.Argument(
+                    metavar="WORKER", help="The worker's public key (64 hex digits) or the "
+                                           "name of a key in HOME/keys.")],
+                home: OptionalHomeOption = None, node: ProveNodeOption = None,
+                out: OutOption = None, trusted_height: TrustedHeightOption = None) -> None:
+    """Prove a worker's labor contracts with every amendment, work period and payment."""
+    public_key = parse_party_argument(party, home)
+    run_prove(home, node, out, trusted_height, lambda source, genesis: build_labor_bundle(
+        source, genesis, public_key, trusted_height))
+
+
+def parse_party_argument(text: str, home: Path | None) -> bytes:
+    """Return the public key given as 64 hex digits or as a key name in HOME/keys."""
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) == PUBLIC_KEY_BYTES:
+        return value
+    if home is None:
+        raise LocalError(f"{text!r} is not a {PUBLIC_KEY_BYTES * 2}-digit hex public key; "
+                         "to name a key of HOME/keys, give --home")
+    from seoulchain.node.home import Home
+
+    return Home(home).load_key(text).public_key
 
 
 @reports_errors

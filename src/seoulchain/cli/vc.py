@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -55,7 +54,6 @@ from seoulchain.credentials import integrity
 from seoulchain.credentials.errors import StatusListError
 from seoulchain.credentials.statuslist import (
     StatusList,
-    build_status_entry,
     build_status_list_credential,
     find_status_entry,
 )
@@ -69,9 +67,6 @@ vc_app = typer.Typer(no_args_is_help=True,
                      help="W3C verifiable credentials: issue, verify, revoke, suspend, "
                           "present (docs/identity.md).")
 
-# Random draws of a free status index before giving up: a list is at least 131,072 entries
-# and an issuer keeps it under half full, so each draw is free with probability >= 1/2.
-INDEX_DRAWS_MAX = 16
 # The verifier's accepted challenges (relative to the working directory, as the demo's
 # home), each kept as long as a presentation answering it could still be accepted.
 REPLAY_STORE_DEFAULT = Path(".seoulchain/vc/used-challenges.json")
@@ -107,9 +102,9 @@ def issue(home: HomeOption,
     signing_key = Home(home).load_key(key)
     with common.open_client(home, node) as client:
         method = find_assertion_method(client, issuer, signing_key.public_key)
-        status = [draw_status_entry(client, status_list, "revocation")]
+        status = [vc.draw_status_entry(client, status_list, "revocation")]
         if suspension_list is not None:
-            status.append(draw_status_entry(client, suspension_list, "suspension"))
+            status.append(vc.draw_status_entry(client, suspension_list, "suspension"))
     now = datetime.now(UTC).replace(microsecond=0)
     unsigned = vc.build_credential(kind, issuer, subject, claims_value, now,
                                    now + timedelta(days=valid_days), status,
@@ -137,23 +132,6 @@ def parse_claims(text: str) -> dict[str, Any]:
     if not isinstance(value, dict) or not value:
         raise LocalError('--claims must be a JSON object, e.g. {"residentOf": "Jongno-gu"}')
     return value
-
-
-def draw_status_entry(client: NodeClient, list_id: str, purpose: str) -> dict[str, Any]:
-    """Return a status entry at a random index of `list_id` no credential was given yet."""
-    listing = vc.get_result(client, "vc", "status_list", list_id=list_id)
-    if listing is None:
-        raise LocalError(f"status list {list_id!r} does not exist on this chain")
-    if listing["purpose"] != purpose:
-        raise LocalError(f"status list {list_id!r} is for {listing['purpose']}, not {purpose}")
-    rng = random.SystemRandom()
-    for _ in range(INDEX_DRAWS_MAX):
-        index = rng.randrange(listing["size"])
-        if vc.get_result(client, "vc", "status", list_id=list_id,
-                         index=index)["credential"] is None:
-            return build_status_entry(vc.compute_status_list_url(list_id), index, purpose)
-    raise LocalError(f"no free index of {list_id!r} in {INDEX_DRAWS_MAX} draws: the list is "
-                     f"nearly full; create another")
 
 
 def format_json(value: Any) -> str:

@@ -19,6 +19,10 @@ that wrote it. Last, each service that declares invariants of its own state
 (`Service.check_invariants`, such as mileage's supply) checks them on the replayed state.
 The first failure stops the audit and names the height and the check.
 
+A node run under CometBFT stores unsigned commit records; its audit (given CometBFT's app
+hashes) checks instead that each is the record of its block and that the replayed block id
+of h is the app hash in CometBFT's header h + 1 (docs/operations.md, "The CometBFT engine").
+
 A state-synced store holds no blocks up to its base height h (the snapshot it was restored
 from). Its audit checks from the snapshot on: it restores the kept snapshot (DATA/snapshots
 beside the store) into the scratch store, verifying every chunk against the manifest and
@@ -52,6 +56,8 @@ from seoulchain.ledger.types import Block, Commit
 from seoulchain.proofs.smt import SparseMerkleTree, decode_node_key
 
 ProgressCallback = Callable[[int, int], None]
+# Under the CometBFT engine: the app hash CometBFT's header of a height carries.
+AppHashSource = Callable[[int], bytes]
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,13 @@ class AuditFailure(SeoulchainError):
 
 
 def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service],
-                progress: ProgressCallback | None = None) -> AuditReport:
-    """Replay and verify every block in `store` from `genesis`; never raises on bad data."""
+                progress: ProgressCallback | None = None,
+                app_hashes: AppHashSource | None = None) -> AuditReport:
+    """Replay and verify every block in `store` from `genesis`; never raises on bad data.
+
+    With `app_hashes` (a chain run under CometBFT) each block's stored commit is the
+    unsigned record of its id, and the replayed block id of h must be the app hash in
+    CometBFT's header h + 1 instead."""
     started = time.monotonic()
     scratch = tempfile.TemporaryDirectory(prefix="seoulchain-audit-")
     replay_store = BlockStore(Path(scratch.name) / "replay.sqlite", durable=False)
@@ -90,7 +101,8 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
         with store.read_snapshot():
             tip = store.get_tip()
             tip_height = 0 if tip is None else tip.height
-            replay_chain(genesis, store, replay_store, services, tip_height, counts, progress)
+            replay_chain(genesis, store, replay_store, services, tip_height, counts, progress,
+                         app_hashes)
     except AuditFailure as failure:
         return AuditReport(counts[0], counts[1], tip_height, time.monotonic() - started,
                            failure.height, str(failure))
@@ -102,7 +114,8 @@ def audit_chain(genesis: Genesis, store: BlockStore, services: dict[str, Service
 
 def replay_chain(genesis: Genesis, store: BlockStore, replay_store: BlockStore,
                  services: dict[str, Service], tip_height: int, counts: list[int],
-                 progress: ProgressCallback | None) -> None:
+                 progress: ProgressCallback | None, app_hashes: AppHashSource | None = None
+                 ) -> None:
     """Check the store's chain up to `tip_height` by replaying it into `replay_store`."""
     if store.get_meta("genesis_hash") != genesis.hash():
         raise AuditFailure(0, "the store was not created from this genesis file")
@@ -113,7 +126,7 @@ def replay_chain(genesis: Genesis, store: BlockStore, replay_store: BlockStore,
                     known_upgrades=get_upgrades(store))
     if store.get_base_height() > 0:
         check_base_commit(engine, store)
-    replay_blocks(engine, store, tip_height, counts, progress)
+    replay_blocks(engine, store, tip_height, counts, progress, app_hashes)
     check_final_state(engine, store, replay_store, tip_height)
     check_service_invariants(services, replay_store, tip_height)
 
@@ -158,14 +171,15 @@ def check_base_commit(engine: Engine, store: BlockStore) -> None:
 
 
 def replay_blocks(engine: Engine, store: BlockStore, tip_height: int, counts: list[int],
-                  progress: ProgressCallback | None) -> None:
+                  progress: ProgressCallback | None,
+                  app_hashes: AppHashSource | None = None) -> None:
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for height, block_bytes, commit_bytes in store.iter_blocks():
             if height != engine.height + 1:
                 raise AuditFailure(engine.height + 1, f"block {engine.height + 1} is missing")
             block, commit = decode_block_and_commit(height, block_bytes, commit_bytes)
             engine.preverify(list(block.txs), pool)
-            replay_block(engine, block, commit, counts)
+            replay_block(engine, block, commit, counts, app_hashes)
             if progress is not None:
                 progress(height, tip_height)
     if engine.height != tip_height:
@@ -174,9 +188,13 @@ def replay_blocks(engine: Engine, store: BlockStore, tip_height: int, counts: li
                            f"{engine.height}")
 
 
-def replay_block(engine: Engine, block: Block, commit: Commit, counts: list[int]) -> None:
+def replay_block(engine: Engine, block: Block, commit: Commit, counts: list[int],
+                 app_hashes: AppHashSource | None = None) -> None:
     """Check one block against the replayed chain, then apply it."""
-    check_block(engine, block, commit)
+    if app_hashes is None:
+        check_block(engine, block, commit)
+    else:
+        check_cometbft_block(engine, block, commit, app_hashes)
     engine.commit(block, commit)
     counts[0] += 1
     counts[1] += len(block.txs)
@@ -218,6 +236,30 @@ def check_block(engine: Engine, block: Block, commit: Commit) -> None:
         engine.process_proposal(block)
     except RemoteError as exc:
         raise AuditFailure(height, str(exc)) from exc
+
+
+def check_cometbft_block(engine: Engine, block: Block, commit: Commit,
+                         app_hashes: AppHashSource) -> None:
+    """Under CometBFT: unsigned commit records, replayed roots, and the block id of h equal
+    to the app hash CometBFT's header h + 1 carries."""
+    height = block.height
+    if commit != Commit(height, 0, block.block_id(), ()):
+        raise AuditFailure(height, "the stored commit is not the unsigned record of the block")
+    if block.last_commit not in (None, Commit(height - 1, 0, engine.tip.block_id, ())):
+        raise AuditFailure(height, f"the block does not link to block {height - 1}")
+    try:
+        engine.process_proposal(block)
+    except RemoteError as exc:
+        raise AuditFailure(height, str(exc)) from exc
+    try:
+        app_hash = app_hashes(height + 1)
+    except SeoulchainError as exc:
+        raise AuditFailure(height, f"CometBFT's header {height + 1} is unavailable: "
+                                   f"{exc}") from exc
+    if app_hash != block.block_id():
+        raise AuditFailure(height, f"CometBFT's header {height + 1} carries app hash "
+                                   f"{app_hash.hex()}, the replayed block {height} has id "
+                                   f"{block.block_id().hex()}")
 
 
 def check_final_state(engine: Engine, store: BlockStore, replay_store: BlockStore,

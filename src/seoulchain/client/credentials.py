@@ -24,6 +24,7 @@ must name the holder as its subject and pass the checks above.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import MutableSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,12 +43,13 @@ from seoulchain.credentials.loader import CREDENTIALS_V2_URL, SEOULCHAIN_CREDENT
 from seoulchain.credentials.statuslist import (
     STATUS_ENTRY_TYPE,
     StatusList,
+    build_status_entry,
     issuer_id,
     parse_index,
 )
 from seoulchain.crypto.hashing import sha256
 from seoulchain.crypto.keys import SigningKey
-from seoulchain.errors import RemoteError, VerificationError
+from seoulchain.errors import LocalError, RemoteError, VerificationError
 from seoulchain.services.did import find_verification_key
 from seoulchain.services.vc import STATUS_LIST_ENTRIES_MAX, compute_role
 
@@ -73,6 +75,9 @@ PRESENTATION_AGE_MAX_S = 600
 CLOCK_SKEW_S = 60
 # An XML datetime with fractions and a zone is under 40 characters.
 DATETIME_CHARS_MAX = 64
+# Random draws of a free status index before giving up: a list is at least 131,072 entries
+# and an issuer keeps it under half full, so each draw is free with probability >= 1/2.
+INDEX_DRAWS_MAX = 16
 
 
 class CredentialRejected(VerificationError):
@@ -541,3 +546,20 @@ def verify_holder_proof(client: NodeClient, vp: dict[str, Any], holder: str, cha
         raise PresentationRejected(f"wrong challenge or domain: {exc}") from exc
     except (VerificationError, CredentialError) as exc:
         raise PresentationRejected(f"the holder's proof does not verify: {exc}") from exc
+
+
+def draw_status_entry(client: NodeClient, list_id: str, purpose: str) -> dict[str, Any]:
+    """Return a status entry at a random index of `list_id` no credential was given yet."""
+    listing = get_result(client, "vc", "status_list", list_id=list_id)
+    if listing is None:
+        raise LocalError(f"status list {list_id!r} does not exist on this chain")
+    if listing["purpose"] != purpose:
+        raise LocalError(f"status list {list_id!r} is for {listing['purpose']}, not {purpose}")
+    rng = random.SystemRandom()
+    for _ in range(INDEX_DRAWS_MAX):
+        index = rng.randrange(listing["size"])
+        if get_result(client, "vc", "status", list_id=list_id,
+                      index=index)["credential"] is None:
+            return build_status_entry(compute_status_list_url(list_id), index, purpose)
+    raise LocalError(f"no free index of {list_id!r} in {INDEX_DRAWS_MAX} draws: the list is "
+                     f"nearly full; create another")

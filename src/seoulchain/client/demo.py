@@ -16,6 +16,7 @@ that was interrupted part way (the devnet killed mid-batch) resumes where it sto
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,11 @@ from seoulchain.node.agencies import OPERATOR_KEY_NAME, load_agency_keys
 from seoulchain.node.home import Home
 
 EXPIRY_BLOCKS = 100
+# How long a reseed waits for transactions still pending in the node's mempool (an earlier
+# seeder's, killed before they committed): a devnet commits a block about every second, and
+# the demo's largest batch (33 governance transactions) fits in one block.
+PENDING_WAIT_S = 30.0
+PENDING_POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -114,11 +120,30 @@ def seed_demo_data(client: NodeClient, keys: Mapping[str, SigningKey], fallback:
 def seed_demo_from_home(client: NodeClient, home: Home, directory: Path,
                         report: Callable[[str], None]) -> int:
     """Seed the demo data with the agencies' keys found in a home's (or devnet's) keys/."""
+    await_pending_txs(client, report)
     genesis = home.load_genesis()
     keys = load_agency_keys(home.keys_dir, genesis)
     committed = seed_demo_data(client, keys, home.load_key(OPERATOR_KEY_NAME), directory, report)
     return committed + seed_public_records(client, keys, home.keys_dir, genesis.threshold,
                                            directory, report)
+
+
+def await_pending_txs(client: NodeClient, report: Callable[[str], None],
+                      timeout_s: float = PENDING_WAIT_S) -> None:
+    """Wait until the node's mempool is empty, so an earlier seeder's pending transactions
+    have committed before records are checked and nonces read (a transaction signed again
+    with a pending one's nonce never commits: the pending one takes the nonce)."""
+    deadline = time.monotonic() + timeout_s
+    pending = client.get_status()["mempool_txs"]
+    if pending:
+        report(f"waiting for {pending} pending transactions to commit before seeding")
+    while pending:
+        if time.monotonic() >= deadline:
+            raise RemoteError(f"the node's mempool still holds {pending} transactions after "
+                              f"{timeout_s:.0f} s; an earlier seeding's may be among them, and "
+                              "signing their nonces again would clash: rerun once it drains")
+        time.sleep(PENDING_POLL_S)
+        pending = client.get_status()["mempool_txs"]
 
 
 def submit(client: NodeClient, key: SigningKey, chain_id: str, method: str,
@@ -235,12 +260,14 @@ def load_demo_key(keys_dir: Path, name: str) -> SigningKey:
 
 
 def grant_demo_roles(batch: Batch, keys: Mapping[str, SigningKey], threshold: int,
-                     report: Callable[[str], None]) -> None:
-    """Have governance grant ROLE_GRANTS not yet held: one proposal each, then approvals."""
+                     report: Callable[[str], None],
+                     grants: tuple[tuple[str, str], ...] = ROLE_GRANTS) -> None:
+    """Have governance grant `grants` not yet held: one proposal each, then approvals."""
     client = batch.client
-    held = {name: set(client.get_account(keys[name].public_key)["roles"])
-            for name in {name for name, _ in ROLE_GRANTS}}
-    missing = [(name, role) for name, role in ROLE_GRANTS if role not in held[name]]
+    # role_history answers for every role; the account view lists only the roles genesis or
+    # a method's signature names, not those a service checks itself (vc.issuer.<type>).
+    missing = [(name, role) for name, role in grants if not client.query(
+        "gov", "role_history", role=role, public_key=keys[name].public_key.hex())["result"]["held"]]
     if not missing:
         return
     open_ids = {(proposal["action"].get("role"), proposal["action"].get("public_key")):

@@ -17,11 +17,19 @@ to the *proving header*, verified one after another by the light client's rules
   `document`) an issued document's record, read as its status at the proving header's time
   (valid, revoked, superseded, expired, not yet valid, unknown);
 - `vehicle`: a vehicle's record (or its absence) under `state_root` and every entry of its
-  history, which the record's `history_digest` chains, read as the vehicle's history.
+  history, which the record's `history_digest` chains, read as the vehicle's history;
+- `labor`: a party's labor record (or its absence) under `state_root`, the list of its
+  contracts that record chains, and each contract's record with its amendments, work
+  periods and payments, which the contract's digests chain: a worker's work history.
 
 The statement text follows the grammar of docs/spec/proofs.md §7.4 exactly: keys are shown
 as `ed25519 <hex>`, after the agency's name when the genesis names it; texts from the chain
 (a kind, a reason, a result log) are quoted as JSON strings; times are ISO 8601 UTC.
+
+A chain run under CometBFT carries no seoulchain commit signatures; its bundles carry a
+`cometbft` section instead of `light_blocks`: CometBFT signed headers from the genesis
+validators to h + 1 and the seoulchain header h whose block id is that header's app hash
+(`light/cometbft.py`, docs/spec/proofs.md §13).
 
 `verify_bundle` checks every field — unknown or missing fields, non-canonical hex or
 base64, non-canonical CBOR all fail — so flipping any byte of a bundle makes it fail, and
@@ -34,14 +42,12 @@ Pure: no I/O here; the source is a callback object.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from seoulchain.codec import decode
 from seoulchain.codec.jsonview import to_jsonable
@@ -58,6 +64,15 @@ from seoulchain.ledger.types import (
     Transaction,
     ValidatorSet,
 )
+from seoulchain.light import cometbft
+from seoulchain.light.jsonfields import (
+    decode_b64,
+    decode_hex,
+    encode_b64,
+    require_int,
+    require_list,
+    require_object,
+)
 from seoulchain.light.lightclient import (
     DEFAULT_TRUST_LEVEL,
     LightBlock,
@@ -73,6 +88,7 @@ from seoulchain.proofs.logtree import (
 )
 from seoulchain.proofs.smt import PROOF_BYTES_MAX
 from seoulchain.services import document as document_service
+from seoulchain.services import labor as labor_service
 from seoulchain.services import vehicle as vehicle_service
 from seoulchain.services.anchoring import compute_doc_key
 
@@ -112,6 +128,28 @@ ISSUED_DOCUMENT_FIELDS = frozenset({
 VEHICLE_RECORD_FIELDS = frozenset({
     "vin", "model", "owner", "registrar", "registered_height", "status", "odometer_km",
     "meter_replacements", "offer", "listing", "entries", "history_digest"})
+LABOR_NAMESPACE = labor_service.LaborService.name
+# A labor contract record as the labor service writes it from 1.1.0 on.
+LABOR_CONTRACT_FIELDS = frozenset({
+    "contract_hash", "employer", "worker", "employer_did", "worker_did", "document_hash",
+    "hourly_wage_krw", "start_date", "end_date", "status", "proposed_height", "proposed_tx",
+    "signed_height", "signed_tx", "closed_height", "amendments", "pending_amendment",
+    "work_records", "worked_until", "minutes_worked", "wages_due_krw", "payments",
+    "wages_paid_krw", *labor_service.DIGEST_FIELDS.values()})
+LABOR_ROLES = ("employer", "worker")
+LABOR_STATUSES = (labor_service.PROPOSED, labor_service.IN_FORCE, labor_service.WITHDRAWN,
+                  labor_service.ENDED)
+LABOR_AMENDMENT_STATUSES = (labor_service.PROPOSED, labor_service.IN_FORCE,
+                            labor_service.WITHDRAWN)
+# A labor claim's lists of one contract's entries, and the service's caps on each.
+LABOR_ENTRY_LISTS = {"amendment": "amendment_entries", "work": "work_entries",
+                     "payment": "payment_entries"}
+LABOR_CLAIM_LISTS = {"amendment": ("amendments", labor_service.AMENDMENTS_MAX),
+                     "work": ("work", labor_service.WORK_RECORDS_MAX),
+                     "payment": ("payments", labor_service.PAYMENTS_MAX)}
+# Times a prover reads a party's records again when the source's height moved on while it
+# read them (each read is at the source's latest height; a bundle proves one height).
+LABOR_GATHER_ATTEMPTS = 5
 
 
 class BundleError(VerificationError):
@@ -156,6 +194,27 @@ class ProvenStatement:
         return self.text
 
 
+@dataclass(frozen=True, slots=True)
+class LaborContractProof:
+    """One contract of a labor claim: its record's proof and its entries of each kind."""
+
+    contract_hash: bytes
+    proof: StateProof
+    amendments: list[bytes]
+    work: list[bytes]
+    payments: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class LaborClaim:
+    """A party's labor record with its list entries and every contract on the list."""
+
+    party: bytes
+    proof: StateProof
+    entries: list[bytes]
+    contracts: list[LaborContractProof]
+
+
 class ProofSource(Protocol):
     """Where a prover gets the pieces of a bundle: a node's store, its API, a test chain."""
 
@@ -166,61 +225,16 @@ class ProofSource(Protocol):
     def get_state_proof(self, namespace: str, key: bytes) -> StateProof: ...
 
 
+@runtime_checkable
+class CometProofSource(Protocol):
+    """A proof source for a chain under CometBFT: its signed headers and seoulchain headers."""
+
+    def get_comet_light_block(self, height: int) -> cometbft.CometLightBlock: ...
+
+    def get_header(self, height: int) -> BlockHeader: ...
+
+
 # --------------------------------------------------------------------------- JSON fields
-
-
-def encode_b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def decode_b64(value: Any, name: str, bytes_max: int) -> bytes:
-    """Decode canonical padded base64 (the one text `encode_b64` gives) or raise."""
-    if not isinstance(value, str) or len(value) > 4 * (bytes_max // 3 + 1):
-        raise DecodeError(f"{name} must be base64 text of at most {bytes_max} bytes")
-    try:
-        data = base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise DecodeError(f"{name} is not valid base64") from exc
-    if encode_b64(data) != value:
-        raise DecodeError(f"{name} is not canonical base64")
-    return data
-
-
-def decode_hex(value: Any, name: str, size: int | None = None) -> bytes:
-    """Decode lower-case hex (the one text `bytes.hex()` gives) or raise."""
-    if not isinstance(value, str):
-        raise DecodeError(f"{name} must be hex text")
-    try:
-        data = bytes.fromhex(value)
-    except ValueError as exc:
-        raise DecodeError(f"{name} is not hex") from exc
-    if data.hex() != value:
-        raise DecodeError(f"{name} is not lower-case hex without spaces")
-    if size is not None and len(data) != size:
-        raise DecodeError(f"{name} must be {size} bytes, got {len(data)}")
-    return data
-
-
-def require_int(value: Any, name: str, minimum: int = 0) -> int:
-    if type(value) is not int or value < minimum or value > 2**64 - 1:
-        raise DecodeError(f"{name} must be an integer from {minimum} to 2^64 - 1")
-    return value
-
-
-def require_object(value: Any, name: str, keys: set[str]) -> dict[str, Any]:
-    """Return `value` if it is a JSON object with exactly `keys`."""
-    if not isinstance(value, dict):
-        raise DecodeError(f"{name} must be a JSON object")
-    if set(value) != keys:
-        missing, extra = sorted(keys - set(value)), sorted(set(value) - keys)
-        raise DecodeError(f"{name} fields are wrong (missing {missing}, unknown {extra})")
-    return value
-
-
-def require_list(value: Any, name: str, items_max: int) -> list[Any]:
-    if not isinstance(value, list) or len(value) > items_max:
-        raise DecodeError(f"{name} must be a list of at most {items_max} items")
-    return value
 
 
 def light_block_to_json(block: LightBlock) -> dict[str, Any]:
@@ -391,6 +405,68 @@ def compute_vehicle_state_key(vin: str) -> bytes:
     return VEHICLE_NAMESPACE.encode() + b"/" + vehicle_service.compute_vehicle_key(vin)
 
 
+def labor_proof_to_json(claim: LaborClaim) -> dict[str, Any]:
+    def encoded(items: list[bytes]) -> list[str]:
+        return [encode_b64(item) for item in items]
+
+    return {"kind": "labor", "party": claim.party.hex(),
+            "key_hash": sha256(claim.proof.key).hex(),
+            "record": None if claim.proof.value is None else encode_b64(claim.proof.value),
+            "proof": encode_b64(claim.proof.proof), "entries": encoded(claim.entries),
+            "contracts": [{"contract_hash": contract.contract_hash.hex(),
+                           "record": encode_b64(contract.proof.value or b""),
+                           "proof": encode_b64(contract.proof.proof),
+                           "amendments": encoded(contract.amendments),
+                           "work": encoded(contract.work),
+                           "payments": encoded(contract.payments)}
+                          for contract in claim.contracts]}
+
+
+def labor_proof_from_json(value: Any, height: int) -> LaborClaim:
+    """Return the party's record proof, list entries and contracts of a labor claim."""
+    fields = require_object(value, "labor proof", {"kind", "party", "key_hash", "record",
+                                                   "proof", "entries", "contracts"})
+    party = decode_hex(fields["party"], "party", labor_service.KEY_BYTES)
+    key = compute_labor_state_key(labor_service.compute_party_key(party))
+    check_key_hash(fields["key_hash"], key)
+    record = fields["record"]
+    entries = decode_b64_list(fields["entries"], "entries", labor_service.PARTY_CONTRACTS_MAX)
+    return LaborClaim(party, StateProof(
+        height=height, key=key,
+        value=None if record is None else decode_b64(record, "labor party record",
+                                                     STATE_VALUE_BYTES_MAX),
+        proof=decode_b64(fields["proof"], "state tree proof", PROOF_BYTES_MAX),
+    ), entries, [labor_contract_from_json(item, height, position) for position, item in
+                 enumerate(require_list(fields["contracts"], "contracts",
+                                        labor_service.PARTY_CONTRACTS_MAX), 1)])
+
+
+def labor_contract_from_json(value: Any, height: int, position: int) -> LaborContractProof:
+    name = f"contract {position}"
+    fields = require_object(value, name, {"contract_hash", "record", "proof",
+                                          *(field for field, _ in LABOR_CLAIM_LISTS.values())})
+    contract_hash = decode_hex(fields["contract_hash"], f"{name} contract_hash", HASH_BYTES)
+    lists = {kind: decode_b64_list(fields[field], f"{name} {field}", items_max)
+             for kind, (field, items_max) in LABOR_CLAIM_LISTS.items()}
+    return LaborContractProof(contract_hash, StateProof(
+        height=height,
+        key=compute_labor_state_key(labor_service.compute_contract_key(contract_hash)),
+        value=decode_b64(fields["record"], f"{name} record", STATE_VALUE_BYTES_MAX),
+        proof=decode_b64(fields["proof"], f"{name} state tree proof", PROOF_BYTES_MAX),
+    ), lists["amendment"], lists["work"], lists["payment"])
+
+
+def decode_b64_list(value: Any, name: str, items_max: int) -> list[bytes]:
+    """Decode a list of at most `items_max` canonical base64 texts of state values."""
+    return [decode_b64(item, f"{name} item {position}", STATE_VALUE_BYTES_MAX)
+            for position, item in enumerate(require_list(value, name, items_max), 1)]
+
+
+def compute_labor_state_key(key: bytes) -> bytes:
+    """Return the full state key of a labor record: `labor/` and the service's key."""
+    return LABOR_NAMESPACE.encode() + b"/" + key
+
+
 def render_bundle(bundle: dict[str, Any]) -> bytes:
     """Return the canonical bytes of a bundle: sorted keys, no spaces, a final newline."""
     return (json.dumps(bundle, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -448,11 +524,23 @@ def build_light_blocks(source: ProofSource, genesis: Genesis, height: int,
     return blocks + client.trace, trust
 
 
-def assemble_bundle(genesis: Genesis, trust: dict[str, Any], blocks: list[LightBlock],
+def certify(source: ProofSource, genesis: Genesis, height: int,
+            checkpoint_height: int | None) -> dict[str, Any]:
+    """Return the bundle sections that prove header `height`: seoulchain light blocks, or
+    CometBFT signed headers when the source is a chain run under CometBFT."""
+    if isinstance(source, CometProofSource):
+        if checkpoint_height is not None:
+            raise LocalError("bundles of a chain run under CometBFT start from genesis; "
+                             "--trusted-height is not supported there")
+        return build_cometbft_sections(source, genesis, height)
+    blocks, trust = build_light_blocks(source, genesis, height, checkpoint_height)
+    return {"trust": trust, "light_blocks": [light_block_to_json(block) for block in blocks]}
+
+
+def assemble_bundle(genesis: Genesis, sections: dict[str, Any],
                     claim: dict[str, Any]) -> dict[str, Any]:
     return {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
-            "genesis_hash": genesis.hash().hex(), "trust": trust,
-            "light_blocks": [light_block_to_json(block) for block in blocks], "proof": claim}
+            "genesis_hash": genesis.hash().hex(), **sections, "proof": claim}
 
 
 def build_tx_bundle(source: ProofSource, genesis: Genesis, tx_hash: bytes,
@@ -461,8 +549,8 @@ def build_tx_bundle(source: ProofSource, genesis: Genesis, tx_hash: bytes,
     proof = source.get_tx_proof(tx_hash)
     if sha256(proof.tx) != tx_hash:
         raise VerificationError("the source returned another transaction than the one asked")
-    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
-    return finish(assemble_bundle(genesis, trust, blocks, tx_proof_to_json(proof)), genesis,
+    sections = certify(source, genesis, proof.height, checkpoint_height)
+    return finish(assemble_bundle(genesis, sections, tx_proof_to_json(proof)), genesis,
                   checkpoint_height)
 
 
@@ -470,8 +558,8 @@ def build_state_bundle(source: ProofSource, genesis: Genesis, namespace: str, ke
                        checkpoint_height: int | None = None) -> dict[str, Any]:
     """Return a bundle proving a state key's value (or absence) at the source's tip."""
     proof = source.get_state_proof(namespace, key)
-    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
-    return finish(assemble_bundle(genesis, trust, blocks, state_proof_to_json(proof)), genesis,
+    sections = certify(source, genesis, proof.height, checkpoint_height)
+    return finish(assemble_bundle(genesis, sections, state_proof_to_json(proof)), genesis,
                   checkpoint_height)
 
 
@@ -484,9 +572,9 @@ def build_document_bundle(source: ProofSource, genesis: Genesis, doc_hash: bytes
         raise LocalError(f"documents are anchored by {' or '.join(DOCUMENT_SERVICES)}, "
                          f"not {service!r}")
     proof = source.get_state_proof(service, compute_doc_key(doc_hash))
-    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
+    sections = certify(source, genesis, proof.height, checkpoint_height)
     claim = document_proof_to_json(doc_hash, proof, service)
-    return finish(assemble_bundle(genesis, trust, blocks, claim), genesis, checkpoint_height)
+    return finish(assemble_bundle(genesis, sections, claim), genesis, checkpoint_height)
 
 
 def build_vehicle_bundle(source: ProofSource, genesis: Genesis, vin: str,
@@ -507,9 +595,82 @@ def build_vehicle_bundle(source: ProofSource, genesis: Genesis, vin: str,
             if entry.value is None:
                 raise VerificationError(f"the source has no history entry {seq} of {vin}")
             entries.append(entry.value)
-    blocks, trust = build_light_blocks(source, genesis, proof.height, checkpoint_height)
+    sections = certify(source, genesis, proof.height, checkpoint_height)
     claim = vehicle_proof_to_json(vin, proof, entries)
-    return finish(assemble_bundle(genesis, trust, blocks, claim), genesis, checkpoint_height)
+    return finish(assemble_bundle(genesis, sections, claim), genesis, checkpoint_height)
+
+
+def build_labor_bundle(source: ProofSource, genesis: Genesis, party: bytes,
+                       checkpoint_height: int | None = None) -> dict[str, Any]:
+    """Return a bundle proving a party's labor contracts and each one's entries at the tip."""
+    for _ in range(LABOR_GATHER_ATTEMPTS):
+        claim = gather_labor_claim(source, party)
+        if claim is not None:
+            break
+    else:
+        raise LocalError(f"the source's height moved on while the labor records of "
+                         f"{party.hex()} were read, {LABOR_GATHER_ATTEMPTS} times; try again")
+    sections = certify(source, genesis, claim.proof.height, checkpoint_height)
+    return finish(assemble_bundle(genesis, sections, labor_proof_to_json(claim)), genesis,
+                  checkpoint_height)
+
+
+def gather_labor_claim(source: ProofSource, party: bytes) -> LaborClaim | None:
+    """Return a party's labor claim with every record read at one height, or None if the
+    source's height moved on meanwhile."""
+    proof = source.get_state_proof(LABOR_NAMESPACE, labor_service.compute_party_key(party))
+    if proof.value is None:
+        return LaborClaim(party, proof, [], [])
+    record = decode(proof.value, STATE_VALUE_BYTES_MAX)
+    count = record.get("contracts") if isinstance(record, dict) else record
+    if not is_uint(count) or count > labor_service.PARTY_CONTRACTS_MAX:
+        raise VerificationError(f"the source's record of {party.hex()} is not a labor party "
+                                "record")
+    entries = [read_labor_value(source, labor_service.compute_party_key(party, number)).value
+               for number in range(1, count + 1)]
+    contracts = []
+    for data in entries:
+        entry = decode(data or b"", STATE_VALUE_BYTES_MAX)
+        if not (isinstance(entry, dict) and is_hash(entry.get("contract_hash"))):
+            raise VerificationError(f"the source's list entry of {party.hex()} is not a "
+                                    "labor party entry")
+        contract = gather_labor_contract(source, entry["contract_hash"], proof.height)
+        if contract is None:
+            return None
+        contracts.append(contract)
+    return LaborClaim(party, proof, entries, contracts)  # type: ignore[arg-type]
+
+
+def gather_labor_contract(source: ProofSource, contract_hash: bytes,
+                          height: int) -> LaborContractProof | None:
+    """Return a contract's record proof at `height` and its entries, or None if the source
+    answered at another height."""
+    proof = read_labor_value(source, labor_service.compute_contract_key(contract_hash))
+    if proof.height != height:
+        return None
+    record = decode(proof.value or b"", STATE_VALUE_BYTES_MAX)
+    lists: dict[str, list[bytes]] = {}
+    for kind, count_field in labor_service.ENTRY_COUNT_FIELDS.items():
+        count = record.get(count_field) if isinstance(record, dict) else None
+        if not is_uint(count) or count > LABOR_CLAIM_LISTS[kind][1]:
+            raise VerificationError(f"the source's record of contract {contract_hash.hex()} "
+                                    "is not a labor contract record")
+        entries = [read_labor_value(source, labor_service.compute_entry_key(
+            contract_hash, kind, number)) for number in range(1, count + 1)]
+        # Amendments change in place: they must be read at the record's height too.
+        if kind == "amendment" and any(entry.height != height for entry in entries):
+            return None
+        lists[kind] = [entry.value for entry in entries]  # type: ignore[misc]
+    return LaborContractProof(contract_hash, proof, lists["amendment"], lists["work"],
+                              lists["payment"])
+
+
+def read_labor_value(source: ProofSource, key: bytes) -> StateProof:
+    """Return the source's proof of a labor key that must hold a value, or raise."""
+    proof = source.get_state_proof(LABOR_NAMESPACE, key)
+    if proof.value is None:
+        raise VerificationError(f"the source has no labor record {key.decode()}")
+    return proof
 
 
 def parse_vin(text: str) -> str:
@@ -545,6 +706,8 @@ def verify_bundle(bundle: dict[str, Any] | bytes, genesis: Genesis,
     fields = step("format", lambda: check_envelope(bundle))
     step("genesis", lambda: check_genesis(fields["genesis_hash"], genesis))
     trusted = step("trust", lambda: compute_root_of_trust(fields, genesis, checkpoint))
+    if "cometbft" in fields:
+        return verify_cometbft_bundle(fields, genesis, trust_level)
     raw_blocks = step("light blocks", lambda: require_list(
         fields["light_blocks"], "light_blocks", LIGHT_BLOCKS_MAX))
     if not raw_blocks:
@@ -569,6 +732,17 @@ def verify_bundle(bundle: dict[str, Any] | bytes, genesis: Genesis,
                 lambda: verify_claim(fields["proof"], header, genesis))
 
 
+def verify_cometbft_bundle(fields: dict[str, Any], genesis: Genesis,
+                           trust_level: Fraction | None) -> ProvenStatement:
+    """Verify CometBFT signed headers from genesis, then the claim against the seoulchain
+    header they prove (docs/spec/proofs.md §13)."""
+    if fields["trust"]["from"] != "genesis":
+        raise BundleError("trust", "a CometBFT bundle starts from genesis")
+    header = verify_cometbft_section(fields["cometbft"], genesis, trust_level)
+    return step(f"proof against header {header.height}",
+                lambda: verify_claim(fields["proof"], header, genesis))
+
+
 def step(name: str, action: Callable[[], Any]) -> Any:
     """Run one verification step, turning any failure into a `BundleError` naming it."""
     try:
@@ -580,8 +754,10 @@ def step(name: str, action: Callable[[], Any]) -> Any:
 
 
 def check_envelope(bundle: Any) -> dict[str, Any]:
+    certificate = "cometbft" if isinstance(bundle, dict) and "cometbft" in bundle \
+        else "light_blocks"
     fields = require_object(bundle, "bundle", {"format", "version", "genesis_hash", "trust",
-                                               "light_blocks", "proof"})
+                                               certificate, "proof"})
     if fields["format"] != BUNDLE_FORMAT:
         raise DecodeError(f"format is {fields['format']!r}, not {BUNDLE_FORMAT!r}")
     if type(fields["version"]) is not int or fields["version"] != BUNDLE_VERSION:
@@ -640,7 +816,10 @@ def verify_claim(claim: Any, header: BlockHeader, genesis: Genesis) -> ProvenSta
     if kind == "vehicle":
         vin, proof, entries = vehicle_proof_from_json(claim, header.height)
         return verify_vehicle_claim(vin, proof, entries, header, genesis)
-    raise DecodeError(f"proof kind {kind!r} is not one of tx, state, document, vehicle")
+    if kind == "labor":
+        return verify_labor_claim(labor_proof_from_json(claim, header.height), header, genesis)
+    raise DecodeError(f"proof kind {kind!r} is not one of tx, state, document, vehicle, "
+                      "labor")
 
 
 def verify_tx_claim(proof: TxProof, header: BlockHeader, genesis: Genesis) -> ProvenStatement:
@@ -988,6 +1167,211 @@ def entry_field(entry: dict[str, Any], name: str, kind: type, optional: bool = F
     raise DecodeError(f"history entry {entry['seq']} ({entry['kind']}) has no valid {name}")
 
 
+def verify_labor_claim(claim: LaborClaim, header: BlockHeader,
+                       genesis: Genesis) -> ProvenStatement:
+    """Check a party's labor record, its contract list and every contract's entries; §7.6."""
+    verify_state_proof(header.state_root, claim.proof)
+    as_of = {"as_of_height": header.height, "as_of_time": format_time(header.time_ms)}
+    party = render_public_key(claim.party, genesis)
+    facts: dict[str, Any] = {"chain_id": header.chain_id, "party": claim.party.hex(),
+                             "as_of_height": header.height, "as_of_time_ms": header.time_ms}
+    if claim.proof.value is None:
+        if claim.entries or claim.contracts:
+            raise VerificationError("the party has no labor record, yet the claim carries "
+                                    f"{len(claim.entries)} contracts")
+        text = (f"{party} was party to no labor contract as of height {as_of['as_of_height']} "
+                f"(time {as_of['as_of_time']})")
+        return ProvenStatement("labor", text, header.height, {**facts, "contracts": []})
+    listed = check_labor_party(claim)
+    contracts = [check_labor_contract(claim.party, number, entry, proven, header)
+                 for number, (entry, proven) in enumerate(
+                     zip(listed, claim.contracts, strict=True), 1)]
+    lines = [f"labor history of {party}, as of height {as_of['as_of_height']} (time "
+             f"{as_of['as_of_time']}): {len(contracts)} contracts"]
+    for contract in contracts:
+        lines += render_labor_contract(contract, genesis)
+    return ProvenStatement("labor", "\n".join(lines), header.height,
+                           {**facts, "contracts": to_jsonable(contracts)})
+
+
+def check_labor_party(claim: LaborClaim) -> list[dict[str, Any]]:
+    """Return the party's index entries if they are exactly the list its record chains."""
+    record = decode(claim.proof.value, STATE_VALUE_BYTES_MAX)
+    if isinstance(record, int):
+        raise VerificationError("the party's record is a bare count written by labor 1.0.0: "
+                                "it carries no digest of its contracts yet")
+    if not (isinstance(record, dict) and set(record) == {"contracts", "contracts_digest"}
+            and is_uint(record["contracts"]) and is_hash(record["contracts_digest"])):
+        raise DecodeError("the state value is not a labor party record")
+    if len(claim.entries) != record["contracts"] or len(claim.contracts) != len(claim.entries):
+        raise VerificationError(f"the party's record counts {record['contracts']} contracts, "
+                                f"the claim carries {len(claim.entries)} list entries and "
+                                f"{len(claim.contracts)} contracts")
+    listed = []
+    for number, data in enumerate(claim.entries, 1):
+        entry = decode(data, STATE_VALUE_BYTES_MAX)
+        if not (isinstance(entry, dict) and set(entry) == {"contract_hash", "role"}
+                and is_hash(entry["contract_hash"]) and entry["role"] in LABOR_ROLES):
+            raise DecodeError(f"list entry {number} is not a labor party entry")
+        listed.append(entry)
+    if labor_service.compute_history_digest(listed) != record["contracts_digest"]:
+        raise VerificationError("the list entries do not chain to the party's "
+                                "contracts_digest: a contract was changed, dropped, added or "
+                                "reordered")
+    return listed
+
+
+def check_labor_contract(party: bytes, number: int, entry: dict[str, Any],
+                         proven: LaborContractProof, header: BlockHeader) -> dict[str, Any]:
+    """Return contract `number` of the party's list with its entries, each check passed."""
+    verify_state_proof(header.state_root, proven.proof)
+    if proven.proof.value is None:
+        raise VerificationError(f"contract {number} of the list has no record")
+    record = decode_labor_contract(proven.proof.value, number)
+    if not entry["contract_hash"] == proven.contract_hash == record["contract_hash"]:
+        raise VerificationError(f"contract {number} of the claim is not contract "
+                                f"sha256:{entry['contract_hash'].hex()} of the party's list")
+    if record[entry["role"]] != party:
+        raise VerificationError(f"contract {number} (sha256:{record['contract_hash'].hex()}) "
+                                f"names another key as its {entry['role']}: it is not this "
+                                "party's contract")
+    contract = {"role": entry["role"], **record}
+    for kind, items in (("amendment", proven.amendments), ("work", proven.work),
+                        ("payment", proven.payments)):
+        contract[LABOR_ENTRY_LISTS[kind]] = check_labor_entries(record, kind, items, number)
+    return contract
+
+
+def decode_labor_contract(data: bytes, number: int) -> dict[str, Any]:
+    """Decode a labor contract record and check the fields a statement reads."""
+    record = decode(data, STATE_VALUE_BYTES_MAX)
+    if isinstance(record, dict) and set(record) == LABOR_CONTRACT_FIELDS - set(
+            labor_service.DIGEST_FIELDS.values()):
+        raise VerificationError(f"contract {number} was written by labor 1.0.0 and not since "
+                                "the upgrade: it carries no digests of its entries yet")
+    if not isinstance(record, dict) or set(record) != LABOR_CONTRACT_FIELDS:
+        raise DecodeError(f"contract {number}'s state value is not a labor contract record")
+    signed = record["signed_height"] is not None
+    checks = {
+        "keys": all(is_key(record[name]) for name in ("employer", "worker")),
+        "hashes": all(is_hash(record[name]) for name in (
+            "contract_hash", "document_hash", "proposed_tx", *labor_service.DIGEST_FIELDS
+            .values())),
+        "dates": is_date(record["start_date"]) and (
+            record["end_date"] is None or is_date(record["end_date"])),
+        "status": record["status"] in LABOR_STATUSES,
+        "signed": (record["signed_tx"] is not None) == signed and (
+            not signed or (is_uint(record["signed_height"]) and is_hash(record["signed_tx"]))),
+        "integers": all(is_uint(record[name]) for name in (
+            "hourly_wage_krw", "proposed_height", "amendments", "work_records", "payments",
+            "minutes_worked", "wages_due_krw", "wages_paid_krw")),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise DecodeError(f"contract {number}'s record has malformed {name}")
+    return record
+
+
+def check_labor_entries(record: dict[str, Any], kind: str, items: list[bytes],
+                        number: int) -> list[dict[str, Any]]:
+    """Return a contract's decoded entries of `kind` if they are exactly those it chains."""
+    count = record[labor_service.ENTRY_COUNT_FIELDS[kind]]
+    if len(items) != count:
+        raise VerificationError(f"contract {number} counts {count} {kind} entries, the claim "
+                                f"carries {len(items)}")
+    decoded = []
+    for position, data in enumerate(items, 1):
+        entry = decode(data, STATE_VALUE_BYTES_MAX)
+        if not isinstance(entry, dict) or not LABOR_ENTRY_CHECKS[kind](entry):
+            raise DecodeError(f"{kind} entry {position} of contract {number} is not a labor "
+                              f"{kind} entry")
+        decoded.append(entry)
+    if labor_service.compute_history_digest(decoded) != record[
+            labor_service.DIGEST_FIELDS[kind]]:
+        raise VerificationError(f"contract {number}'s {kind} entries do not chain to its "
+                                f"{labor_service.DIGEST_FIELDS[kind]}: an entry was changed, "
+                                "dropped, added or reordered")
+    return decoded
+
+
+def is_key(value: Any) -> bool:
+    return isinstance(value, bytes) and len(value) == 32
+
+
+def is_hash(value: Any) -> bool:
+    return isinstance(value, bytes) and len(value) == HASH_BYTES
+
+
+def is_date(value: Any) -> bool:
+    return isinstance(value, str) and labor_service.DATE_PATTERN.fullmatch(value) is not None
+
+
+def is_amendment_entry(entry: dict[str, Any]) -> bool:
+    closed = entry.get("closed_height")
+    return (set(entry) == {"document_hash", "hourly_wage_krw", "proposed_by",
+                           "proposed_height", "proposed_tx", "status", "closed_height"}
+            and is_hash(entry["document_hash"]) and is_uint(entry["hourly_wage_krw"])
+            and entry["proposed_by"] in LABOR_ROLES and is_uint(entry["proposed_height"])
+            and is_hash(entry["proposed_tx"]) and entry["status"] in LABOR_AMENDMENT_STATUSES
+            and (closed is None) == (entry["status"] == labor_service.PROPOSED)
+            and (closed is None or is_uint(closed)))
+
+
+def is_work_entry(entry: dict[str, Any]) -> bool:
+    return (set(entry) == {"period_start", "period_end", "minutes", "hourly_wage_krw",
+                           "wage_due_krw", "height", "tx"}
+            and is_date(entry["period_start"]) and is_date(entry["period_end"])
+            and all(is_uint(entry[name]) for name in ("minutes", "hourly_wage_krw",
+                                                      "wage_due_krw", "height"))
+            and is_hash(entry["tx"]))
+
+
+def is_payment_entry(entry: dict[str, Any]) -> bool:
+    return (set(entry) == {"amount_krw", "period_start", "period_end", "height", "tx"}
+            and is_date(entry["period_start"]) and is_date(entry["period_end"])
+            and is_uint(entry["amount_krw"]) and is_uint(entry["height"])
+            and is_hash(entry["tx"]))
+
+
+LABOR_ENTRY_CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "amendment": is_amendment_entry, "work": is_work_entry, "payment": is_payment_entry}
+
+
+def render_labor_contract(contract: dict[str, Any], genesis: Genesis) -> list[str]:
+    """Say one contract in plain words: its terms line, then its amendments, work, payments."""
+    until = "" if contract["end_date"] is None else f" to {contract['end_date']}"
+    signed = "" if contract["signed_height"] is None else (
+        f", signed by the worker at height {contract['signed_height']} (transaction "
+        f"sha256:{contract['signed_tx'].hex()})")
+    lines = [
+        f"contract sha256:{contract['contract_hash'].hex()} as {contract['role']} (employer "
+        f"{render_public_key(contract['employer'], genesis)}, worker "
+        f"{render_public_key(contract['worker'], genesis)}): "
+        f"{contract['status'].replace('_', ' ')}, from {contract['start_date']}{until}, "
+        f"{contract['hourly_wage_krw']} KRW an hour (document "
+        f"sha256:{contract['document_hash'].hex()}), proposed at height "
+        f"{contract['proposed_height']} (transaction sha256:{contract['proposed_tx'].hex()})"
+        f"{signed}; {contract['work_records']} work periods, {contract['minutes_worked']} "
+        f"minutes, {contract['wages_due_krw']} KRW due, {contract['wages_paid_krw']} KRW paid"]
+    for number, amendment in enumerate(contract["amendment_entries"], 1):
+        status = {labor_service.PROPOSED: "pending",
+                  labor_service.IN_FORCE: f"in force from height {amendment['closed_height']}",
+                  labor_service.WITHDRAWN: f"withdrawn at height {amendment['closed_height']}"}
+        lines.append(f"  amendment #{number} by the {amendment['proposed_by']} at height "
+                     f"{amendment['proposed_height']}: {amendment['hourly_wage_krw']} KRW an "
+                     f"hour (document sha256:{amendment['document_hash'].hex()}), "
+                     f"{status[amendment['status']]}")
+    for number, work in enumerate(contract["work_entries"], 1):
+        lines.append(f"  work #{number} {work['period_start']} to {work['period_end']}: "
+                     f"{work['minutes']} minutes at {work['hourly_wage_krw']} KRW an hour, "
+                     f"{work['wage_due_krw']} KRW due (height {work['height']})")
+    for number, payment in enumerate(contract["payment_entries"], 1):
+        lines.append(f"  payment #{number}: {payment['amount_krw']} KRW for "
+                     f"{payment['period_start']} to {payment['period_end']} (height "
+                     f"{payment['height']})")
+    return lines
+
+
 def describe_key(key: bytes) -> str:
     """Show a state key as its printable prefix (bytes 0x21-0x7E), quoted, and hex of the rest."""
     prefix = bytearray()
@@ -1022,3 +1406,58 @@ def format_time(time_ms: int) -> str:
     moment = UNIX_EPOCH + timedelta(milliseconds=time_ms)
     return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
             f"{moment.minute:02d}:{moment.second:02d}.{time_ms % 1000:03d}Z")
+
+
+# --------------------------------------------------------------------------- CometBFT
+
+
+def build_cometbft_sections(source: CometProofSource, genesis: Genesis, height: int
+                            ) -> dict[str, Any]:
+    """Return a bundle's `trust` and `cometbft` sections proving seoulchain header `height`."""
+    header = source.get_header(height)
+    trace = cometbft.trace_to(cometbft.CometTrustedState.from_genesis(genesis), height + 1,
+                              source.get_comet_light_block)
+    if trace[-1].header.app_hash != header.block_id():
+        raise VerificationError(f"CometBFT's header {height + 1} names app hash "
+                                f"{trace[-1].header.app_hash.hex()}, not the source's block "
+                                f"{height} ({header.block_id().hex()})")
+    blocks = [cometbft.light_block_to_json(block) for block in trace]
+    return {"trust": {"from": "genesis"},
+            "cometbft": {"light_blocks": blocks, "header": encode_b64(header.encode())}}
+
+
+def verify_cometbft_section(section: Any, genesis: Genesis,
+                            trust_level: Fraction | None = DEFAULT_TRUST_LEVEL) -> BlockHeader:
+    """Verify a bundle's `cometbft` section from the genesis validators; return the proven
+    seoulchain header (the one whose block id is the last signed header's app hash)."""
+    fields = step("cometbft", lambda: require_object(section, "cometbft",
+                                                     {"light_blocks", "header"}))
+    raw_blocks = step("cometbft", lambda: require_list(
+        fields["light_blocks"], "cometbft light_blocks", LIGHT_BLOCKS_MAX))
+    if not raw_blocks:
+        raise BundleError("cometbft", "the bundle carries no CometBFT signed header")
+    trusted = cometbft.CometTrustedState.from_genesis(genesis)
+    for position, raw in enumerate(raw_blocks):
+        name = f"cometbft light block {position + 1}"
+        block = step(name, lambda raw=raw, name=name: cometbft.light_block_from_json(raw, name))
+        if trust_level is None and block.height != trusted.height + 1:
+            raise BundleError(f"{name} (height {block.height})", "skipping is not allowed")
+        trusted = step(f"{name} (height {block.height})",
+                       lambda block=block, current=trusted: cometbft.verify_signed_header(
+                           current, block, trust_level or DEFAULT_TRUST_LEVEL))
+    return step("cometbft header", lambda: check_app_header(fields["header"], block, genesis))
+
+
+def check_app_header(value: Any, block: cometbft.CometLightBlock, genesis: Genesis) -> BlockHeader:
+    """The seoulchain header of height h whose block id is CometBFT header h + 1's app hash."""
+    header = BlockHeader.decode(decode_b64(value, "cometbft header", TX_BYTES_MAX))
+    if header.chain_id != genesis.chain_id:
+        raise VerificationError(f"the header is of chain {header.chain_id!r}")
+    if header.height + 1 != block.height:
+        raise VerificationError(f"the header is of height {header.height}; the last signed "
+                                f"header ({block.height}) proves height {block.height - 1}")
+    if header.block_id() != block.header.app_hash:
+        raise VerificationError(f"the header's block id {header.block_id().hex()} is not the "
+                                f"app hash {block.header.app_hash.hex()} of signed header "
+                                f"{block.height}")
+    return header

@@ -14,7 +14,10 @@ answers the last committed height and app hash, and CometBFT's handshake replays
 application lacks. The app hash is the seoulchain block id of h, which commits to every root
 of the state after h (state, transparency log, transactions, results); CometBFT puts it in
 the header of h + 1. The seoulchain commit stored beside each block carries no signatures:
-under CometBFT the certificate is CometBFT's commit of h + 1.
+under CometBFT the certificate is CometBFT's commit of h + 1. `CometRpc` reads those
+signed headers (and the app hashes the audit compares) from CometBFT's RPC, and
+`CometStoreProofSource` serves proof bundles from the store with them (light/cometbft.py
+verifies them).
 
 The protobuf bindings are generated from the pinned CometBFT module by
 scripts/install-cometbft into .tools/abci_pb (or $SEOULCHAIN_ABCI_PB).
@@ -34,11 +37,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import tomli_w
 
 from seoulchain.codec import decode, encode
@@ -53,9 +58,11 @@ from seoulchain.ledger.types import (
     BLOCK_BYTES_MAX,
     BLOCK_TXS_MAX,
     Block,
+    BlockHeader,
     Commit,
     ValidatorSet,
 )
+from seoulchain.light.cometbft import CometLightBlock, compute_address, light_block_from_rpc
 from seoulchain.light.snapshot import (
     SNAPSHOT_FORMAT_VERSION,
     BadChunk,
@@ -67,6 +74,7 @@ from seoulchain.light.snapshot import (
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.parent import set_parent_death_signal
+from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import SnapshotFiles, SnapshotService, restore_snapshot
 
 log = logging.getLogger("seoulchain.abci")
@@ -79,8 +87,6 @@ ABCI_PB_DEFAULT = Path(__file__).resolve().parents[3] / ".tools" / "abci_pb"
 ABCI_FRAME_BYTES_MAX = 2 * BLOCK_BYTES_MAX
 # An unsigned 64-bit varint is at most 10 bytes long (protobuf encoding).
 VARINT_BYTES_MAX = 10
-# A CometBFT validator address is the first 20 bytes of SHA-256 of its Ed25519 key.
-ADDRESS_BYTES = 20
 # Snapshots listed to a syncing peer: the newest few (the node keeps three by default).
 SNAPSHOTS_OFFERED_MAX = 10
 # The application's protocol version, reported to CometBFT in Info.
@@ -116,11 +122,6 @@ def load_abci_types() -> ModuleType:
         raise LocalError(f"cannot import the ABCI bindings in {directory}: {exc}; install "
                          f"the cometbft extra (pip install -e '.[cometbft]') and rerun "
                          f"scripts/gen-abci-proto") from exc
-
-
-def compute_address(public_key: bytes) -> bytes:
-    """Return CometBFT's address of an Ed25519 validator key."""
-    return sha256(public_key)[:ADDRESS_BYTES]
 
 
 def encode_frame(message: Any) -> bytes:
@@ -722,3 +723,108 @@ def stop_process(process: Any) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# ---------------------------------------------------------------------- CometBFT's RPC
+
+# One RPC answer on loopback or a city network; CometBFT answers /commit in milliseconds.
+RPC_TIMEOUT_S = 10.0
+# How long a prover waits for CometBFT to decide the header that certifies the tip (h + 1):
+# several block intervals (CometBFT's default timeout_commit is one second).
+NEXT_HEADER_WAIT_S = 15.0
+NEXT_HEADER_POLL_S = 0.2
+# /validators pages (CometBFT's RPC gives at most 100 per page).
+VALIDATORS_PER_PAGE = 100
+
+
+class CometRpcError(RemoteError):
+    """CometBFT's RPC could not be reached or answered with an error."""
+
+
+class CometRpc:
+    """A small client of the CometBFT RPC endpoints proofs and audits need."""
+
+    def __init__(self, url: str, transport: httpx.BaseTransport | None = None):
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=RPC_TIMEOUT_S, transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, **params: Any) -> Any:
+        """Return the `result` of one JSON-RPC call over GET, or raise `CometRpcError`."""
+        try:
+            reply = self.http.get(f"/{method}", params=params).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise CometRpcError(f"CometBFT's RPC at {self.url} did not answer {method}: "
+                                f"{exc}") from exc
+        if not isinstance(reply, dict) or "error" in reply or "result" not in reply:
+            error = reply.get("error") if isinstance(reply, dict) else reply
+            raise CometRpcError(f"CometBFT's RPC at {self.url} refused {method}: {error}")
+        return reply["result"]
+
+    def get_height(self) -> int:
+        """Return the latest height CometBFT has committed."""
+        return int(self.call("status")["sync_info"]["latest_block_height"])
+
+    def wait_for_height(self, height: int) -> None:
+        """Return once CometBFT has decided `height`; raise after `NEXT_HEADER_WAIT_S`."""
+        deadline = time.monotonic() + NEXT_HEADER_WAIT_S
+        while self.get_height() < height:
+            if time.monotonic() > deadline:
+                raise CometRpcError(f"CometBFT at {self.url} has not decided height {height} "
+                                    f"within {NEXT_HEADER_WAIT_S:.0f} s")
+            time.sleep(NEXT_HEADER_POLL_S)
+
+    def get_app_hash(self, height: int) -> bytes:
+        """Return the app hash in CometBFT's header `height` (the id of seoulchain's h - 1)."""
+        self.wait_for_height(height)
+        header = self.call("header", height=str(height))["header"]
+        try:
+            return bytes.fromhex(header["app_hash"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CometRpcError(f"CometBFT's header {height} has no readable app_hash") from exc
+
+    def get_validators(self, height: int) -> list[dict[str, Any]]:
+        """Return CometBFT's validator set of `height` in its order, all pages."""
+        validators: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            answer = self.call("validators", height=str(height), page=str(page),
+                               per_page=str(VALIDATORS_PER_PAGE))
+            validators.extend(answer["validators"])
+            if len(validators) >= int(answer["total"]) or not answer["validators"]:
+                return validators
+            page += 1
+
+    def get_light_block(self, height: int) -> CometLightBlock:
+        """Return signed header `height` with its set, waiting briefly for it to be decided."""
+        self.wait_for_height(height)
+        signed = self.call("commit", height=str(height))["signed_header"]
+        return light_block_from_rpc(signed, self.get_validators(height))
+
+
+class CometStoreProofSource(StoreProofSource):
+    """Claims from a CometBFT-run node's store, certified by CometBFT's signed headers."""
+
+    def __init__(self, genesis: Genesis, store: BlockStore, rpc: CometRpc):
+        super().__init__(genesis, store)
+        self.rpc = rpc
+
+    def get_comet_light_block(self, height: int) -> CometLightBlock:
+        return self.rpc.get_light_block(height)
+
+    def get_header(self, height: int) -> BlockHeader:
+        block = self.store.get_block(height)
+        if block is None:
+            raise LocalError(f"no committed block at height {height}")
+        return block.header
+
+
+def get_rpc_url(home: Home) -> str | None:
+    """Return the CometBFT RPC URL of a home that runs under CometBFT, else None."""
+    if not (home.root / COMETBFT_DIR / "config" / "config.toml").exists():
+        return None
+    config = home.load_config()
+    host = "127.0.0.1" if config.api.host in ("0.0.0.0", "") else config.api.host
+    return f"http://{host}:{config.api.port}"

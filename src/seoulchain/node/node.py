@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,9 @@ class Node:
         self.producer = BftProducer(home, self.engine, self.mempool, self.config,
                                     self.on_commit, self.verifier)
         self.commit_event = asyncio.Event()
+        # Called with each committed block after the node's own bookkeeping (the API's
+        # event subscribers); a hook that fails is logged, never stops the node.
+        self.commit_hooks: list[Callable[[CommittedBlock], None]] = []
         self.last_commit_time_ms: int | None = None
         # State sync snapshots this node serves (docs/operations.md, "State sync").
         self.snapshots = SnapshotService(SnapshotFiles(home.data_dir / "snapshots"), self.store)
@@ -151,6 +155,11 @@ class Node:
         self.commit_event.set()
         self.commit_event = asyncio.Event()
         self.snapshots.on_commit(block.height)
+        for hook in self.commit_hooks:
+            try:
+                hook(committed)
+            except Exception:
+                log.exception("a commit hook failed at height %d", block.height)
 
     def get_tx_status(self, tx_hash: bytes) -> TxStatus:
         record = self.store.get_tx(tx_hash)

@@ -22,11 +22,29 @@ State (namespace `labor`; keys are text so `seoulchain prove state labor KEY` na
 - `party/<key hex>` → how many contracts the key is party to, and `party/<key hex>/<n>` →
   the n-th (an employer's from its proposal, a worker's from its acceptance, so nobody can
   fill a worker's list with proposals).
+
+Digests (version 1.1.0): one state proof of a record proves every entry it counts. A
+contract holds `amendments_digest`, `work_digest` and `payments_digest`, each
+`compute_history_digest` (the vehicle service's chain: SHA-256(previous ‖ CBOR(entry)) from
+32 zero bytes) over the current values of its entries of that kind, in number order; work
+records and payments never change, so theirs grow by one link per entry, and amendments
+(whose status changes) are chained again whenever one is written (at most 64). A party's
+record is `{"contracts": n, "contracts_digest": d}`, `d` chaining its n index entries, so
+one proof of it proves the complete list of a worker's contracts, and one proof per
+contract proves each contract's terms, signatures (the proposing and accepting
+transactions), amendments, work and payments: `seoulchain prove labor WORKER`.
+
+Upgrade from 1.0.0: until the chain's upgrade height the service writes exactly what 1.0.0
+wrote (no digests, a party's record an integer). From that height on, a record of 1.0.0 is
+given its digests, computed from its stored entries, the first time a transaction writes
+it: a contract with both parties' records, a party's record when it joins a contract.
+Queries read both forms.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -46,6 +64,11 @@ from seoulchain.execution.service import (
     tx_method,
 )
 from seoulchain.services.notary import PublicText
+from seoulchain.services.vehicle import (
+    HISTORY_DIGEST_START,
+    chain_digest,
+    compute_history_digest,
+)
 
 MINIMUM_WAGE_PARAM = "labor.minimum_hourly_wage"
 # The 2026 Korean minimum wage: 10,320 KRW an hour (Minimum Wage Commission decision of
@@ -75,6 +98,12 @@ DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # A contract's entries by kind, and the contract field that counts them.
 ENTRY_COUNT_FIELDS = {"amendment": "amendments", "work": "work_records",
                       "payment": "payments"}
+
+# The contract field holding the digest of its entries of each kind (from 1.1.0).
+DIGEST_FIELDS = {"amendment": "amendments_digest", "work": "work_digest",
+                 "payment": "payments_digest"}
+# The version that wrote no digests: a chain upgraded from it runs it until the upgrade.
+UNDIGESTED_VERSION = "1.0.0"
 
 PROPOSED, IN_FORCE, WITHDRAWN, ENDED = "proposed", "in_force", "withdrawn", "ended"
 
@@ -188,7 +217,7 @@ class LaborService(Service):
     """Part-time labor contracts co-signed by employer and worker, with work and wages."""
 
     name = "labor"
-    version = "1.0.0"
+    version = "1.1.0"
     params: ClassVar[dict[str, ParamSpec]] = {"minimum_hourly_wage": ParamSpec(
         int, MINIMUM_HOURLY_WAGE_2026_KRW, "lowest hourly wage in KRW a contract may set",
         minimum=1, maximum=MINIMUM_HOURLY_WAGE_MAX_KRW)}
@@ -205,7 +234,7 @@ class LaborService(Service):
             raise ServiceError("the worker must be another key than the employer")
         check_minimum_wage(ctx, args.hourly_wage_krw)
         add_party_contract(ctx, ctx.signer, args.contract_hash, "employer")
-        ctx.state.set(key, {
+        contract = {
             "contract_hash": args.contract_hash, "employer": ctx.signer,
             "worker": args.worker, "employer_did": args.employer_did,
             "worker_did": args.worker_did, "document_hash": args.contract_hash,
@@ -214,7 +243,10 @@ class LaborService(Service):
             "proposed_tx": ctx.tx_hash, "signed_height": None, "signed_tx": None,
             "closed_height": None, "amendments": 0, "pending_amendment": None,
             "work_records": 0, "worked_until": None, "minutes_worked": 0,
-            "wages_due_krw": 0, "payments": 0, "wages_paid_krw": 0})
+            "wages_due_krw": 0, "payments": 0, "wages_paid_krw": 0}
+        if is_digesting(ctx):
+            contract.update({name: HISTORY_DIGEST_START for name in DIGEST_FIELDS.values()})
+        ctx.state.set(key, contract)
         ctx.emit("labor.proposed", contract_hash=args.contract_hash, employer=ctx.signer,
                  worker=args.worker, hourly_wage_krw=args.hourly_wage_krw)
 
@@ -227,7 +259,7 @@ class LaborService(Service):
         check_minimum_wage(ctx, contract["hourly_wage_krw"])
         add_party_contract(ctx, ctx.signer, args.contract_hash, "worker")
         contract.update(status=IN_FORCE, signed_height=ctx.height, signed_tx=ctx.tx_hash)
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_contract(ctx, contract)
         ctx.emit("labor.signed", contract_hash=args.contract_hash,
                  employer=contract["employer"], worker=ctx.signer)
 
@@ -238,7 +270,7 @@ class LaborService(Service):
         require_party(ctx, contract, None, "withdraw a contract")
         require_status(contract, PROPOSED, "withdrawn")
         contract.update(status=WITHDRAWN, closed_height=ctx.height)
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_contract(ctx, contract)
         ctx.emit("labor.withdrawn", contract_hash=args.contract_hash, by=ctx.signer)
 
     @tx_method(args=EndArgs, roles=None)
@@ -252,10 +284,10 @@ class LaborService(Service):
             raise ServiceError(f"end date {args.end_date} is before {last_day}, the "
                                "contract's start or the end of its last recorded work")
         if contract["pending_amendment"] is not None:
-            close_amendment(ctx, args.contract_hash, contract["pending_amendment"])
+            close_amendment(ctx, contract, contract["pending_amendment"])
         contract.update(status=ENDED, closed_height=ctx.height, end_date=args.end_date,
                         pending_amendment=None)
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_contract(ctx, contract)
         ctx.emit("labor.ended", contract_hash=args.contract_hash, by=ctx.signer,
                  end_date=args.end_date)
 
@@ -275,12 +307,12 @@ class LaborService(Service):
                                "one contract may have; sign a new contract instead")
         check_minimum_wage(ctx, args.hourly_wage_krw)
         number = contract["amendments"] + 1
-        ctx.state.set(compute_entry_key(args.contract_hash, "amendment", number), {
+        contract.update(amendments=number, pending_amendment=number)
+        save_entry(ctx, contract, "amendment", number, {
             "document_hash": args.document_hash, "hourly_wage_krw": args.hourly_wage_krw,
             "proposed_by": role, "proposed_height": ctx.height, "proposed_tx": ctx.tx_hash,
             "status": PROPOSED, "closed_height": None})
-        contract.update(amendments=number, pending_amendment=number)
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_contract(ctx, contract)
         ctx.emit("labor.amendment_proposed", contract_hash=args.contract_hash,
                  amendment=number, by=ctx.signer, hourly_wage_krw=args.hourly_wage_krw)
 
@@ -296,9 +328,8 @@ class LaborService(Service):
         amendment.update(status=IN_FORCE, closed_height=ctx.height)
         contract.update(pending_amendment=None, document_hash=amendment["document_hash"],
                         hourly_wage_krw=amendment["hourly_wage_krw"])
-        ctx.state.set(compute_entry_key(args.contract_hash, "amendment", args.amendment),
-                      amendment)
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_entry(ctx, contract, "amendment", args.amendment, amendment)
+        save_contract(ctx, contract)
         ctx.emit("labor.amended", contract_hash=args.contract_hash, amendment=args.amendment,
                  hourly_wage_krw=amendment["hourly_wage_krw"])
 
@@ -307,9 +338,9 @@ class LaborService(Service):
         """Withdraw (its proposer) or decline (the other party) a pending amendment."""
         contract, _ = get_pending_amendment(ctx, args)
         require_party(ctx, contract, None, "withdraw an amendment")
-        close_amendment(ctx, args.contract_hash, args.amendment)
+        close_amendment(ctx, contract, args.amendment)
         contract.update(pending_amendment=None)
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_contract(ctx, contract)
         ctx.emit("labor.amendment_withdrawn", contract_hash=args.contract_hash,
                  amendment=args.amendment, by=ctx.signer)
 
@@ -330,11 +361,11 @@ class LaborService(Service):
                         worked_until=max(contract["worked_until"] or "", args.period_end),
                         minutes_worked=contract["minutes_worked"] + args.minutes,
                         wages_due_krw=add_amount(contract["wages_due_krw"], due, "wages due"))
-        ctx.state.set(compute_entry_key(args.contract_hash, "work", number), {
+        save_entry(ctx, contract, "work", number, {
             "period_start": args.period_start, "period_end": args.period_end,
             "minutes": args.minutes, "hourly_wage_krw": wage, "wage_due_krw": due,
             "height": ctx.height, "tx": ctx.tx_hash})
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_contract(ctx, contract)
         ctx.emit("labor.work_recorded", contract_hash=args.contract_hash, entry=number,
                  minutes=args.minutes, wage_due_krw=due)
 
@@ -348,12 +379,35 @@ class LaborService(Service):
         number = next_entry_number(contract, "payments", PAYMENTS_MAX, "payments")
         contract.update(payments=number, wages_paid_krw=add_amount(
             contract["wages_paid_krw"], args.amount_krw, "wages paid"))
-        ctx.state.set(compute_entry_key(args.contract_hash, "payment", number), {
+        save_entry(ctx, contract, "payment", number, {
             "amount_krw": args.amount_krw, "period_start": args.period_start,
             "period_end": args.period_end, "height": ctx.height, "tx": ctx.tx_hash})
-        ctx.state.set(compute_contract_key(args.contract_hash), contract)
+        save_contract(ctx, contract)
         ctx.emit("labor.wage_paid", contract_hash=args.contract_hash, entry=number,
                  amount_krw=args.amount_krw)
+
+    # ------------------------------------------------------------------ audit
+
+    def check_invariants(self, entries: Iterable[tuple[bytes, Any]]) -> list[str]:
+        """Name each contract or party record whose digest is not that of its entries."""
+        state = dict(entries)
+        problems = []
+        for key, record in state.items():
+            parts = key.split(b"/")
+            if parts[0] == b"contract" and len(parts) == 2 and DIGEST_FIELDS["work"] in record:
+                problems += [
+                    f"{key.decode()}: {name} is not the digest of its {kind} entries"
+                    for kind, name in DIGEST_FIELDS.items()
+                    if record[name] != compute_history_digest([
+                        state.get(key + f"/{kind}/{number}".encode())
+                        for number in range(1, record[ENTRY_COUNT_FIELDS[kind]] + 1)])]
+            if parts[0] == b"party" and len(parts) == 2 and isinstance(record, dict):
+                listed = [state.get(key + f"/{number}".encode())
+                          for number in range(1, record["contracts"] + 1)]
+                if record["contracts_digest"] != compute_history_digest(listed):
+                    problems.append(f"{key.decode()}: contracts_digest is not the digest of "
+                                    "its list entries")
+        return problems
 
     # ------------------------------------------------------------------ queries
 
@@ -368,7 +422,7 @@ class LaborService(Service):
     @query(args=HistoryQuery)
     def history(self, state: ServiceState, args: HistoryQuery) -> dict[str, Any]:
         """Return the contracts a key is party to (a worker's work history), oldest first."""
-        count = state.get(compute_party_key(args.party)) or 0
+        count = get_party_count(state, args.party)
         contracts = []
         for number in range(args.start, min(count, args.start + args.limit - 1) + 1):
             entry = state.get(compute_party_key(args.party, number))
@@ -488,14 +542,80 @@ def add_amount(total: int, amount: int, what: str) -> int:
 
 
 def add_party_contract(ctx: TxContext, party: bytes, contract_hash: bytes, role: str) -> None:
-    """Append a contract to a party's list, refusing past PARTY_CONTRACTS_MAX."""
-    count = ctx.state.get(compute_party_key(party)) or 0
+    """Append a contract to a party's list (and its digest), refusing past
+    PARTY_CONTRACTS_MAX."""
+    count = get_party_count(ctx.state, party)
     if count >= PARTY_CONTRACTS_MAX:
         raise ServiceError(f"key {party.hex()} is party to {PARTY_CONTRACTS_MAX:,} "
                            "contracts, the most one key may be; use another key")
-    ctx.state.set(compute_party_key(party, count + 1),
-                  {"contract_hash": contract_hash, "role": role})
-    ctx.state.set(compute_party_key(party), count + 1)
+    entry = {"contract_hash": contract_hash, "role": role}
+    if not is_digesting(ctx):
+        ctx.state.set(compute_party_key(party, count + 1), entry)
+        ctx.state.set(compute_party_key(party), count + 1)
+        return
+    migrate_party(ctx, party)
+    record = ctx.state.get(compute_party_key(party)) or {
+        "contracts": 0, "contracts_digest": HISTORY_DIGEST_START}
+    ctx.state.set(compute_party_key(party, count + 1), entry)
+    ctx.state.set(compute_party_key(party), {
+        "contracts": count + 1,
+        "contracts_digest": chain_digest(record["contracts_digest"], entry)})
+
+
+def get_party_count(state: ServiceState, party: bytes) -> int:
+    """Return how many contracts `party` is party to (a 1.0.0 record is the bare count)."""
+    record = state.get(compute_party_key(party))
+    if record is None:
+        return 0
+    return record if isinstance(record, int) else record["contracts"]
+
+
+def migrate_party(ctx: TxContext, party: bytes) -> None:
+    """Give a party's 1.0.0 record (a bare count) the digest of its index entries."""
+    count = ctx.state.get(compute_party_key(party))
+    if not isinstance(count, int):
+        return
+    entries = [ctx.state.get(compute_party_key(party, number))
+               for number in range(1, count + 1)]
+    ctx.state.set(compute_party_key(party), {
+        "contracts": count, "contracts_digest": compute_history_digest(entries)})
+
+
+def is_digesting(ctx: TxContext) -> bool:
+    """Return True when the chain runs a version that keeps digests (1.1.0 on)."""
+    return ctx.get_service_version() != UNDIGESTED_VERSION
+
+
+def compute_entries_digest(state: ServiceState, contract: dict[str, Any], kind: str) -> bytes:
+    """Return the digest over a contract's stored entries of `kind`, in number order."""
+    count = contract[ENTRY_COUNT_FIELDS[kind]]
+    return compute_history_digest([
+        state.get(compute_entry_key(contract["contract_hash"], kind, number))
+        for number in range(1, count + 1)])
+
+
+def save_entry(ctx: TxContext, contract: dict[str, Any], kind: str, number: int,
+               entry: dict[str, Any]) -> None:
+    """Write a contract's entry and bring the contract's digest of that kind up to date."""
+    ctx.state.set(compute_entry_key(contract["contract_hash"], kind, number), entry)
+    name = DIGEST_FIELDS[kind]
+    if name not in contract:  # a 1.0.0 record: save_contract migrates it whole
+        return
+    if kind == "amendment":  # amendments change in place: chain them all again
+        contract[name] = compute_entries_digest(ctx.state, contract, kind)
+    else:
+        contract[name] = chain_digest(contract[name], entry)
+
+
+def save_contract(ctx: TxContext, contract: dict[str, Any]) -> None:
+    """Write a contract; from 1.1.0 on, a 1.0.0 record first gets its digests and its
+    parties' records theirs."""
+    if is_digesting(ctx) and DIGEST_FIELDS["work"] not in contract:
+        for kind, name in DIGEST_FIELDS.items():
+            contract[name] = compute_entries_digest(ctx.state, contract, kind)
+        for role in ("employer", "worker"):
+            migrate_party(ctx, contract[role])
+    ctx.state.set(compute_contract_key(contract["contract_hash"]), contract)
 
 
 def get_pending_amendment(ctx: TxContext, args: AmendmentArgs
@@ -511,9 +631,8 @@ def get_pending_amendment(ctx: TxContext, args: AmendmentArgs
     return contract, amendment
 
 
-def close_amendment(ctx: TxContext, contract_hash: bytes, number: int) -> None:
+def close_amendment(ctx: TxContext, contract: dict[str, Any], number: int) -> None:
     """Mark a pending amendment withdrawn at this height."""
-    key = compute_entry_key(contract_hash, "amendment", number)
-    amendment = ctx.state.get(key)
+    amendment = ctx.state.get(compute_entry_key(contract["contract_hash"], "amendment", number))
     amendment.update(status=WITHDRAWN, closed_height=ctx.height)
-    ctx.state.set(key, amendment)
+    save_entry(ctx, contract, "amendment", number, amendment)

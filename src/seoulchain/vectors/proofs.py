@@ -43,6 +43,7 @@ from seoulchain.light.bundle import (
     Checkpoint,
     TxProof,
     build_document_bundle,
+    build_labor_bundle,
     build_state_bundle,
     build_tx_bundle,
     build_vehicle_bundle,
@@ -55,6 +56,7 @@ from seoulchain.light.lightclient import LightBlock
 from seoulchain.proofs import StateProof
 from seoulchain.proofs.logtree import MemoryLog, compute_leaf_hash, compute_root
 from seoulchain.proofs.smt import MemoryNodeStore, SparseMerkleTree
+from seoulchain.services import labor
 from seoulchain.services.vehicle import chain_digest
 from seoulchain.vectors import render_vectors_file, write_vectors_file
 
@@ -72,6 +74,9 @@ ISSUER_AGENCY = "mapo-gu"
 VIN = "KMHEC41DBFA123456"
 OWNER_INDEX = 9
 OTHER_VIN = "KMHEC41DBFA654321"
+# The vectors' labor contracts: the issuer's agency employs worker key 10, and key 11 on a
+# contract of its own; key 12 is party to none.
+WORKER_INDEX, OTHER_WORKER_INDEX, NO_PARTY_INDEX = 10, 11, 12
 
 
 def make_key(index: int) -> SigningKey:
@@ -264,6 +269,96 @@ class VehicleStory:
                 prefix: encode(self.record)}
 
 
+class LaborStory:
+    """Labor contracts, their entries and the parties' lists, as the labor service writes
+    them (1.1.0, with digests)."""
+
+    def __init__(self) -> None:
+        self.contracts: dict[bytes, dict[str, Any]] = {}
+        self.amendments: dict[bytes, list[dict[str, Any]]] = {}
+        self.parties: dict[bytes, dict[str, Any]] = {}
+
+    def propose(self, height: int, contract_hash: bytes, worker: bytes) -> dict[bytes, bytes]:
+        """Return the writes of the employer's (the issuer's) proposal."""
+        employer = make_key(ISSUER_INDEX).public_key
+        self.contracts[contract_hash] = {
+            "contract_hash": contract_hash, "employer": employer, "worker": worker,
+            "employer_did": None, "worker_did": None, "document_hash": contract_hash,
+            "hourly_wage_krw": 10_320, "start_date": "2026-01-05", "end_date": None,
+            "status": labor.PROPOSED, "proposed_height": height,
+            "proposed_tx": sha256(b"labor propose " + contract_hash), "signed_height": None,
+            "signed_tx": None, "closed_height": None, "amendments": 0,
+            "pending_amendment": None, "work_records": 0, "worked_until": None,
+            "minutes_worked": 0, "wages_due_krw": 0, "payments": 0, "wages_paid_krw": 0,
+            **{name: bytes(32) for name in labor.DIGEST_FIELDS.values()}}
+        self.amendments[contract_hash] = []
+        return {**self.add_party(employer, contract_hash, "employer"),
+                **self.save(contract_hash)}
+
+    def accept(self, height: int, contract_hash: bytes) -> dict[bytes, bytes]:
+        """Return the writes of the worker's acceptance."""
+        contract = self.contracts[contract_hash]
+        contract.update(status=labor.IN_FORCE, signed_height=height,
+                        signed_tx=sha256(b"labor accept " + contract_hash))
+        return {**self.add_party(contract["worker"], contract_hash, "worker"),
+                **self.save(contract_hash)}
+
+    def add(self, contract_hash: bytes, kind: str, entry: dict[str, Any]) -> dict[bytes, bytes]:
+        """Return the writes of one more work record, payment or amendment proposal."""
+        contract = self.contracts[contract_hash]
+        number = contract[labor.ENTRY_COUNT_FIELDS[kind]] + 1
+        contract[labor.ENTRY_COUNT_FIELDS[kind]] = number
+        name = labor.DIGEST_FIELDS[kind]
+        if kind == "amendment":
+            self.amendments[contract_hash].append(entry)
+            contract.update(pending_amendment=number, **{
+                name: labor.compute_history_digest(self.amendments[contract_hash])})
+        else:
+            contract[name] = chain_digest(contract[name], entry)
+        if kind == "work":
+            contract.update(worked_until=entry["period_end"],
+                            minutes_worked=contract["minutes_worked"] + entry["minutes"],
+                            wages_due_krw=contract["wages_due_krw"] + entry["wage_due_krw"])
+        if kind == "payment":
+            contract["wages_paid_krw"] += entry["amount_krw"]
+        key = b"labor/" + labor.compute_entry_key(contract_hash, kind, number)
+        return {key: encode(entry), **self.save(contract_hash)}
+
+    def add_party(self, party: bytes, contract_hash: bytes, role: str) -> dict[bytes, bytes]:
+        record = self.parties.setdefault(party, {"contracts": 0,
+                                                 "contracts_digest": bytes(32)})
+        entry = {"contract_hash": contract_hash, "role": role}
+        record.update(contracts=record["contracts"] + 1,
+                      contracts_digest=chain_digest(record["contracts_digest"], entry))
+        return {b"labor/" + labor.compute_party_key(party, record["contracts"]): encode(entry),
+                b"labor/" + labor.compute_party_key(party): encode(record)}
+
+    def save(self, contract_hash: bytes) -> dict[bytes, bytes]:
+        return {b"labor/" + labor.compute_contract_key(contract_hash):
+                encode(self.contracts[contract_hash])}
+
+
+def write_labor_story(chain_blocks: list[dict[bytes, bytes]]) -> None:
+    """Add the vectors' labor story to the writes of blocks 1-3: a contract signed, worked,
+    paid and with an amendment pending, and another worker's contract."""
+    story = LaborStory()
+    worker, other = make_key(WORKER_INDEX).public_key, make_key(OTHER_WORKER_INDEX).public_key
+    cafe, bakery = sha256(b"labor contract, cafe"), sha256(b"labor contract, bakery")
+    chain_blocks[0].update(story.propose(1, cafe, worker))
+    chain_blocks[1].update({**story.accept(2, cafe), **story.add(cafe, "work", {
+        "period_start": "2026-01-05", "period_end": "2026-01-11", "minutes": 630,
+        "hourly_wage_krw": 10_320, "wage_due_krw": 108_360, "height": 2,
+        "tx": sha256(b"labor work 1")})})
+    chain_blocks[2].update({**story.add(cafe, "payment", {
+        "amount_krw": 108_360, "period_start": "2026-01-05", "period_end": "2026-01-11",
+        "height": 3, "tx": sha256(b"labor payment 1")}), **story.add(cafe, "amendment", {
+            "document_hash": sha256(b"labor contract, cafe, amended"),
+            "hourly_wage_krw": 11_000, "proposed_by": "worker", "proposed_height": 3,
+            "proposed_tx": sha256(b"labor amendment 1"), "status": labor.PROPOSED,
+            "closed_height": None}), **story.propose(3, bakery, other)})
+    chain_blocks[2].update(story.accept(3, bakery))
+
+
 def build_story_chain() -> tuple[MemoryChain, dict[str, bytes]]:
     """Return the vectors' chain: three documents, then the set changes A -> B -> C.
 
@@ -276,6 +371,8 @@ def build_story_chain() -> tuple[MemoryChain, dict[str, bytes]]:
                                                      "never-anchored")}
     docs.update({name: sha256(name.encode()) for name in ("licence-1", "licence-2")})
     car = VehicleStory()
+    labor_writes: list[dict[bytes, bytes]] = [{}, {}, {}]
+    write_labor_story(labor_writes)
     licence_1 = make_issued_document(docs["licence-1"], 1, None)
     licence_2 = make_issued_document(docs["licence-2"], 1, GENESIS_TIME_MS + 3_600_000)
     tx1, result1, record1 = make_anchor(1, docs["permit-1"], 1)
@@ -284,12 +381,13 @@ def build_story_chain() -> tuple[MemoryChain, dict[str, bytes]]:
         doc_key(docs["licence-1"], "document"): encode(licence_1),
         doc_key(docs["licence-2"], "document"): encode(licence_2),
         **car.append(1, "registered", owner=car.record["owner"], model=car.record["model"],
-                     odometer_km=12)})
+                     odometer_km=12), **labor_writes[0]})
     tx2, result2, record2 = make_anchor(2, docs["permit-2"], 2)
     # Block 2 is committed by three of the four validators (30 of 40: more than 2/3).
     chain.add_block([(tx2.encode(), result2)], {
         doc_key(docs["permit-2"]): encode(record2),
-        **car.append(2, "inspection", odometer_km=40_000, result="pass", note="")},
+        **car.append(2, "inspection", odometer_km=40_000, result="pass", note=""),
+        **labor_writes[1]},
         signers=[make_key(index).public_key for index in (0, 1, 3)])
     tx3, result3, record3 = make_anchor(3, docs["permit-1b"], 3, supersedes=docs["permit-1"],
                                         reason="typo in the holder's address")
@@ -301,7 +399,7 @@ def build_story_chain() -> tuple[MemoryChain, dict[str, bytes]]:
         doc_key(docs["permit-1b"]): encode(record3), doc_key(docs["permit-1"]): encode(record1),
         doc_key(docs["licence-2"], "document"): encode(licence_2),
         **car.append(3, "accident", description="front bumper collision",
-                     odometer_km=41_000)})
+                     odometer_km=41_000), **labor_writes[2]})
     chain.add_block(next_set=make_validator_set([0, 1, 4, 5]))
     for _ in range(5, 8):
         chain.add_block()
@@ -343,6 +441,10 @@ def build_valid_bundles(chain: MemoryChain, hashes: dict[str, bytes]
             chain, genesis, hashes["never-anchored"], service="document"), None),
         ("vehicle history", build_vehicle_bundle(chain, genesis, VIN), None),
         ("vehicle never registered", build_vehicle_bundle(chain, genesis, OTHER_VIN), None),
+        ("labor history of a worker", build_labor_bundle(
+            chain, genesis, make_key(WORKER_INDEX).public_key), None),
+        ("labor: party to no contract", build_labor_bundle(
+            chain, genesis, make_key(NO_PARTY_INDEX).public_key), None),
     ]
 
 
@@ -457,6 +559,41 @@ def build_invalid_bundles(chain: MemoryChain, valid: dict[str, dict[str, Any]]
         ("vehicle VIN changed", mutate(car_bundle, set_path(
             "proof", "vin", value=OTHER_VIN)), "proof",
          "key_hash binds the VIN's state key"),
+        *build_invalid_labor_bundles(chain, valid["labor history of a worker"]),
+    ]
+
+
+def build_invalid_labor_bundles(chain: MemoryChain, bundle: dict[str, Any]
+                                ) -> list[tuple[str, dict[str, Any], str, str]]:
+    """Return the invalid labor vectors: a record changed, dropped or slipped in."""
+    other = build_labor_bundle(chain, chain.genesis, make_key(OTHER_WORKER_INDEX).public_key)
+    work = bundle["proof"]["contracts"][0]["work"]
+    first = decode(decode_b64(work[0], "work", 1 << 16))
+    padded = encode_b64(encode({**first, "minutes": 6_300, "wage_due_krw": 1_083_600}))
+
+    def slip_in(claim: dict[str, Any]) -> None:
+        claim["proof"]["entries"].append(other["proof"]["entries"][0])
+        claim["proof"]["contracts"].append(other["proof"]["contracts"][0])
+
+    def swap_in(claim: dict[str, Any]) -> None:
+        claim["proof"]["entries"][0] = other["proof"]["entries"][0]
+        claim["proof"]["contracts"][0] = other["proof"]["contracts"][0]
+
+    def drop_payment(claim: dict[str, Any]) -> None:
+        claim["proof"]["contracts"][0]["payments"] = []
+
+    def change_work(claim: dict[str, Any]) -> None:
+        claim["proof"]["contracts"][0]["work"][0] = padded
+
+    return [
+        ("labor work record changed (minutes padded)", mutate(bundle, change_work), "proof",
+         "the work records no longer chain to the contract's work_digest"),
+        ("labor payment dropped", mutate(bundle, drop_payment), "proof",
+         "the contract counts its payments"),
+        ("labor: another worker's contract slipped in", mutate(bundle, slip_in), "proof",
+         "the party's record counts its contracts"),
+        ("labor: another worker's contract swapped in", mutate(bundle, swap_in), "proof",
+         "the list entries no longer chain to the party's contracts_digest"),
     ]
 
 
