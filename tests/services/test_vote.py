@@ -12,6 +12,7 @@ import pytest
 from gmpy2 import mpz
 
 from seoulchain.codec import decode
+from seoulchain.execution.engine import InvalidBlock
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.types import TX_BYTES_MAX
 from seoulchain.services import vote
@@ -325,3 +326,40 @@ def test_cast_refuses_a_credential_past_its_ballots_max(polls: LocalChain,
     third = poll.cast(poll.ballot(0, [[0, 0, 1], YES]))
     assert outcome(third) == ("REFUSED: this credential has cast 2 ballots, the most one "
                               "credential may (2)")
+
+
+def tampered_ballot(poll: Poll) -> str:
+    """A voter's ballot whose first individual proof is changed, signed by that voter."""
+    ballot = json.loads(poll.ballot(0, [[1, 0, 0], YES]))
+    proof = ballot["answers"][0]["individual_proofs"][0][0]
+    proof["response"] = str((int(proof["response"]) + 1) % int(BELENIOS_2048.q))
+    return resign(poll, 0, {key: value for key, value in ballot.items() if key != "signature"})
+
+
+def test_an_invalid_ballot_never_enters_a_block(polls: LocalChain) -> None:
+    """Refused by the mempool, left out by a proposer, and a block holding one is invalid."""
+    poll = Poll(polls, voters=1)
+    raw = polls.make_tx(make_key(41), service="vote", method="cast",
+                        args={"poll_id": poll.poll_id, "ballot": tampered_ballot(poll)}).encode()
+    check = polls.engine.check_tx(raw)
+    assert check.code == ResultCode.REFUSED and "individual_proof" in check.log
+    height, time_ms = polls.engine.height + 1, polls.engine.tip.time_ms + 1
+    proposed = polls.engine.execute_block(height, time_ms, [raw], strict=False)
+    assert proposed.txs == [] and "enters a block only when it succeeds" in str(
+        next(iter(proposed.skipped.values())).log)
+    with pytest.raises(InvalidBlock, match="vote.cast enters a block only when it succeeds"):
+        polls.engine.execute_block(height, time_ms, [raw], strict=True)
+    assert polls.engine.query("vote", "turnout", {"poll_id": poll.poll_id})["ballots"] == 0
+
+
+def test_a_ballot_admitted_before_close_is_left_out_after(polls: LocalChain) -> None:
+    poll = Poll(polls, voters=1)
+    raw = polls.make_tx(make_key(41), service="vote", method="cast",
+                        args={"poll_id": poll.poll_id,
+                              "ballot": poll.ballot(0, [[1, 0, 0], YES])}).encode()
+    assert polls.engine.check_tx(raw).ok
+    assert send(polls, "close", poll_id=poll.poll_id).code == ResultCode.OK
+    assert not polls.engine.check_tx(raw).ok
+    block = polls.engine.execute_block(polls.engine.height + 1,
+                                       polls.engine.tip.time_ms + 1, [raw], strict=False)
+    assert block.txs == [] and len(block.skipped) == 1

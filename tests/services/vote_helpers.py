@@ -43,7 +43,13 @@ def make_vote_chain(path: Path) -> LocalChain:
 
 def send(chain: LocalChain, method: str, key: SigningKey | None = None,
          **args: Any) -> TxResult:
+    """Commit one vote tx and return its result; a tx the mempool refuses (a ballot that
+    fails its checks never enters a block) comes back as that refusal, nothing committed."""
     tx = chain.make_tx(key, service="vote", method=method, args=args)
+    check = chain.engine.check_tx(tx.encode())
+    if not check.ok:
+        chain.nonces[tx.signer] = tx.nonce - 1  # the tx never existed: reuse its nonce
+        return TxResult(check.code, check.log)
     return chain.commit(tx).execution.results[0]
 
 

@@ -32,13 +32,13 @@ from seoulchain.errors import RemoteError, VerificationError
 from seoulchain.services.vote import (
     BALLOTS_PAGE_MAX,
     CREDENTIALS_PER_TX_MAX,
+    check_cast_ballot,
     check_public_credential,
     check_result,
     compute_election_text,
     compute_tally_batch,
     dump_tally,
     load_election,
-    verify_cast_ballot,
     verify_share,
 )
 from seoulchain.voting.election import Election
@@ -190,7 +190,7 @@ def verify_ballots(data: PollData, election: Election,
             raise PollVerificationFailed(step, "its credential is not published")
         if sha256(stored["ballot"].encode()).hex() != stored["hash"]:
             raise PollVerificationFailed(step, "its hash does not match its text")
-        run_step(step, verify_cast_ballot, election, stored["ballot"], stored["credential"])
+        run_step(step, check_cast_ballot, election, stored["ballot"], stored["credential"])
         last[stored["credential"]] = number
     wrong = [stored["number"] for stored in data.ballots
              if stored["counted"] != (last[stored["credential"]] == stored["number"])]

@@ -415,7 +415,19 @@ class Engine:
         routed = self.check_route(check.tx, ServiceState(self.state, AUTH_NAMESPACE))
         if isinstance(routed, TxResult):
             return TxCheck(routed.code, routed.log, check.tx, check.hash)
+        if self.is_admitted_only(check.tx):
+            # Dry-run against committed state, as the next block would see it.
+            trial = self.apply_tx(Overlay(self.state), check.tx, check.hash, self.height + 1,
+                                  self.tip.time_ms + 1, {})
+            if not trial.ok:
+                return TxCheck(trial.code, trial.log, check.tx, check.hash)
         return check
+
+    def is_admitted_only(self, tx: Transaction) -> bool:
+        """Return True if the tx's method enters a block only when it succeeds."""
+        service = self.services.get(tx.service)
+        spec = None if service is None else service.methods.get(tx.method)
+        return spec is not None and spec.admitted_only
 
     def check_route(self, tx: Transaction, auth: ServiceState) -> TxResult | BaseModel:
         """Return the validated arguments, or a failure naming the wrong service, method,
@@ -504,8 +516,21 @@ class Engine:
                 execution.skipped[check.hash or raw] = check
                 continue
             assert check.tx is not None
-            result = self.apply_tx(block_state, check.tx, check.hash, height, time_ms,
-                                   updates)
+            if self.is_admitted_only(check.tx):
+                trial = block_state.child()
+                result = self.apply_tx(trial, check.tx, check.hash, height, time_ms, updates)
+                if not result.ok:
+                    log = (f"{check.tx.service}.{check.tx.method} enters a block only when it "
+                           f"succeeds: {result.log}")
+                    if strict:
+                        raise InvalidBlock(f"block {height} tx {len(execution.txs)}: {log}")
+                    execution.skipped[check.hash] = TxCheck(result.code, log, check.tx,
+                                                            check.hash)
+                    continue
+                trial.merge_into(block_state)
+            else:
+                result = self.apply_tx(block_state, check.tx, check.hash, height, time_ms,
+                                       updates)
             execution.txs.append(raw)
             execution.tx_hashes.append(check.hash)
             execution.signers.append(check.tx.signer)

@@ -10,6 +10,12 @@ the signer, its own namespace of state, read-only views of other services' names
 its arguments; no floats, randomness, clock or
 I/O. It refuses a request by raising `ServiceError`; the transaction is then recorded as
 failed and its writes discarded.
+
+A method declared `@tx_method(..., admitted_only=True)` never enters a block as a failure:
+the mempool dry-runs it against committed state and refuses it there, a proposer leaves out
+one that would fail in its block, and a block that holds a failing one is invalid. It is for
+methods whose refusal is about the request itself (a ballot's proofs), so that nothing
+invalid is ever recorded.
 """
 
 from __future__ import annotations
@@ -101,6 +107,8 @@ class MethodSpec:
     args: type[BaseModel]
     roles: frozenset[str] | None
     handler: Callable[..., None]
+    # Executed only when it succeeds: refused at admission, left out or the block invalid.
+    admitted_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -328,11 +336,14 @@ class ReadOnlyState:
         return self.base.get_state(key)
 
 
-def tx_method(*, args: type[BaseModel], roles: Iterable[str] | None
+def tx_method(*, args: type[BaseModel], roles: Iterable[str] | None,
+              admitted_only: bool = False
               ) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Mark a service method as a transaction method with an argument schema and roles."""
+    """Mark a service method as a transaction method with an argument schema and roles
+    (`admitted_only`: it enters a block only when it succeeds; see the module docstring)."""
     def mark(function: Callable[..., None]) -> Callable[..., None]:
-        function.__seoulchain_method__ = (args, None if roles is None else frozenset(roles))  # type: ignore[attr-defined]
+        function.__seoulchain_method__ = (  # type: ignore[attr-defined]
+            args, None if roles is None else frozenset(roles), admitted_only)
         return function
     return mark
 
@@ -368,8 +379,9 @@ class Service:
             members.update(vars(klass))
         for attribute, value in members.items():
             if hasattr(value, "__seoulchain_method__"):
-                args, roles = value.__seoulchain_method__
-                cls.methods[attribute] = MethodSpec(attribute, args, roles, value)
+                args, roles, admitted_only = value.__seoulchain_method__
+                cls.methods[attribute] = MethodSpec(attribute, args, roles, value,
+                                                    admitted_only)
             if hasattr(value, "__seoulchain_query__"):
                 cls.queries[attribute] = QuerySpec(attribute, value.__seoulchain_query__, value)
 

@@ -86,6 +86,9 @@ GROUP_NAME = "BELENIOS-2048"
 UUID_SOURCE_BYTES = 16
 # Parsed elections kept in memory: parsing checks the election key's group membership.
 ELECTIONS_CACHED = 64
+# Ballots remembered as verified: a ballot is checked at admission and again in its block,
+# and the second check is a lookup. ~12 KB a ballot, so ~12 MiB at most.
+VERIFIED_BALLOTS_CACHED = 1024
 POLL_ID_CHARS_MAX = 64
 TITLE_CHARS_MAX = 200
 QUESTION_CHARS_MAX = 500
@@ -296,9 +299,16 @@ def check_public_credential(text: str) -> None:
         raise MalformedVotingData("a public credential is written without leading zeros")
 
 
-def verify_cast_ballot(election: Election, ballot: str, credential: str) -> None:
+def check_cast_ballot(election: Election, ballot: str, credential: str) -> None:
     """Run every admission check of a ballot whose credential is published (weight 1)."""
     verify_ballot(election, ballot.encode(), PublicCredentials({mpz(credential): 1}))
+
+
+@lru_cache(maxsize=VERIFIED_BALLOTS_CACHED)
+def verify_cast_ballot(election_text: str, ballot: str, credential: str) -> None:
+    """`check_cast_ballot`, memoised for the node: a pure function of its arguments, and only
+    a ballot that passed is remembered (a refusal raises; lru_cache keeps no exceptions)."""
+    check_cast_ballot(load_election(election_text), ballot, credential)
 
 
 def compute_tally_batch(election: Election, ballots: list[str]) -> EncryptedTally:
@@ -459,7 +469,7 @@ class VoteService(Service):
         ctx.emit("vote.credentials", poll_id=args.poll_id, added=len(args.credentials),
                  total=poll["credentials_count"])
 
-    @tx_method(args=CastArgs, roles=None)
+    @tx_method(args=CastArgs, roles=None, admitted_only=True)
     def cast(self, ctx: TxContext, args: CastArgs) -> None:
         """Cast a ballot: its credential, election and every proof are checked; it replaces
         the credential's earlier ballot."""
@@ -477,8 +487,7 @@ class VoteService(Service):
         if record["cast"] >= BALLOTS_PER_CREDENTIAL_MAX:
             raise ServiceError(f"this credential has cast {record['cast']} ballots, the most "
                                f"one credential may ({BALLOTS_PER_CREDENTIAL_MAX})")
-        check_crypto("ballot", verify_cast_ballot, load_election(poll["election"]),
-                     args.ballot, credential)
+        check_crypto("ballot", verify_cast_ballot, poll["election"], args.ballot, credential)
         number = poll["ballots_count"]
         ballot_hash = sha256(args.ballot.encode())
         ctx.state.set(compute_ballot_key(args.poll_id, number), {
