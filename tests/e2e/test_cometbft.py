@@ -2,7 +2,8 @@
 they commit anchored documents, agree on every app hash, and an application killed with
 SIGKILL resumes through CometBFT's handshake and catches up; the agencies change a
 validator's power through governance and CometBFT applies it; a proof bundle of this
-network verifies offline, and the audit passes.
+network verifies offline, and the audit passes; seoulchain's HTTP API beside each
+application answers status and queries and commits a `seoulchain tx`.
 
 The module runs scripts/install-cometbft first (cached after the first build).
 """
@@ -30,6 +31,7 @@ from seoulchain.crypto import SigningKey
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.ledger.types import Transaction
 from seoulchain.light.cometbft import CometValidatorSet
+from seoulchain.node.abci import get_rpc_port
 from seoulchain.node.devnet import Devnet, DevnetSupervisor, NodeProcess, create_devnet
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +78,12 @@ def network(tmp_path_factory: pytest.TempPathFactory, installed: None
         supervisor.stop()
         wait_for(lambda: not find_processes(devnet.root), STOP_TIMEOUT_S,
                  "every application and CometBFT node to stop")
+
+
+def get_rpc_urls(devnet: Devnet) -> list[str]:
+    """Return each node's CometBFT RPC URL (beside the seoulchain API ports)."""
+    return [f"http://127.0.0.1:{get_rpc_port(home.load_config())}"
+            for home in devnet.node_homes]
 
 
 def find_processes(root: Path) -> list[str]:
@@ -171,7 +179,7 @@ def restart(supervisor: DevnetSupervisor, index: int) -> None:
 def test_four_applications_agree_and_one_recovers_from_sigkill(
         network: tuple[Devnet, DevnetSupervisor]) -> None:
     devnet, supervisor = network
-    urls = devnet.api_urls()
+    urls = get_rpc_urls(devnet)
     chain_id = devnet.load_info()["chain_id"]
     key = SigningKey.load(devnet.keys_dir / "operator.key")
     wait_for(lambda: all(get_height(url) >= 2 for url in urls), START_TIMEOUT_S,
@@ -205,7 +213,7 @@ def test_four_applications_agree_and_one_recovers_from_sigkill(
 def test_governance_changes_a_validator_and_a_bundle_and_audit_check_the_chain(
         network: tuple[Devnet, DevnetSupervisor], tmp_path: Path) -> None:
     devnet, _ = network
-    url = devnet.api_urls()[0]
+    url = get_rpc_urls(devnet)[0]
     chain_id = str(devnet.load_info()["chain_id"])
     keys = {name: SigningKey.load(devnet.keys_dir / f"{name}.key")
             for name in ("operator", "mapo-gu", "jongno-gu")}
@@ -266,3 +274,41 @@ def wait_for_proposal(url: str) -> int:
         return bool(found)
     wait_for(is_open, GOV_TIMEOUT_S, "the proposal")
     return found[0]
+
+
+def test_the_http_api_answers_status_and_queries_and_commits_a_cli_tx(
+        network: tuple[Devnet, DevnetSupervisor], tmp_path: Path) -> None:
+    devnet, _ = network
+    api = devnet.api_urls()[0]
+    rpc_url = get_rpc_urls(devnet)[0]
+    wait_for(lambda: get_height(rpc_url) >= 2, START_TIMEOUT_S, "the network at height 2")
+
+    status = run_cli("status", "--home", str(devnet.root), "--json")
+    assert status.returncode == 0, status.stderr
+    rows = json.loads(status.stdout)
+    assert len(rows) == VALIDATORS and all(row["up"] for row in rows)
+    assert {row["chain_id"] for row in rows} == {devnet.load_info()["chain_id"]}
+
+    # gangnam-gu signs here only, so the nonce the CLI takes is free in any test order.
+    document = tmp_path / "licence.txt"
+    document.write_bytes(os.urandom(512))
+    sent = run_cli("tx", "notary", "anchor", str(document), "--key", "gangnam-gu",
+                   "--home", str(devnet.root))
+    assert sent.returncode == 0, sent.stderr
+    assert "committed at height" in sent.stdout
+    doc_hash = hashlib.sha256(document.read_bytes()).digest()
+    wait_for(lambda: all(is_anchored(url, doc_hash) for url in get_rpc_urls(devnet)),
+             COMMIT_TIMEOUT_S, "the CLI's anchor on every node")
+
+    queried = run_cli("query", "notary", str(document), "--home", str(devnet.root))
+    assert queried.returncode == 0, queried.stderr
+    assert "valid" in queried.stdout and "gangnam-gu" in queried.stdout
+    answer = httpx.get(f"{api}/v1/query/notary/document",
+                       params={"doc_hash": doc_hash.hex()}, timeout=10.0).json()
+    assert answer["result"]["issuer"] == SigningKey.load(
+        devnet.keys_dir / "gangnam-gu.key").public_key.hex(), answer
+
+    # Light blocks are CometBFT's signed headers: the API says so rather than failing.
+    light = httpx.get(f"{api}/v1/light/1", timeout=10.0)
+    assert light.status_code == 501
+    assert light.json()["code"] == "not_served_under_cometbft"

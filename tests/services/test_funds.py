@@ -18,6 +18,7 @@ from seoulchain.cli.main import app
 from seoulchain.client.http import NodeClient
 from seoulchain.codec.cbor import decode, encode
 from seoulchain.crypto import SigningKey
+from seoulchain.errors import LocalError
 from seoulchain.execution.engine import TxCheck
 from seoulchain.execution.results import ResultCode, TxResult
 from seoulchain.ledger.types import Transaction
@@ -315,6 +316,35 @@ def test_contract_registration_and_payment_refusals(chain: LocalChain) -> None:
                ).code == ResultCode.OK
     assert "payments would exceed" in outcome(pay(chain, 1, 1, [
         {"payee": PRIME, "amount_krw": 1}]))
+
+
+def test_campaigns_and_contracts_are_listed_newest_first_in_pages(chain: LocalChain) -> None:
+    assert ask(chain, "campaigns") == [] and ask(chain, "contracts") == []
+    campaigns = [open_campaign(chain, target_krw=1000 * number) for number in (1, 2, 3)]
+    assert donate(chain, campaigns[0], 700).code == ResultCode.OK
+    assert spend(chain, campaigns[0], 200).code == ResultCode.OK
+    listed = ask(chain, "campaigns")
+    assert [item["campaign"] for item in listed] == campaigns[::-1]
+    assert listed[-1] == ask(chain, "campaign", campaign=campaigns[0])
+    assert listed[-1]["balance_krw"] == 500
+    first = ask(chain, "campaigns", limit=2)
+    assert [item["campaign"] for item in first] == [3, 2]
+    rest = ask(chain, "campaigns", limit=2, before=first[-1]["campaign"])
+    assert [item["campaign"] for item in rest] == [1]
+    assert ask(chain, "campaigns", before=1) == []
+    contracts = [open_contract(chain), open_contract(chain)]
+    assert [item["contract"] for item in ask(chain, "contracts")] == contracts[::-1]
+    assert ask(chain, "contracts", limit=1, before=2) == [
+        ask(chain, "contract", contract=contracts[0])]
+
+
+@pytest.mark.parametrize("args", [{"limit": 0}, {"limit": funds.PAGE_ENTRIES_MAX + 1},
+                                  {"before": 0}, {"limit": "many"}, {"campaign": 1}])
+@pytest.mark.parametrize("name", ["campaigns", "contracts"])
+def test_list_queries_refuse_pages_out_of_bounds(chain: LocalChain, name: str,
+                                                 args: dict[str, Any]) -> None:
+    with pytest.raises(LocalError):
+        ask(chain, name, **args)
 
 
 def test_roles_and_the_subcontractor_limit_come_from_governance(tmp_path: Path) -> None:

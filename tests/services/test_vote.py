@@ -347,7 +347,7 @@ def test_an_invalid_ballot_never_enters_a_block(polls: LocalChain) -> None:
     proposed = polls.engine.execute_block(height, time_ms, [raw], strict=False)
     assert proposed.txs == [] and "enters a block only when it succeeds" in str(
         next(iter(proposed.skipped.values())).log)
-    with pytest.raises(InvalidBlock, match="vote.cast enters a block only when it succeeds"):
+    with pytest.raises(InvalidBlock, match=r"vote\.cast enters a block only when it succeeds"):
         polls.engine.execute_block(height, time_ms, [raw], strict=True)
     assert polls.engine.query("vote", "turnout", {"poll_id": poll.poll_id})["ballots"] == 0
 

@@ -5,6 +5,7 @@
     POST /v1/txs                          submit a signed tx (application/cbor body, or
                                           JSON {"tx": hex}); ?wait_s= waits for its commit
     POST /v1/txs/batch                    submit up to 1000 txs: a CBOR array of tx bytes
+    GET  /v1/txs?service=&status=...      committed txs newest first, filtered (paged)
     GET  /v1/txs/{hash}                   status and result; ?wait_s= waits for its commit
     GET  /v1/blocks                       blocks newest first: headers with commits (paged)
     GET  /v1/blocks/latest | /v1/blocks/{height}   block with its commit; ?format=cbor
@@ -42,15 +43,15 @@ need the node's admin token (`api/admin.py`). docs/api.md describes it all.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from seoulchain.api.admin import make_admin_guard
 from seoulchain.api.docs import mount_docs
 from seoulchain.api.errors import ApiError, install_error_handlers
-from seoulchain.api.events import register_event_routes
+from seoulchain.api.events import bad_filter, check_name, parse_signer, register_event_routes
 from seoulchain.api.feeds import register_feed_routes
 from seoulchain.api.limits import BodyLimit, RateLimit
 from seoulchain.api.observe import RequestMetrics, add_cors
@@ -81,7 +82,8 @@ from seoulchain.crypto import sha256
 from seoulchain.errors import DecodeError, LocalError, SeoulchainError
 from seoulchain.execution.results import ResultCode
 from seoulchain.ledger.genesis import parse_key
-from seoulchain.ledger.types import TX_BYTES_MAX, Transaction
+from seoulchain.ledger.store import TxFilter, TxListing, split_tx_position, tx_position
+from seoulchain.ledger.types import BLOCK_TXS_MAX, HEIGHT_MAX, TX_BYTES_MAX, Transaction
 from seoulchain.node.metrics import METRICS_CONTENT_TYPE
 from seoulchain.node.node import BATCH_TXS_MAX, Node, TxStatus
 
@@ -90,6 +92,13 @@ SUBMIT_BODY_BYTES_MAX = 2 * TX_BYTES_MAX + 1024
 # A batch amortises HTTP overhead for load generators and agency back-office systems; it
 # holds at most node.BATCH_TXS_MAX transactions.
 BATCH_BODY_BYTES_MAX = 8 * 1024 * 1024
+# The parameters `GET /v1/txs` accepts; any other is refused as a likely typo.
+TX_LIST_PARAMS = frozenset({"service", "method", "signer", "status", "from_time",
+                            "to_time", "limit", "cursor"})
+# Block times are milliseconds since the epoch, stored as SQLite INTEGER (signed 64-bit).
+TIME_MS_MAX = 2**63 - 1
+TimeMs = Annotated[int | None, Query(ge=0, le=TIME_MS_MAX,
+                                     description="Block time bound, ms since the epoch.")]
 # No route reads more than a batch: any larger body is refused before a route runs.
 BODY_BYTES_MAX = BATCH_BODY_BYTES_MAX
 
@@ -121,6 +130,41 @@ def tx_view(raw: bytes) -> dict[str, Any]:
     return {"service": tx.service, "method": tx.method, "args": to_jsonable(tx.args),
             "signer": tx.signer.hex(), "nonce": tx.nonce, "expiry_height": tx.expiry_height,
             "chain_id": tx.chain_id, "signature": tx.signature.hex(), "raw": raw.hex()}
+
+
+def parse_tx_filter(request: Request, service: str | None, method: str | None,
+                    signer: str | None, status: str | None, from_time: int | None,
+                    to_time: int | None) -> TxFilter:
+    """Return the transaction list's filter (400 `bad_filter` when malformed)."""
+    unknown = sorted(set(request.query_params) - TX_LIST_PARAMS)
+    if unknown:
+        raise bad_filter(f"unknown parameter {unknown[0][:64]!r}; the filters are "
+                         f"{', '.join(sorted(TX_LIST_PARAMS))}")
+    for name, value in (("service", service), ("method", method)):
+        if value is not None:
+            check_name(name, value)
+    if status not in (None, "ok", "failed"):
+        raise bad_filter(f"status is ok or failed, not {status[:64]!r}")
+    if from_time is not None and to_time is not None and from_time > to_time:
+        raise bad_filter(f"from_time {from_time} is after to_time {to_time}")
+    return TxFilter(service, method, parse_signer(signer),
+                    None if status is None else status == "ok", from_time, to_time)
+
+
+def tx_listing_view(item: TxListing) -> dict[str, Any]:
+    """Return one listed transaction for JSON: where, when, who called what, its result."""
+    return {"hash": item.hash.hex(), "height": item.height, "index": item.index,
+            "time_ms": item.time_ms, "service": item.service, "method": item.method,
+            "signer": item.signer.hex(), "code": item.code,
+            "code_name": result_code_name(item.code)}
+
+
+def result_code_name(code: int) -> str:
+    """Return a result code's name, or its number for a code this software does not know."""
+    try:
+        return ResultCode(code).name
+    except ValueError:
+        return str(code)
 
 
 def create_app(node: Node) -> FastAPI:
@@ -177,6 +221,21 @@ def create_app(node: Node) -> FastAPI:
         return JSONResponse({"results": [
             {"hash": check.hash.hex(), "code": int(check.code), "code_name": check.code.name,
              "log": check.log} for check in checks]}, status_code=202)
+
+    @app.get("/v1/txs")
+    async def list_txs(request: Request, service: str | None = None, method: str | None = None,
+                       signer: str | None = None, status: str | None = None,
+                       from_time: TimeMs = None, to_time: TimeMs = None, cursor: Cursor = None,
+                       limit: PageLimit = PAGE_ITEMS_DEFAULT) -> JSONResponse:
+        wanted = parse_tx_filter(request, service, method, signer, status, from_time, to_time)
+        position_max = tx_position(min(node.get_height(), HEIGHT_MAX // BLOCK_TXS_MAX - 1),
+                                   BLOCK_TXS_MAX - 1)
+        start = None if cursor is None else decode_cursor(cursor, "txs", position_max)
+        page = node.list_txs(wanted, start, limit)
+        return page_response(request, [tx_listing_view(item) for item in page.items], "txs",
+                             page.resume, limit, {"height": node.get_height()} | (
+                                 {} if page.resume is None else
+                                 {"resume_height": split_tx_position(page.resume)[0]}))
 
     @app.get("/v1/txs/{tx_hash}")
     async def get_tx(tx_hash: str, wait_s: WaitSeconds = 0.0) -> dict[str, Any]:

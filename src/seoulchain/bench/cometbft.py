@@ -16,7 +16,7 @@ import base64
 import json
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ import tomli_w
 from seoulchain.bench.loadgen import CODE_UNAVAILABLE, LoadConfig, LoadGenerator
 from seoulchain.bench.network import BlockDigest, LocalNetwork
 from seoulchain.crypto import sha256
+from seoulchain.errors import LocalError
 from seoulchain.execution.results import ResultCode
-from seoulchain.node.abci import COMETBFT_DIR, prepare_cometbft_home
+from seoulchain.node.abci import COMETBFT_DIR, get_rpc_url, prepare_cometbft_home
 
 # An RPC answer from a loopback node under load; as the built-in network's status timeout.
 RPC_TIMEOUT_S = 2.0
@@ -104,8 +105,17 @@ class CometNetwork(LocalNetwork):
 
     engine = "cometbft"
 
+    @property
+    def rpc_urls(self) -> list[str]:
+        """CometBFT's RPC URL of each node (its homes written by `prepare`); `urls` are the
+        seoulchain APIs beside them."""
+        urls = [get_rpc_url(node.home) for node in self.nodes]
+        if None in urls:
+            raise LocalError("the CometBFT homes are not written yet (bench prepare)")
+        return [url for url in urls if url is not None]
+
     def call(self, index: int, method: str, **params: str) -> Any:
-        reply = httpx.get(f"{self.urls[index]}/{method}", params=params,
+        reply = httpx.get(f"{self.rpc_urls[index]}/{method}", params=params,
                           timeout=RPC_TIMEOUT_S).json()
         return reply["result"]
 
@@ -146,7 +156,10 @@ def get_timeout_commit_ms(network: LocalNetwork) -> int:
 
 def run_load(network: LocalNetwork, txs: Sequence[bytes], out: Path, config: LoadConfig
              ) -> dict[str, Any]:
-    """Offer `txs` through CometBFT's RPC (in this process) and write the report to `out`."""
+    """Offer `txs` through CometBFT's RPC (in this process) and write the report to `out`
+    (`config.urls`, the seoulchain APIs, are replaced by the RPC URLs beside them)."""
+    assert isinstance(network, CometNetwork)
+    config = replace(config, urls=network.rpc_urls)
     report = asyncio.run(CometLoadGenerator(config, txs).run())
     out.write_text(json.dumps(report) + "\n")
     return report

@@ -242,13 +242,24 @@ def bench_voting(
         trustees: Annotated[int, typer.Option(min=1, max=16, help="Trustees (n-of-n).")] = 2,
         json_file: Annotated[Path | None, typer.Option(
             "--json-out", help="Also write the figures to this JSON file.")] = None,
+        workers: Annotated[int | None, typer.Option(
+            min=1, max=256, help="Processes making and verifying ballots (default: CPUs).")
+        ] = None,
+        belenios_dir: Annotated[Path | None, typer.Option(
+            "--belenios-verify", metavar="DIR",
+            help="Export the poll to this new or empty directory and time "
+                 "`belenios-tool election verify` on it.")] = None,
 ) -> None:
     """Ballot verification rate at admission, tally and verification time, ballot size."""
     from seoulchain.bench.voting import run_voting_bench
     from seoulchain.crypto import SigningKey
+    from seoulchain.errors import LocalError
     from seoulchain.ledger.types import Transaction
 
-    figures = run_voting_bench(ballots, trustees=trustees)
+    with Progress(console=err_console, transient=True) as bar:
+        figures = run_voting_bench(ballots, trustees=trustees, workers=workers,
+                                   belenios_dir=belenios_dir,
+                                   progress=make_progress_callback(bar))
     cast = Transaction.create(SigningKey.generate(), chain_id="seoul-bench", nonce=1,
                               expiry_height=1, service="vote", method="cast",
                               args={"poll_id": "bench",
@@ -262,13 +273,24 @@ def bench_voting(
     console.print(f"ballot   {figures['ballot_bytes_mean']:,} B ({figures['choices_per_ballot']} "
                   f"choices); cast tx {figures['cast_tx_bytes']:,} B", highlight=False)
     console.print(f"admission {figures['verify_ballots_per_s']} ballots/s per core "
-                  f"(verify p50 {figures['verify_ms_median']} ms)", highlight=False)
+                  f"(verify p50 {figures['verify_ms_median']} ms); {figures['workers']} workers: "
+                  f"made {figures['create_per_s']}/s ({figures['create_per_s_per_worker']}/s "
+                  f"each), verified {figures['verify_per_s']}/s "
+                  f"({figures['verify_per_s_per_worker']}/s each)", highlight=False)
     console.print(f"{ballots} ballots: tally {figures['tally_ms']} ms, decryption "
                   f"{figures['decrypt_ms_per_trustee']} ms per trustee, result check "
                   f"{figures['verify_decryptions_and_result_ms']} ms; verify and tally "
                   f"{figures['verify_and_tally_s']} s", highlight=False)
-    console.print(f"extrapolated to {VOTING_POLL_BALLOTS:,} ballots (linear): verifying every "
-                  f"ballot {figures['extrapolated_verify_s']} s, tally "
-                  f"{figures['extrapolated_tally_s']} s", highlight=False)
+    if ballots < VOTING_POLL_BALLOTS:
+        console.print(f"extrapolated to {VOTING_POLL_BALLOTS:,} ballots (linear): verifying "
+                      f"every ballot {figures['extrapolated_verify_s']} s, tally "
+                      f"{figures['extrapolated_tally_s']} s", highlight=False)
+    if belenios_dir is not None:
+        console.print(f"belenios-tool election verify {figures['archive']} "
+                      f"({figures['archive_bytes']:,} B): {figures['belenios_verdict']} in "
+                      f"{figures['belenios_verify_s']} s wall, {figures['belenios_verify_cpu_s']} "
+                      f"s CPU", highlight=False)
     if json_file is not None:
         json_file.write_text(json.dumps(figures, indent=2) + "\n")
+    if belenios_dir is not None and figures["belenios_verdict"] != "pass":
+        raise LocalError(f"belenios-tool rejected the archive: {figures['belenios_output']}")

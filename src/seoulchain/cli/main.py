@@ -156,9 +156,11 @@ def start(home: HomeOption, node_index: NodeIndexOption = None,
         logging.basicConfig(level=log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
         if engine is ConsensusEngine.COMETBFT:
+            from seoulchain.cli.run import serve_cometbft_api
             from seoulchain.node.abci import run_with_cometbft
 
-            run_node(run_with_cometbft(node_home, parent_pid=parent_pid), node_home)
+            run_node(run_with_cometbft(node_home, parent_pid=parent_pid,
+                                       serve_api=serve_cometbft_api), node_home)
             return
         run_node(serve(node_home, parent_pid=parent_pid), node_home)
 

@@ -126,15 +126,15 @@ def devnet(home: HomeOption = DEVNET_HOME,
         create_devnet(home, validators, base_port=base_port)
         console.print(f"created a {validators}-validator devnet in {home}")
     network = Devnet(home)
-    if engine is ConsensusEngine.COMETBFT:
-        run_cometbft_devnet(network)
-        return
-
     for home_i in network.node_homes:
         config = home_i.load_config()
         require_free_port(config.api.host, config.api.port)
         require_free_port(config.p2p.listen_host, config.p2p.listen_port, "[p2p] listen_port")
-    supervisor = DevnetSupervisor(network)
+        if engine is ConsensusEngine.COMETBFT:
+            from seoulchain.node.abci import get_rpc_port
+
+            require_free_port(config.api.host, get_rpc_port(config), "CometBFT RPC port")
+    supervisor = DevnetSupervisor(network, engine.value)
     stop_on_signals()
     supervisor.start()
     try:
@@ -142,7 +142,7 @@ def devnet(home: HomeOption = DEVNET_HOME,
         wait_until_up(supervisor, urls)
         if seed_demo:
             seed_devnet(network, urls[0])
-        print_where_to_look(network, urls)
+        print_where_to_look(network, urls, engine)
         watch(supervisor, urls)
     except KeyboardInterrupt:
         err_console.print("stopping the network ...")
@@ -191,14 +191,17 @@ def seed_devnet(network: Devnet, url: str) -> None:
                    lambda line: console.print(f"  {line}", highlight=False))
 
 
-def print_where_to_look(network: Devnet, urls: list[str]) -> None:
+def print_where_to_look(network: Devnet, urls: list[str], engine: ConsensusEngine) -> None:
     root = network.root
+    logs = f"{root}/node-*/node.log"
+    if engine is ConsensusEngine.COMETBFT:
+        logs += f", {root}/node-*/cometbft/cometbft.log (CometBFT)"
     console.print(render_status(collect_status(urls)))
     console.print(f"""
 [bold]seoulchain devnet is running[/bold]: {len(urls)} validators (Ctrl-C stops, a rerun resumes)
   APIs           {', '.join(urls)}   (interactive docs: {urls[0]}/docs)
   portal         {urls[0]}/portal/   (every node serves it; docs/portal.md)
-  node logs      {root}/node-*/node.log
+  node logs      {logs}
 {format_commands_to_try(root)}""", highlight=False)
 
 
@@ -242,51 +245,3 @@ def watch(supervisor: DevnetSupervisor, urls: list[str]) -> None:
         if heights != last_heights:  # an idle network waits for txs: print only news
             console.print(f"heights: {heights}", highlight=False)
             last_heights = heights
-
-
-
-def run_cometbft_devnet(network: Devnet) -> None:
-    """Run each validator's application beside its CometBFT node until Ctrl-C.
-
-    The HTTP API and the demo data need a node facade over the ABCI application, which
-    this engine does not have yet: clients use CometBFT's RPC (`broadcast_tx_sync`) on
-    each node's API port.
-    """
-    for home_i in network.node_homes:
-        config = home_i.load_config()
-        require_free_port(config.api.host, config.api.port, "CometBFT RPC ([api] port)")
-        require_free_port(config.p2p.listen_host, config.p2p.listen_port, "[p2p] listen_port")
-    supervisor = DevnetSupervisor(network, ConsensusEngine.COMETBFT.value)
-    urls = network.api_urls()
-    stop_on_signals()
-    supervisor.start()
-    try:
-        console.print(f"CometBFT devnet: {len(urls)} validators, RPC at {', '.join(urls)}; "
-                      f"logs in {network.root}/node-*/node.log and node-*/cometbft/"
-                      f"cometbft.log (Ctrl-C stops, a rerun resumes)", highlight=False)
-        last: list[object] = []
-        while True:
-            for node in supervisor.get_failed():
-                raise LocalError(f"node {node.home.root} exited (code "
-                                 f"{node.process.returncode}):\n{read_log_tail(node.home)}")
-            heights = [get_cometbft_height(url) for url in urls]
-            if heights != last:
-                console.print(f"heights: {heights}", highlight=False)
-                last = heights
-            time.sleep(WATCH_INTERVAL_S)
-    except KeyboardInterrupt:
-        err_console.print("stopping the network ...")
-    finally:
-        supervisor.stop()
-    console.print("all nodes stopped; run the same command again to resume")
-
-
-def get_cometbft_height(url: str) -> int | str:
-    """Return the latest height CometBFT's RPC at `url` reports, or "down"."""
-    import httpx
-
-    try:
-        reply = httpx.get(f"{url}/status", timeout=3.0).json()
-        return int(reply["result"]["sync_info"]["latest_block_height"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return "down"

@@ -17,9 +17,14 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
+from fastapi import FastAPI, Request
+from starlette.responses import Response
 
 from seoulchain.api.app import create_app
+from seoulchain.api.errors import error_response
 from seoulchain.errors import LocalError
+from seoulchain.node.abci import AbciApplication, get_rpc_url
+from seoulchain.node.abci_api import CometNode, NotServedUnderCometbft
 from seoulchain.node.home import Home
 from seoulchain.node.node import Node
 from seoulchain.node.parent import set_parent_death_signal
@@ -55,9 +60,7 @@ async def serve(home: Home, on_started: Callable[[Node], Awaitable[None]] | None
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     config = node.config
-    server = ApiServer(uvicorn.Config(create_app(node), host=config.api.host,
-                                      port=config.api.port, log_level="warning",
-                                      lifespan="off", access_log=False))
+    server = make_api_server(node, create_app(node))
     api_task = asyncio.create_task(server.serve())
     producer_task = asyncio.create_task(node.producer.run(stop))
     extra_tasks = []
@@ -79,6 +82,45 @@ async def serve(home: Home, on_started: Callable[[Node], Awaitable[None]] | None
         node.close()
         log.info("node %s stopped at height %d", config.moniker, node.engine.height)
     raise_failure(outcomes[:2])
+
+
+def make_api_server(node: Node, app: FastAPI) -> ApiServer:
+    """Return the uvicorn server of `app` on the node's [api] host and port."""
+    return ApiServer(uvicorn.Config(app, host=node.config.api.host, port=node.config.api.port,
+                                    log_level="warning", lifespan="off", access_log=False))
+
+
+def create_cometbft_app(node: CometNode) -> FastAPI:
+    """Return the HTTP API over `node`, answering 501 where CometBFT's headers are needed."""
+    api = create_app(node)
+
+    @api.exception_handler(NotServedUnderCometbft)
+    async def on_not_served(request: Request, exc: NotServedUnderCometbft) -> Response:
+        return error_response(501, "not_served_under_cometbft", str(exc))
+
+    return api
+
+
+async def serve_cometbft_api(app: AbciApplication, stop: asyncio.Event) -> None:
+    """Serve the HTTP API over an ABCI application CometBFT runs, until `stop` is set."""
+    # The adapter polls CometBFT's RPC twice a second: keep httpx's per-request lines out.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    rpc_url = get_rpc_url(app.home)
+    assert rpc_url is not None, "the CometBFT home is written before the API starts"
+    node = CometNode(app, rpc_url)
+    server = make_api_server(node, create_cometbft_app(node))
+    tasks = [asyncio.create_task(server.serve()),
+             asyncio.create_task(node.watch_cometbft(stop))]
+    log.info("API for CometBFT's chain at http://%s:%d (CometBFT's RPC at %s)",
+             node.config.api.host, node.config.api.port, rpc_url)
+    try:
+        await wait_until_stopped(stop, tasks[:1])
+    finally:
+        server.should_exit = True
+        stop.set()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        await node.aclose()
+    raise_failure(outcomes[:1])
 
 
 def raise_failure(outcomes: list[object]) -> None:

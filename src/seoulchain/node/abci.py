@@ -17,7 +17,8 @@ the header of h + 1. The seoulchain commit stored beside each block carries no s
 under CometBFT the certificate is CometBFT's commit of h + 1. `CometRpc` reads those
 signed headers (and the app hashes the audit compares) from CometBFT's RPC, and
 `CometStoreProofSource` serves proof bundles from the store with them (light/cometbft.py
-verifies them).
+verifies them). seoulchain's HTTP API is served beside the application on the [api] port
+(`run_with_cometbft`'s `serve_api`; node/abci_api.py), CometBFT's RPC above it.
 
 The protobuf bindings are generated from the pinned CometBFT module by
 scripts/install-cometbft into .tools/abci_pb (or $SEOULCHAIN_ABCI_PB).
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -49,7 +51,7 @@ import tomli_w
 from seoulchain.codec import decode, encode
 from seoulchain.crypto import sha256
 from seoulchain.errors import DecodeError, LocalError, RemoteError, StorageError
-from seoulchain.execution.engine import Engine, InvalidBlock
+from seoulchain.execution.engine import CommittedBlock, Engine, InvalidBlock
 from seoulchain.execution.results import ResultCode, TxResult
 from seoulchain.execution.service import ServiceError, load_services
 from seoulchain.ledger.genesis import Genesis
@@ -197,6 +199,9 @@ class AbciApplication:
         self.pending: Block | None = None
         # The snapshot CometBFT's state sync is restoring, and its verified chunks so far.
         self.restoring: tuple[Manifest, SnapshotRestorer, dict[int, bytes]] | None = None
+        # Told of each committed block when the HTTP API runs beside (it then also starts
+        # the snapshots, as the built-in node's does); None: snapshots only.
+        self.on_committed: Callable[[CommittedBlock], None] | None = None
 
     def open_engine(self) -> None:
         """Open the block store, the engine over it and the snapshots it serves."""
@@ -368,8 +373,11 @@ class AbciApplication:
             raise LocalError("Commit without a finalized block")
         block = self.pending
         self.pending = None
-        self.engine.commit(block, Commit(block.height, 0, block.block_id(), ()))
-        self.snapshots.on_commit(block.height)
+        committed = self.engine.commit(block, Commit(block.height, 0, block.block_id(), ()))
+        if self.on_committed is not None:
+            self.on_committed(committed)
+        else:
+            self.snapshots.on_commit(block.height)
         return self.types.ResponseCommit(retain_height=0)
 
     # ------------------------------------------------------------------ state sync
@@ -560,6 +568,9 @@ COMETBFT_INIT_TIMEOUT_S = 60.0
 COMETBFT_STOP_TIMEOUT_S = 10.0
 # How often the application checks that its parent (a supervisor) and CometBFT still run.
 WATCH_INTERVAL_S = 0.5
+# CometBFT's RPC listens this far above the [api] port, where seoulchain's HTTP API is
+# (a devnet's API ports are base..base+n and its peer ports base+100..base+100+n).
+COMETBFT_RPC_PORT_OFFSET = 200
 # CometBFT's largest block: the seoulchain block limit, so every decided block is one the
 # application can record.
 COMETBFT_BLOCK_BYTES_MAX = BLOCK_BYTES_MAX // 2
@@ -652,7 +663,7 @@ def prepare_cometbft_home(home: Home) -> Path:
     settings = tomllib.loads((config_dir / "config.toml").read_text())
     settings.update({"proxy_app": f"unix://{root / ABCI_SOCKET}", "moniker": config.moniker,
                      "abci": "socket"})
-    settings["rpc"]["laddr"] = f"tcp://{config.api.host}:{config.api.port}"
+    settings["rpc"]["laddr"] = f"tcp://{config.api.host}:{get_rpc_port(config)}"
     settings["p2p"].update({
         "laddr": f"tcp://{config.p2p.listen_host}:{config.p2p.listen_port}",
         "persistent_peers": ",".join(peers),
@@ -660,6 +671,11 @@ def prepare_cometbft_home(home: Home) -> Path:
         "addr_book_strict": False, "allow_duplicate_ip": True})
     (config_dir / "config.toml").write_text(tomli_w.dumps(settings))
     return root
+
+
+def get_rpc_port(config: NodeConfig) -> int:
+    """Return the port of CometBFT's RPC: `COMETBFT_RPC_PORT_OFFSET` above the API's."""
+    return config.api.port + COMETBFT_RPC_PORT_OFFSET
 
 
 def write_private_json(path: Path, value: dict[str, Any]) -> None:
@@ -670,9 +686,14 @@ def write_private_json(path: Path, value: dict[str, Any]) -> None:
     os.chmod(path, 0o600)
 
 
-async def run_with_cometbft(home: Home, parent_pid: int | None = None) -> None:
+async def run_with_cometbft(home: Home, parent_pid: int | None = None,
+                            serve_api: ServeApi | None = None) -> None:
     """Serve the application on HOME/cometbft/abci.sock and run CometBFT beside it until
-    SIGINT, SIGTERM, CometBFT's exit or the parent's death; then stop both."""
+    SIGINT, SIGTERM, CometBFT's exit or the parent's death; then stop both.
+
+    `serve_api(app, stop)`, if given, serves the HTTP API beside them until `stop` is set;
+    its failure stops the node too.
+    """
 
 
     if parent_pid is not None:
@@ -688,8 +709,11 @@ async def run_with_cometbft(home: Home, parent_pid: int | None = None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     process: subprocess.Popen[bytes] | None = None
+    api_task: asyncio.Task[None] | None = None
     try:
         await server.start(f"unix://{root / ABCI_SOCKET}")
+        if serve_api is not None:
+            api_task = asyncio.create_task(serve_api(app, stop))
         with (root / "cometbft.log").open("ab") as output:
             process = subprocess.Popen(
                 [str(binary), "start", "--home", str(root)], stdout=output,
@@ -704,14 +728,25 @@ async def run_with_cometbft(home: Home, parent_pid: int | None = None) -> None:
             if parent_pid is not None and os.getppid() != parent_pid:
                 log.warning("parent process %d is gone; stopping", parent_pid)
                 break
+            if api_task is not None and api_task.done():
+                api_task.result()  # re-raise the API's failure
+                raise LocalError("the HTTP API stopped")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), WATCH_INTERVAL_S)
     finally:
+        stop.set()
+        if api_task is not None:
+            with contextlib.suppress(Exception):
+                await api_task
         if process is not None:
             await asyncio.to_thread(stop_process, process)
         await server.close()
         app.close()
         log.info("application stopped at height %d", app.engine.height)
+
+
+# What serves the HTTP API beside the application until the event is set (cli/run.py).
+ServeApi = Callable[[AbciApplication, asyncio.Event], Awaitable[None]]
 
 
 def stop_process(process: Any) -> None:
@@ -827,4 +862,4 @@ def get_rpc_url(home: Home) -> str | None:
         return None
     config = home.load_config()
     host = "127.0.0.1" if config.api.host in ("0.0.0.0", "") else config.api.host
-    return f"http://{host}:{config.api.port}"
+    return f"http://{host}:{get_rpc_port(config)}"

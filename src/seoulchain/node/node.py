@@ -24,7 +24,7 @@ from seoulchain.errors import LocalError
 from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.execution.results import TxResult
 from seoulchain.execution.service import describe_service, load_services
-from seoulchain.ledger.store import BlockStore, TxRecord
+from seoulchain.ledger.store import BlockStore, TxFilter, TxPage, TxRecord
 from seoulchain.ledger.types import Block, Commit
 from seoulchain.node.bft import BftProducer
 from seoulchain.node.config import NodeConfig
@@ -224,6 +224,10 @@ class Node:
         return Account(public_key, self.engine.get_next_nonce(self.engine.state, public_key),
                        self.engine.get_roles(public_key),
                        self.store.list_txs_by_signer(public_key, txs_max))
+
+    def list_txs(self, wanted: TxFilter, at_or_before: int | None, limit: int) -> TxPage:
+        """Return committed transactions matching `wanted`, newest first, from a position."""
+        return self.store.list_txs(wanted, at_or_before, limit)
 
     def query(self, service: str, name: str, args: dict[str, Any]) -> Any:
         """Run a service query on committed state (LocalError for a bad query)."""

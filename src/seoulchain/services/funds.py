@@ -20,7 +20,8 @@ therefore integers, deterministic, and sum exactly to the payment.
 State (namespace `funds`): `next/campaign`, `next/contract` (the last number given);
 `campaign/<n>` (the campaign with its totals); `campaign/<n>/entry/<seq>` (one history entry
 each); `contract/<n>` (the shares with what each payee has been paid in all);
-`contract/<n>/payment/<seq>` (one payment record each, with its split).
+`contract/<n>/payment/<seq>` (one payment record each, with its split). The queries
+`campaigns` and `contracts` page through the numbers the counters gave, newest first.
 
 All amounts are integers in KRW, 0 < amount <= 2^63 - 1; totals stay within that bound too.
 """
@@ -325,6 +326,14 @@ class FundsService(Service):
             return None
         return {**campaign, "balance_krw": campaign["received_krw"] - campaign["spent_krw"]}
 
+    @query(args=PageQuery)
+    def campaigns(self, state: ServiceState, args: PageQuery) -> list[Any]:
+        """Return the campaigns numbered below `before` (default: all), newest first."""
+        page = get_page(state, state.get(b"next/campaign") or 0, compute_campaign_key,
+                        args.limit, args.before)
+        return [{**campaign, "balance_krw": campaign["received_krw"] - campaign["spent_krw"]}
+                for campaign in page]
+
     @query(args=HistoryQuery)
     def history(self, state: ServiceState, args: HistoryQuery) -> list[Any] | None:
         """Return a campaign's donations and spendings, newest first, with running totals."""
@@ -339,6 +348,12 @@ class FundsService(Service):
     def contract(self, state: ServiceState, args: ContractQuery) -> dict[str, Any] | None:
         """Return a contract: its shares and what each payee has been paid in all."""
         return state.get(compute_contract_key(args.contract))
+
+    @query(args=PageQuery)
+    def contracts(self, state: ServiceState, args: PageQuery) -> list[Any]:
+        """Return the contracts numbered below `before` (default: all), newest first."""
+        return get_page(state, state.get(b"next/contract") or 0, compute_contract_key,
+                        args.limit, args.before)
 
     @query(args=PaymentsQuery)
     def payments(self, state: ServiceState, args: PaymentsQuery) -> list[Any] | None:

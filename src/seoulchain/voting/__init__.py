@@ -9,6 +9,10 @@ the tool verifies what this package makes and this package verifies what the too
 - `trustees.py`: trustee keys with proofs of knowledge, n-of-n key combination;
 - `credential.py`: private credentials, their derived secret, the public credential list;
 - `ballot.py`: `create_ballot`, `verify_ballot` (the admission check), `audit_ballot`;
+- `threshold.py`: "Pedersen" t-of-n trustees (certificates, commitments, verification
+  keys), owner numbering, the election key of any trustees list, Lagrange coefficients;
+- `keyceremony.py`: the trustees' steps of threshold key establishment (certificates,
+  polynomials, AES-CCM channels, vinputs, voutputs), interoperable with belenios-tool;
 - `tally.py`: encrypted tally, partial decryptions and their check, result and its check;
 - `archive.py`: `export_archive` (UUID.bel) and `verify_archive`;
 - `errors.py`: typed errors; a failed check names itself (`VotingCheckFailed.check`).
@@ -47,14 +51,24 @@ from seoulchain.voting.tally import (
     EncryptedTally,
     PartialDecryption,
     compute_encrypted_tally,
+    compute_items_result,
     compute_partial_decryption,
     compute_result,
     dump_result,
     parse_encrypted_tally,
     parse_partial_decryption,
     parse_result,
+    verify_items_result,
     verify_partial_decryption,
     verify_result,
+)
+from seoulchain.voting.threshold import (
+    ThresholdTrustees,
+    TrusteeItem,
+    compute_election_key,
+    dump_trustee_items,
+    list_decryption_keys,
+    parse_trustee_items,
 )
 from seoulchain.voting.trustees import (
     TrusteeKeyPair,
@@ -78,24 +92,30 @@ __all__ = [
     "PartialDecryption",
     "PublicCredentials",
     "Question",
+    "ThresholdTrustees",
+    "TrusteeItem",
     "TrusteeKeyPair",
     "TrusteePublicKey",
     "VerifiedBallot",
     "audit_ballot",
     "combine_trustee_keys",
+    "compute_election_key",
     "compute_encrypted_tally",
+    "compute_items_result",
     "compute_partial_decryption",
     "compute_public_credential",
     "compute_result",
     "create_ballot",
     "dump_public_credentials",
     "dump_result",
+    "dump_trustee_items",
     "dump_trustees",
     "export_archive",
     "generate_credential",
     "generate_trustee_key",
     "generate_uuid",
     "get_group",
+    "list_decryption_keys",
     "make_election",
     "parse_election",
     "parse_encrypted_tally",
@@ -103,10 +123,12 @@ __all__ = [
     "parse_private_key",
     "parse_public_credentials",
     "parse_result",
+    "parse_trustee_items",
     "parse_trustee_public_key",
     "parse_trustees",
     "verify_archive",
     "verify_ballot",
+    "verify_items_result",
     "verify_partial_decryption",
     "verify_result",
 ]

@@ -13,7 +13,8 @@ because Python's tarfile writes only ustar/GNU/PAX headers; reading uses tarfile
 
 `export_archive` writes an election run by this library; `verify_archive` re-checks an
 archive from anywhere (belenios-tool's or ours): every hash, link and event in order, every
-ballot, the tally, every partial decryption and the result.
+ballot, the tally, every partial decryption and the result, for "Single" (n-of-n) and
+"Pedersen" (t-of-n) trustees alike (an owner number names each decrypting trustee).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from seoulchain.voting.credential import (
     parse_public_credentials,
 )
 from seoulchain.voting.election import Election, parse_election
-from seoulchain.voting.errors import ArchiveMismatch, MalformedVotingData
+from seoulchain.voting.errors import ArchiveMismatch, MalformedVotingData, VotingUsageError
 from seoulchain.voting.jsonform import dump_json, load_json, require_dict
 from seoulchain.voting.tally import (
     EncryptedTally,
@@ -44,10 +45,16 @@ from seoulchain.voting.tally import (
     parse_partial_decryption,
     parse_result,
     sized_tally_json,
+    verify_items_result,
     verify_partial_decryption,
-    verify_result,
 )
-from seoulchain.voting.trustees import TrusteePublicKey, dump_trustees, parse_trustees
+from seoulchain.voting.threshold import (
+    TrusteeItem,
+    compute_election_key,
+    dump_trustee_items,
+    list_decryption_keys,
+    parse_trustee_items,
+)
 
 TAR_BLOCK_BYTES = 512  # POSIX tar block
 ARCHIVE_VERSION = 1  # belenios archive header version
@@ -92,17 +99,21 @@ class ArchiveWriter:
         self.height += 1
 
 
-def export_archive(directory: Path, *, election: Election, trustees: Sequence[TrusteePublicKey],
+def export_archive(directory: Path, *, election: Election, trustees: Sequence[TrusteeItem],
                    public_credentials: PublicCredentials, ballots: Sequence[bytes],
                    tally: EncryptedTally | None = None,
-                   partial_decryptions: Sequence[PartialDecryption] = (),
+                   partial_decryptions: Sequence[PartialDecryption]
+                   | Mapping[int, PartialDecryption] = (),
                    result: Matrix | None = None, timestamp: int | None = None) -> Path:
-    """Write DIRECTORY/UUID.bel for the election's stages so far; return its path."""
+    """Write DIRECTORY/UUID.bel for the election's stages so far; return its path.
+
+    Partial decryptions are in trustee order, or keyed by owner number (threshold trustees).
+    """
     writer = ArchiveWriter(int(time.time()) if timestamp is None else timestamp)
     writer.write_file("BELENIOS", dump_json({"version": ARCHIVE_VERSION,
                                              "timestamp": str(writer.timestamp)}).encode())
     setup = {"election": writer.add_data(election.raw),
-             "trustees": writer.add_data(dump_trustees(list(trustees))),
+             "trustees": writer.add_data(dump_trustee_items(trustees)),
              "credentials": writer.add_data(dump_public_credentials(public_credentials))}
     writer.add_event("Setup", writer.add_data(dump_json(setup).encode()))
     for ballot in ballots:
@@ -112,9 +123,11 @@ def export_archive(directory: Path, *, election: Election, trustees: Sequence[Tr
         tally_hash = writer.add_data(tally.to_json())
         writer.add_event("EncryptedTally",
                          writer.add_data(dump_json(sized_tally_json(tally, tally_hash)).encode()))
-        for owner, partial in enumerate(partial_decryptions, start=1):
-            owned = {"owner": owner, "payload": writer.add_data(partial.to_json())}
-            writer.add_event("PartialDecryption", writer.add_data(dump_json(owned).encode()))
+        owned = (partial_decryptions if isinstance(partial_decryptions, Mapping)
+                 else dict(enumerate(partial_decryptions, start=1)))
+        for owner, partial in owned.items():
+            body = {"owner": owner, "payload": writer.add_data(partial.to_json())}
+            writer.add_event("PartialDecryption", writer.add_data(dump_json(body).encode()))
         if result is not None:
             writer.add_event("Result", writer.add_data(dump_result(result)))
     directory.mkdir(parents=True, exist_ok=True)
@@ -204,7 +217,9 @@ def verify_archive(path: Path) -> ArchiveReport:
         raise ArchiveMismatch("the first event is not Setup")
     setup = reader.payload(events[0])
     election = parse_election(reader.referenced(setup, "election"))
-    trustees = parse_trustees(election.group, reader.referenced(setup, "trustees"))
+    trustees = parse_trustee_items(election.group, reader.referenced(setup, "trustees"))
+    if compute_election_key(election.group, trustees) != election.public_key:
+        raise ArchiveMismatch("the election key is not the one the trustees make")
     credentials = parse_public_credentials(election.group, reader.referenced(setup, "credentials"))
     position = 1
     ballots = []
@@ -226,10 +241,11 @@ def verify_archive(path: Path) -> ArchiveReport:
 
 
 def check_decryption(reader: ArchiveReader, election: Election,
-                     trustees: list[TrusteePublicKey], tally: EncryptedTally,
+                     trustees: list[TrusteeItem], tally: EncryptedTally,
                      events: list[dict[str, Any]], ballots: list[VerifiedBallot],
                      ) -> ArchiveReport:
-    """Check the PartialDecryption events (one per trustee) and the Result event."""
+    """Check the PartialDecryption events (one per owner) and the Result event."""
+    keys = list_decryption_keys(trustees)
     partials: dict[int, PartialDecryption] = {}
     for event in events:
         if event["type"] != "PartialDecryption":
@@ -237,19 +253,22 @@ def check_decryption(reader: ArchiveReader, election: Election,
         owned = require_dict(load_json(reader.payload(event), "owned"), {"owner", "payload"},
                              "owned partial decryption")
         owner = owned["owner"]
-        if type(owner) is not int or not 1 <= owner <= len(trustees) or owner in partials:
+        if type(owner) is not int or not 1 <= owner <= len(keys) or owner in partials:
             raise ArchiveMismatch(f"partial decryption owner {owner!r} is not a new trustee")
         partial = parse_partial_decryption(election, reader.referenced(
             reader.payload(event), "payload"))
-        verify_partial_decryption(election, tally, trustees[owner - 1], partial)
+        verify_partial_decryption(election, tally, keys[owner - 1], partial)
         partials[owner] = partial
     remaining = [event["type"] for event in events[len(partials):]]
     if not remaining:
         return ArchiveReport(election, tuple(ballots), tally, None)
-    if remaining != ["Result"] or len(partials) != len(trustees):
+    if remaining != ["Result"]:
         raise ArchiveMismatch(f"events {remaining} follow {len(partials)} of "
-                              f"{len(trustees)} partial decryptions")
+                              f"{len(keys)} partial decryptions")
     result = parse_result(election, reader.payload(events[len(partials)]))
-    verify_result(election, tally, trustees, [partials[owner] for owner in sorted(partials)],
-                  result)
+    try:
+        verify_items_result(election, tally, trustees, partials, result)
+    except VotingUsageError as exc:
+        raise ArchiveMismatch(f"the result comes before enough partial decryptions: "
+                              f"{exc}") from None
     return ArchiveReport(election, tuple(ballots), tally, result)

@@ -5,13 +5,15 @@ credential, each raised to its voter's weight (specification 4.16): it encrypts 
 count of every answer. Each trustee publishes α^x for every tallied ciphertext with a proof
 that log_g X = log_α(α^x), hash SHA-256("decrypt|φ|X|" ‖ A,B) mod q (4.18). With every
 trustee's factor (n-of-n), β / Π α^x_i = g^count, and the count is found by a bounded
-search (baby-step giant-step up to the total weight).
+search (baby-step giant-step up to the total weight). With a threshold ("Pedersen") item,
+the factors of t of its trustees combine with Lagrange coefficients into the item's factor
+(4.19); partial decryptions are then keyed by owner number (`threshold.py`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,11 @@ from seoulchain.voting.errors import (
 )
 from seoulchain.voting.group import Group, compute_hash_zq, parse_element
 from seoulchain.voting.jsonform import dump_json, load_json, require_dict, require_list
+from seoulchain.voting.threshold import (
+    TrusteeItem,
+    compute_lagrange_coefficients,
+    list_decryption_keys,
+)
 from seoulchain.voting.trustees import TrusteePublicKey
 from seoulchain.voting.zkp import Ciphertext, Proof, parse_ciphertext, parse_proof, random_exponent
 
@@ -134,20 +141,60 @@ def verify_partial_decryption(election: Election, tally: EncryptedTally,
                                          "this trustee and tally")
 
 
-def combined_plain_powers(election: Election, tally: EncryptedTally,
-                          partials: Sequence[PartialDecryption]) -> list[list[mpz]]:
-    """Return g^count = β / Π factors for every tallied ciphertext."""
+def compute_plain_powers(election: Election, tally: EncryptedTally,
+                         factors: Sequence[Sequence[mpz]]) -> list[list[mpz]]:
+    """Return g^count = β / F for every tallied ciphertext and its synthetic factor F."""
+    return [[election.group.div(ciphertext.beta, factor)
+             for ciphertext, factor in zip(row, factor_row, strict=True)]
+            for row, factor_row in zip(tally.ciphertexts, factors, strict=True)]
+
+
+def compute_pedersen_factors(election: Election, tally: EncryptedTally,
+                             shares: Sequence[tuple[int, PartialDecryption]],
+                             ) -> list[list[mpz]]:
+    """Return Π_δ factor_δ^λ_δ per ciphertext from shares (index in the item, decryption)."""
     group = election.group
-    powers = []
-    for index, row in enumerate(tally.ciphertexts):
-        powers_row = []
-        for choice, ciphertext in enumerate(row):
-            product = mpz(1)
-            for partial in partials:
-                product = product * partial.factors[index][choice] % group.p
-            powers_row.append(group.div(ciphertext.beta, product))
-        powers.append(powers_row)
-    return powers
+    lambdas = compute_lagrange_coefficients(group, [index for index, _ in shares])
+    return [[math.prod((group.pow(partial.factors[row][choice], lam)
+                        for (_, partial), lam in zip(shares, lambdas, strict=True)),
+                       start=mpz(1)) % group.p
+             for choice in range(len(tally.ciphertexts[row]))]
+            for row in range(len(tally.ciphertexts))]
+
+
+def compute_decryption_factors(election: Election, tally: EncryptedTally,
+                               items: Sequence[TrusteeItem],
+                               partials: Mapping[int, PartialDecryption]) -> list[list[mpz]]:
+    """Verify each owner's partial decryption and combine them per item (4.19)."""
+    keys = list_decryption_keys(items)
+    for owner, partial in partials.items():
+        if not 1 <= owner <= len(keys):
+            raise VotingUsageError(f"decryption owner {owner} is not one of the {len(keys)} "
+                                   f"trustees")
+        verify_partial_decryption(election, tally, keys[owner - 1], partial)
+    group = election.group
+    combined = [[mpz(1)] * len(row) for row in tally.ciphertexts]
+    offset = 0
+    for item in items:
+        if isinstance(item, TrusteePublicKey):
+            if offset + 1 not in partials:
+                raise VotingUsageError(f"the partial decryption of mandatory trustee "
+                                       f"{offset + 1} is missing")
+            sub = [list(row) for row in partials[offset + 1].factors]
+            offset += 1
+        else:
+            count = len(item.verification_keys)
+            shares = [(owner - offset, partials[owner])
+                      for owner in range(offset + 1, offset + count + 1) if owner in partials]
+            if len(shares) < item.threshold:
+                raise VotingUsageError(f"threshold decryption needs {item.threshold} of "
+                                       f"{count} trustees' partial decryptions, got "
+                                       f"{len(shares)}")
+            sub = compute_pedersen_factors(election, tally, shares[:item.threshold])
+            offset += count
+        combined = [[group.mul(left, right) for left, right in zip(row, sub_row, strict=True)]
+                    for row, sub_row in zip(combined, sub, strict=True)]
+    return combined
 
 
 def compute_discrete_log(group: Group, value: mpz, bound: int) -> int:
@@ -167,32 +214,45 @@ def compute_discrete_log(group: Group, value: mpz, bound: int) -> int:
     raise ResultMismatch(f"a decrypted count is not between 0 and the total weight {bound}")
 
 
-def check_partials(election: Election, tally: EncryptedTally, trustees: Sequence[TrusteePublicKey],
-                   partials: Sequence[PartialDecryption]) -> None:
-    """Check that there is one valid partial decryption per trustee, in trustee order."""
+def owned_partials(trustees: Sequence[TrusteePublicKey],
+                   partials: Sequence[PartialDecryption]) -> dict[int, PartialDecryption]:
+    """Number n-of-n partial decryptions by owner, refusing a missing one."""
     if len(partials) != len(trustees):
         raise VotingUsageError(f"n-of-n decryption needs all {len(trustees)} trustees' "
                                f"partial decryptions, got {len(partials)}")
-    for trustee, partial in zip(trustees, partials, strict=True):
-        verify_partial_decryption(election, tally, trustee, partial)
+    return dict(enumerate(partials, start=1))
 
 
 def compute_result(election: Election, tally: EncryptedTally,
                    trustees: Sequence[TrusteePublicKey],
                    partials: Sequence[PartialDecryption]) -> Matrix:
-    """Verify every trustee's partial decryption and return the per-answer counts."""
-    check_partials(election, tally, trustees, partials)
-    return tuple(tuple(compute_discrete_log(election.group, power, tally.total_weight)
-                       for power in row)
-                 for row in combined_plain_powers(election, tally, partials))
+    """Verify every trustee's partial decryption and return the per-answer counts (n-of-n)."""
+    return compute_items_result(election, tally, trustees, owned_partials(trustees, partials))
 
 
 def verify_result(election: Election, tally: EncryptedTally,
                   trustees: Sequence[TrusteePublicKey], partials: Sequence[PartialDecryption],
                   result: Matrix) -> None:
-    """Raise `ResultMismatch` unless g^result = β / Π factors for every count."""
-    check_partials(election, tally, trustees, partials)
-    powers = combined_plain_powers(election, tally, partials)
+    """Raise `ResultMismatch` unless g^result = β / Π factors for every count (n-of-n)."""
+    verify_items_result(election, tally, trustees, owned_partials(trustees, partials), result)
+
+
+def compute_items_result(election: Election, tally: EncryptedTally,
+                         items: Sequence[TrusteeItem],
+                         partials: Mapping[int, PartialDecryption]) -> Matrix:
+    """Verify the owners' partial decryptions and return the counts, for any trustees list."""
+    factors = compute_decryption_factors(election, tally, items, partials)
+    return tuple(tuple(compute_discrete_log(election.group, power, tally.total_weight)
+                       for power in row)
+                 for row in compute_plain_powers(election, tally, factors))
+
+
+def verify_items_result(election: Election, tally: EncryptedTally,
+                        items: Sequence[TrusteeItem], partials: Mapping[int, PartialDecryption],
+                        result: Matrix) -> None:
+    """Raise `ResultMismatch` unless g^result = β / F for every count, F as in 4.19."""
+    powers = compute_plain_powers(election, tally,
+                                  compute_decryption_factors(election, tally, items, partials))
     if [len(row) for row in result] != [len(row) for row in powers]:
         raise ResultMismatch("the result is not shaped like the tally")
     for row, counts in zip(powers, result, strict=True):

@@ -4,7 +4,8 @@ A trustee holds x in Z_q and publishes X = g^x with a Schnorr proof of knowledge
 challenge is SHA-256("pok|" ‖ group name ‖ "|" ‖ X ‖ "|" ‖ A) mod q (specification 4.5).
 The trustees structure is a list of ["Single", trustee_public_key] items; the election
 public key is the product of their keys, so every trustee must take part in the tally.
-Threshold ("Pedersen") items are recognised and refused as unsupported.
+`parse_trustees` reads n-of-n lists only; threshold ("Pedersen") items are read by
+`threshold.parse_trustee_items`.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def parse_trustees(group: Group, raw: bytes) -> list[TrusteePublicKey]:
     for index, item in enumerate(items):
         kind = require_list(item, f"trustee item {index}", 2)
         if kind[0] == "Pedersen":
-            raise UnsupportedElection("threshold (Pedersen) trustees are not supported")
+            raise UnsupportedElection("threshold (Pedersen) trustees are not n-of-n keys; "
+                                      "read them with parse_trustee_items")
         if kind[0] != "Single":
             raise MalformedVotingData(f"trustee item {index} kind {kind[0]!r} is unknown")
         key = parse_trustee_public_key(group, kind[1], f"trustee {index}")

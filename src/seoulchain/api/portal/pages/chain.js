@@ -9,8 +9,9 @@ import { dataList } from "../table.js";
 const HOME_BLOCKS = 8;  // the latest blocks on the overview
 const HOME_TXS = 10;  // the latest transactions on the overview
 const LIST_BLOCKS = 100;  // blocks in the blocks list (one page of the API's maximum)
-const TX_SCAN_BLOCKS = 50;  // the transactions list reads the txs of this many latest blocks
-const LIST_TXS = 100;  // rows in the transactions list: a burst of the API's rate limit
+const LIST_TXS = 100;  // transactions one page of the list loads (the API's page maximum)
+// A `datetime-local` filter has minute precision: "to" includes the whole minute.
+const MINUTE_LAST_MS = 59999;
 const POLL_MS = 3000;  // without the event stream, the overview asks for the tip this often
 
 /** Return a badge for a result code (0 succeeded) or a tx status word. */
@@ -57,6 +58,25 @@ const TX_COLUMNS = [
   { name: "method", label: "col.method" },
   { name: "status", label: "col.status", cell: (row) => statusBadge(row.status) },
 ];
+
+/** Return a row of the transactions list from an item of `GET /v1/txs`. */
+function listedTxRow(item) {
+  return { hash: item.hash, height: item.height, index: item.index, time_ms: item.time_ms,
+    service: item.service, method: item.method, status: item.code === 0 ? "ok" : "failed",
+    export: item };
+}
+
+/** Return the `GET /v1/txs` query of the list's filters {from, to, service, status}. */
+function txListQuery(filters, limit) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (filters.service) query.set("service", filters.service);
+  if (filters.status) query.set("status", filters.status);
+  const from = Date.parse(filters.from ?? "");
+  const to = Date.parse(filters.to ?? "");
+  if (Number.isFinite(from)) query.set("from_time", String(Math.max(0, from)));
+  if (Number.isFinite(to)) query.set("to_time", String(Math.max(0, to + MINUTE_LAST_MS)));
+  return query;
+}
 
 /** Return the transactions of the given blocks (newest first) as list rows. */
 async function txRows(blocks, rowsMax) {
@@ -108,9 +128,10 @@ export async function renderHome(main) {
       const status = await getJson("/v1/status");
       replace(live, h("span", { class: "live-dot", "aria-hidden": "true" }), t("common.live"));
       const changed = status.height !== shownHeight;
-      const [validators, page] = status.height > 0 ? await Promise.all([
+      const [validators, page, latest] = status.height > 0 ? await Promise.all([
         getSigners(status.height),
-        changed ? getJson(`/v1/blocks?limit=${TX_SCAN_BLOCKS}`) : null]) : [null, null];
+        changed ? getJson(`/v1/blocks?limit=${HOME_BLOCKS}`) : null,
+        changed ? getJson(`/v1/txs?limit=${HOME_TXS}`) : null]) : [null, null, null];
       replace(stats, stat("home.height", formatNumber(status.height)),
         stat("home.block_time", status.height > 0 ? formatTime(status.block_time_ms) : "—"),
         stat("home.mempool", formatNumber(status.mempool_txs)),
@@ -118,7 +139,7 @@ export async function renderHome(main) {
         stat("home.chain", status.chain_id));
       if (!changed) return;
       const items = page?.items ?? [];
-      const rows = await txRows(items, HOME_TXS);
+      const rows = (latest?.items ?? []).map(listedTxRow);
       shownHeight = status.height;
       replace(blocks, dataList({ name: "latest-blocks", columns: BLOCK_COLUMNS.slice(0, 3),
         rows: items.slice(0, HOME_BLOCKS).map(blockRow), filterable: false }));
@@ -155,14 +176,34 @@ export async function renderBlocks(main, params, query, navigate) {
     onFilter: (chosen) => navigate("/blocks", chosen) })));
 }
 
-/** Render the transactions of the latest blocks with filters and export. */
+/** Render the committed transactions, newest first, filtered by the node; each "load
+ * more" adds the next page, and the export holds every row loaded. */
 export async function renderTxs(main, params, query, navigate) {
-  const page = await getJson(`/v1/blocks?limit=${TX_SCAN_BLOCKS}`);
-  const rows = await txRows(page.items, LIST_TXS);
-  replace(main, h("h1", {}, t("txs.title")),
-    h("p", { class: "muted" }, t("txs.scope", { blocks: TX_SCAN_BLOCKS, count: LIST_TXS })),
-    card(null, dataList({ name: "transactions", columns: TX_COLUMNS, rows,
-      filters: Object.fromEntries(query), onFilter: (chosen) => navigate("/txs", chosen) })));
+  const filters = Object.fromEntries(query);
+  const rows = [];
+  let next = `/v1/txs?${txListQuery(filters, LIST_TXS)}`;
+  const scope = h("p", { class: "muted", role: "status" });
+  const list = h("div");
+  const more = h("button", { type: "button", dataset: { more: "transactions" } },
+    t("txs.more"));
+  async function loadPage() {
+    const page = await getJson(next);
+    rows.push(...page.items.map(listedTxRow));
+    next = page.next;
+    replace(scope, next ? t("txs.scope_more", { count: formatNumber(rows.length),
+      height: formatNumber(page.resume_height) }) :
+      t("txs.scope_all", { count: formatNumber(rows.length) }));
+    more.hidden = !next;
+    replace(list, dataList({ name: "transactions", columns: TX_COLUMNS, rows, filters,
+      onFilter: (chosen) => navigate("/txs", chosen) }));
+  }
+  more.addEventListener("click", () => {
+    more.disabled = true;
+    loadPage().catch((error) => replace(scope, h("span", { class: "notice error" },
+      t("common.error", { detail: error.message })))).finally(() => { more.disabled = false; });
+  });
+  await loadPage();
+  replace(main, h("h1", {}, t("txs.title")), scope, card(null, list, more));
 }
 
 function commitCard(commit, signers) {

@@ -2,11 +2,20 @@
 // credential status, polls and DIDs, each reading its service's generated query routes.
 
 import { ApiProblem, getJson, getServices, runQuery } from "../api.js";
-import { card, fields, h, rawJson, replace } from "../dom.js";
+import { card, fields, h, link, rawJson, replace } from "../dom.js";
 import { formatNumber, t } from "../i18n.js";
 import { answerNode, fieldLabel, listNode, valueNode } from "../render.js";
+import { dataList } from "../table.js";
 
 const PROPOSALS_MAX = 100;  // the governance page lists this many latest proposals
+const FUNDS_PAGE_ITEMS = 100;  // campaigns or contracts per page (the funds queries' maximum)
+// The funds page's lists: the query, the record's number field and route, the columns.
+const FUNDS_LISTS = [
+  { query: "campaigns", number: "campaign", title: "funds.campaigns",
+    columns: ["purpose", "target_krw", "received_krw", "spent_krw", "balance_krw", "height"] },
+  { query: "contracts", number: "contract", title: "funds.contracts",
+    columns: ["title", "paid_krw", "payments", "height"] },
+];
 // The vote service's queries a poll's page shows, in order, when the service has them.
 const POLL_QUERIES = [["poll", "polls.poll"], ["turnout", "polls.turnout"],
   ["result", "polls.results"]];
@@ -90,7 +99,32 @@ export async function renderDocument(main, params, query, navigate) {
     anchored ? card(t("document.notary"), answerNode(anchored)) : null);
 }
 
-/** Render the funds page: a campaign or contract by number, with its history. */
+/** Return a card listing a funds record kind newest first; "load more" adds a page. */
+async function fundsListCard(kind) {
+  const rows = [];
+  const list = h("div");
+  const more = h("button", { type: "button", dataset: { more: kind.query } }, t("txs.more"));
+  const columns = [kind.number, ...kind.columns].map((name) => ({ name,
+    labelText: fieldLabel(name), cell: name === kind.number ?
+      (row) => link(`/funds/${kind.number}/${row[name]}`, formatNumber(row[name])) :
+      (row) => valueNode(name, row[name], true) }));
+  async function loadPage() {
+    const before = rows.length ? { before: rows[rows.length - 1][kind.number] } : {};
+    const page = (await runQuery("funds", kind.query,
+      { limit: FUNDS_PAGE_ITEMS, ...before })).result;
+    rows.push(...page);
+    more.hidden = page.length < FUNDS_PAGE_ITEMS || rows[rows.length - 1][kind.number] <= 1;
+    replace(list, dataList({ name: `funds-${kind.query}`, columns, rows, filterable: false }));
+  }
+  more.addEventListener("click", () => {
+    more.disabled = true;
+    loadPage().finally(() => { more.disabled = false; });
+  });
+  await loadPage();
+  return card(t(kind.title), list, more);
+}
+
+/** Render the funds page: the campaigns and contracts, or one by number with its history. */
 export async function renderFunds(main, params, query, navigate) {
   const result = h("div");
   page(main, "funds.title", "funds.intro",
@@ -113,6 +147,8 @@ export async function renderFunds(main, params, query, navigate) {
     replace(result, card(t("funds.contract"), answerNode(contract)),
       contract ? card(t("funds.payments"), listNode(`contract-${params.contract}`,
         payments ?? [])) : null);
+  } else {
+    replace(result, ...await Promise.all(FUNDS_LISTS.map(fundsListCard)));
   }
 }
 
