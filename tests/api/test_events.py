@@ -7,14 +7,11 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from seoulchain.api.app import create_app
 from seoulchain.api.errors import ApiError
 from seoulchain.api.events import (
     FILTER_ATTRS_MAX,
@@ -25,7 +22,7 @@ from seoulchain.api.events import (
 )
 from seoulchain.crypto import SigningKey
 from seoulchain.ledger.types import Transaction
-from seoulchain.node.home import Home, init_home
+from seoulchain.node.home import Home
 from seoulchain.node.node import Node
 from tests.conftest import commit_next_height
 
@@ -34,26 +31,6 @@ CHAIN_ID = "events-test"
 VIN = "1M8GDM9AXKP042788"
 # Longest a test waits for a background stream to subscribe or finish.
 WAIT_S = 10.0
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    running = Node(init_home(tmp_path / "home", chain_id=CHAIN_ID))
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def api(node: Node) -> TestClient:
-    return TestClient(create_app(node))
-
-
-@pytest.fixture(scope="module")
-def idle_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """One node for the refusals: none of them changes it."""
-    running = Node(init_home(tmp_path_factory.mktemp("idle") / "home", chain_id=CHAIN_ID))
-    yield TestClient(create_app(running))
-    running.close()
 
 
 def sign(key: SigningKey, nonce: int = 1, doc_hash: bytes | None = None) -> Transaction:

@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from seoulchain.api.app import create_app
 from seoulchain.api.feeds import ATOM_MEDIA_TYPE
 from seoulchain.ledger.types import Transaction
-from seoulchain.node.home import Home, init_home
+from seoulchain.node.home import Home
 from seoulchain.node.node import Node
 from tests.conftest import commit_next_height
 
 CHAIN_ID = "feeds-test"
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    running = Node(init_home(tmp_path / "home", chain_id=CHAIN_ID))
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def api(node: Node) -> TestClient:
-    return TestClient(create_app(node))
-
-
-@pytest.fixture(scope="module")
-def idle_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """One node for the refusals: none of them changes it."""
-    running = Node(init_home(tmp_path_factory.mktemp("idle") / "home", chain_id=CHAIN_ID))
-    yield TestClient(create_app(running))
-    running.close()
 
 
 def anchor(node: Node, nonce: int, doc_hash: bytes) -> Transaction:

@@ -4,43 +4,20 @@ duplicate while blocks commit, and refusals of bad filters."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from seoulchain.api.app import create_app
 from seoulchain.api.pagination import encode_cursor
 from seoulchain.crypto import SigningKey
 from seoulchain.ledger.store import TxFilter
 from seoulchain.ledger.types import Transaction
-from seoulchain.node.home import Home, init_home
+from seoulchain.node.home import Home
 from seoulchain.node.node import Node
 from tests.conftest import commit_next_height
 
 CHAIN_ID = "tx-list-test"
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    running = Node(init_home(tmp_path / "home", chain_id=CHAIN_ID))
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def api(node: Node) -> TestClient:
-    return TestClient(create_app(node))
-
-
-@pytest.fixture(scope="module")
-def idle_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """One node for the refusals: none of them changes it."""
-    running = Node(init_home(tmp_path_factory.mktemp("idle") / "home", chain_id=CHAIN_ID))
-    yield TestClient(create_app(running))
-    running.close()
 
 
 class Submitter:
