@@ -138,18 +138,39 @@ def test_filters_by_block_time(node: Node, api: TestClient) -> None:
 
 def test_scan_bound_stops_early_and_resumes(node: Node) -> None:
     submitter = Submitter(node)
+    submitter.submit(method="anchor")
+    commit_next_height(node)
+    for _ in range(3):
+        submitter.submit()
+        commit_next_height(node)
+    first = node.store.list_txs(TxFilter(ok=True), None, 10, scan_blocks_max=2)
+    assert [item.height for item in first.items] == [4, 3] and first.resume is not None
+    second = node.store.list_txs(TxFilter(ok=True), first.resume, 10, scan_blocks_max=2)
+    assert [item.height for item in second.items] == [2, 1] and second.resume is None
+    nothing = node.store.list_txs(TxFilter(ok=False), None, 10, scan_blocks_max=2)
+    assert nothing.items == [] and nothing.resume is not None
+
+
+def test_a_service_or_signer_filter_reads_the_index_not_the_blocks(node: Node) -> None:
+    submitter = Submitter(node)
     wanted = submitter.submit(method="anchor")
     commit_next_height(node)
     for _ in range(3):
         submitter.submit()
         commit_next_height(node)
     service_filter = TxFilter(service="notary", signer=wanted.signer, ok=True)
-    first = node.store.list_txs(service_filter, None, 10, scan_blocks_max=2)
-    assert [item.height for item in first.items] == [4, 3] and first.resume is not None
-    second = node.store.list_txs(service_filter, first.resume, 10, scan_blocks_max=2)
-    assert [item.height for item in second.items] == [2, 1] and second.resume is None
-    nothing = node.store.list_txs(TxFilter(service="vehicle"), None, 10, scan_blocks_max=2)
-    assert nothing.items == [] and nothing.resume is not None
+    every = node.store.list_txs(service_filter, None, 10, scan_blocks_max=1)
+    assert [item.height for item in every.items] == [4, 3, 2, 1] and every.resume is None
+    first = node.store.list_txs(service_filter, None, 3)
+    assert [item.height for item in first.items] == [4, 3, 2]
+    second = node.store.list_txs(service_filter, first.resume, 3)
+    assert [item.height for item in second.items] == [1] and second.resume is None
+    scanned = node.store.list_txs(TxFilter(ok=True), None, 10)
+    assert every.items == scanned.items
+    nothing = node.store.list_txs(TxFilter(service="vehicle"), None, 10, scan_blocks_max=1)
+    assert nothing.items == [] and nothing.resume is None
+    failed = node.store.list_txs(TxFilter(service="notary", ok=False), None, 10)
+    assert failed.items == []
 
 
 def test_scan_bound_on_transactions_resumes_inside_a_block(node: Node) -> None:

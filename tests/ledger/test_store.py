@@ -15,7 +15,13 @@ import pytest
 from seoulchain.client.audit import audit_chain
 from seoulchain.errors import LocalError, StorageError
 from seoulchain.execution.service import load_services
-from seoulchain.ledger.store import SCHEMA_VERSION, BlockStore, BlockWrite
+from seoulchain.ledger.store import (
+    SCHEMA_MIGRATES_FROM,
+    SCHEMA_VERSION,
+    BlockStore,
+    BlockWrite,
+    TxFilter,
+)
 from seoulchain.ledger.types import Commit
 from seoulchain.proofs.smt import MemoryNodeStore, SparseMerkleTree, TreeBatch, encode_node_key
 from tests.conftest import LocalChain
@@ -115,9 +121,21 @@ def test_store_refuses_a_different_genesis(chain: LocalChain) -> None:
 
 
 def test_store_refuses_a_store_of_another_schema(chain: LocalChain) -> None:
-    chain.store.set_meta("schema_version", SCHEMA_VERSION - 1)
+    chain.store.set_meta("schema_version", SCHEMA_MIGRATES_FROM - 1)
     with pytest.raises(StorageError, match="schema"):
         BlockStore(chain.path)
+
+
+def test_a_schema_3_store_gains_the_transaction_index_when_opened(chain: LocalChain) -> None:
+    for _ in range(3):
+        chain.commit(chain.make_tx(), chain.make_tx())
+    indexed = chain.store.list_txs(TxFilter(service="notary"), None, 100)
+    assert len(indexed.items) == 6
+    chain.store.db.execute("DELETE FROM tx_kinds")
+    chain.store.set_meta("schema_version", SCHEMA_MIGRATES_FROM)
+    reopened = BlockStore(chain.path)
+    assert reopened.get_meta("schema_version") == SCHEMA_VERSION
+    assert reopened.list_txs(TxFilter(service="notary"), None, 100) == indexed
 
 
 def test_commit_block_refuses_a_state_tree_batch_that_is_not_the_blocks(

@@ -25,9 +25,12 @@ Tampering that still decodes and hashes consistently (a forged commit, altered s
 what `seoulchain audit` detects by replaying from genesis.
 
 `list_txs` lists committed transactions newest first, filtered by service, method, signer,
-result and block time, reading the blocks themselves (no extra index, so no schema change):
-each call reads at most `TX_SCAN_BLOCKS_MAX` blocks and `TX_SCAN_TXS_MAX` transactions and
-returns the position to resume at.
+result and block time. A listing that names a service or a signer is answered from an
+index (table `tx_kinds`: service, method, height, index, hash — written in the block's own
+SQLite transaction); any other listing reads the blocks themselves, at most
+`TX_SCAN_BLOCKS_MAX` blocks and `TX_SCAN_TXS_MAX` transactions per call, and returns the
+position to resume at. A store of schema 3 gains the index when it is opened (one
+transaction that reads every stored block; logged with its duration).
 
 `read_snapshot` holds one SQLite read transaction: in WAL mode every read inside it sees
 the store as of its first read, however many blocks commit meanwhile on other connections.
@@ -42,6 +45,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +78,10 @@ T = TypeVar("T")
 
 # 2: the state root is the state tree's root (tables state_nodes, state_nodes_stale).
 # 3: the validator set of every height (table validator_sets).
-SCHEMA_VERSION = 3
+# 4: the service and method of every committed transaction (table tx_kinds).
+SCHEMA_VERSION = 4
+# The schema a store is brought up to date from when it is opened (`migrate_schema`).
+SCHEMA_MIGRATES_FROM = 3
 # Bounds a single index listing (txs by signer) so that an API call stays cheap.
 LIST_LIMIT_MAX = 1000
 # Blocks one filtered transaction listing reads at most (`list_txs`): bounded work per
@@ -111,6 +118,12 @@ CREATE TABLE IF NOT EXISTS txs (
     log_index INTEGER NOT NULL, signer BLOB NOT NULL, code INTEGER NOT NULL,
     result BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS txs_by_signer ON txs (signer, height, idx);
+CREATE TABLE IF NOT EXISTS tx_kinds (
+    service TEXT NOT NULL, method TEXT NOT NULL, height INTEGER NOT NULL,
+    idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (service, method, height, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tx_kinds_by_service ON tx_kinds (service, height, idx);
+CREATE INDEX IF NOT EXISTS tx_kinds_by_hash ON tx_kinds (hash);
 CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS validator_sets (height INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS log_nodes (
@@ -242,9 +255,29 @@ class BlockStore:
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
                             (encode(SCHEMA_VERSION),))
+        elif decode_stored(row[0]) == SCHEMA_MIGRATES_FROM:
+            self.migrate_schema()
         elif decode_stored(row[0]) != SCHEMA_VERSION:
             raise StorageError(f"block store {self.path} has schema {row[0]!r}, "
                                f"this software reads {SCHEMA_VERSION}")
+
+    def migrate_schema(self) -> None:
+        """Bring a schema-3 store to schema 4: index the kind of every stored transaction,
+        all in one SQLite transaction (a crash leaves the store at schema 3)."""
+        started = time.monotonic()
+        tip = self.get_tip()
+        highest = 0 if tip is None else tip.height
+        with self.transaction():
+            for height in range(self.get_base_height() + 1, highest + 1):
+                block = self.get_block(height)
+                if block is None:
+                    raise StorageError(f"block {height} is missing from the block store "
+                                       f"{self.path}; {RESYNC_ADVICE}")
+                self.db.executemany("INSERT OR REPLACE INTO tx_kinds VALUES (?, ?, ?, ?, ?)",
+                                    list_tx_kinds(block))
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        log.info("block store %s: indexed the transactions of %d blocks for schema %d in "
+                 "%.1f s", self.path, highest, SCHEMA_VERSION, time.monotonic() - started)
 
     # ------------------------------------------------------------------ writes
 
@@ -292,6 +325,8 @@ class BlockStore:
                 "INSERT INTO txs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(tx.hash, tx.height, tx.index, tx.log_index, tx.signer, tx.code, tx.result)
                  for tx in write.txs])
+            self.db.executemany("INSERT INTO tx_kinds VALUES (?, ?, ?, ?, ?)",
+                                list_tx_kinds(block))
             self.hook("txs")
             self.apply_state_writes(write.state_writes)
             self.hook("state")
@@ -508,7 +543,48 @@ class BlockStore:
         start = tx_position(highest, BLOCK_TXS_MAX - 1)
         if at_or_before is not None:
             start = min(start, at_or_before)
+        if wanted.service is not None or wanted.signer is not None:
+            return self.find_txs(wanted, start, lowest, limit)
         return self.scan_txs(wanted, start, lowest, limit, (scan_blocks_max, scan_txs_max))
+
+    def find_txs(self, wanted: TxFilter, start: int, lowest: int, limit: int) -> TxPage:
+        """Collect up to `limit` matching txs at or before position `start`, down to `lowest`,
+        from the index (the filter names a service or a signer)."""
+        start_height, start_index = split_tx_position(start)
+        # The listing walks one index newest first: the service's (with the method's) when
+        # a service is named, else the signer's; row values keep the walk an index range.
+        walk = "k" if wanted.service is not None else "t"
+        clauses = [f"({walk}.height, {walk}.idx) <= (?, ?)", f"{walk}.height >= ?"]
+        values: list[object] = [start_height, start_index, lowest]
+        for column, value in (("k.service", wanted.service), ("k.method", wanted.method),
+                              ("t.signer", wanted.signer)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                values.append(value)
+        if wanted.ok is not None:
+            clauses.append("t.code = 0" if wanted.ok else "t.code != 0")
+        rows = self.db.execute(
+            "SELECT k.hash, k.height, k.idx, k.service, k.method, t.signer, t.code "
+            "FROM tx_kinds k JOIN txs t ON t.hash = k.hash "
+            f"WHERE {' AND '.join(clauses)} "
+            f"ORDER BY {walk}.height DESC, {walk}.idx DESC LIMIT ?",
+            (*values, limit + 1)).fetchall()
+        times: dict[int, int] = {}
+        items = [TxListing(tx_hash, height, index, self.get_block_time(height, times),
+                           service, method, signer, code)
+                 for tx_hash, height, index, service, method, signer, code in rows[:limit]]
+        if len(rows) <= limit:
+            return TxPage(items, None)
+        return TxPage(items, tx_position(items[-1].height, items[-1].index) - 1)
+
+    def get_block_time(self, height: int, times: dict[int, int]) -> int:
+        """Return block `height`'s time, read once per listing (`times` caches it)."""
+        if height not in times:
+            block = self.get_block(height)
+            if block is None:
+                raise StorageError(f"block {height} is missing from the block store")
+            times[height] = block.header.time_ms
+        return times[height]
 
     def scan_txs(self, wanted: TxFilter, start: int, lowest: int, limit: int,
                  bounds: tuple[int, int]) -> TxPage:
@@ -723,6 +799,19 @@ def find_block_defect(block: Block, height: int, block_id: bytes) -> str | None:
     if block.block_id() != block_id:
         return "its header does not hash to the block id stored when it was committed"
     return find_body_defect(block)
+
+
+def list_tx_kinds(block: Block) -> list[tuple[str, str, int, int, bytes]]:
+    """Return the `tx_kinds` rows of a block: service, method, height, index, hash."""
+    rows = []
+    for index, raw in enumerate(block.txs):
+        try:
+            tx = Transaction.decode(raw)
+        except DecodeError as exc:
+            raise report_corrupt_record(f"tx {index} of block {block.height}",
+                                        str(exc)) from exc
+        rows.append((tx.service, tx.method, block.height, index, sha256(raw)))
+    return rows
 
 
 def report_corrupt_record(what: str, defect: str) -> StorageError:
