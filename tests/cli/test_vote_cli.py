@@ -34,7 +34,7 @@ SPEC = {"title": "Mapo-gu participatory budget 2027",
                        "min": 1, "max": 2},
                       {"question": "Extend the night bus?", "answers": ["Yes", "No"],
                        "min": 1, "max": 1, "blank": True}],
-        "eligibility": {"kind": "credential", "credential_type": "residency"}}
+        "eligibility": {"kind": "list", "list_hash": "5e" * 32}}
 
 
 class SharedClient(InProcessClient):

@@ -15,6 +15,10 @@ import pytest
 
 from seoulchain.bench.network import Configure, LocalNetwork
 from seoulchain.node.config import NodeConfig
+from tests.e2e.cometbft_network import (  # noqa: F401  (fixtures of the CometBFT tests)
+    cometbft_installed,
+    cometbft_network,
+)
 
 # A block every few hundred milliseconds while all validators are up.
 COMMIT_PAUSE_MS = 150

@@ -3,7 +3,9 @@ they commit anchored documents, agree on every app hash, and an application kill
 SIGKILL resumes through CometBFT's handshake and catches up; the agencies change a
 validator's power through governance and CometBFT applies it; a proof bundle of this
 network verifies offline, and the audit passes; seoulchain's HTTP API beside each
-application answers status and queries and commits a `seoulchain tx`.
+application answers status and queries, commits a `seoulchain tx`, serves CometBFT's signed
+headers and validator sets, and `seoulchain prove --node` builds bundles from it, from
+genesis and from a checkpoint.
 
 The module runs scripts/install-cometbft first (cached after the first build).
 """
@@ -17,36 +19,36 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from seoulchain.bench.network import find_base_port
 from seoulchain.codec import decode, encode
 from seoulchain.crypto import SigningKey
 from seoulchain.ledger.genesis import Genesis
-from seoulchain.ledger.types import Transaction
 from seoulchain.light.cometbft import CometValidatorSet
-from seoulchain.node.abci import get_rpc_port
-from seoulchain.node.devnet import Devnet, DevnetSupervisor, NodeProcess, create_devnet
+from seoulchain.node.agencies import DEMO_AGENCIES
+from seoulchain.node.devnet import Devnet, DevnetSupervisor
+from tests.e2e.cometbft_network import (
+    CATCH_UP_TIMEOUT_S,
+    COMMIT_TIMEOUT_S,
+    START_TIMEOUT_S,
+    VALIDATORS,
+    anchor,
+    get_app_hash,
+    get_height,
+    get_rpc_urls,
+    is_anchored,
+    restart,
+    rpc,
+    submit,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-VALIDATORS = 4
-# The Go build of CometBFT on a loaded 2-core machine; a cached rerun takes a second.
-INSTALL_TIMEOUT_S = 1200
-# Start-up: imports, `cometbft init` and the first blocks (one a second by default).
-START_TIMEOUT_S = 90.0
-COMMIT_TIMEOUT_S = 60.0
-CATCH_UP_TIMEOUT_S = 90.0
 ANCHORS = 5
-# CometBFT stops within its SIGTERM grace (node/abci.py) after its application does.
-STOP_TIMEOUT_S = 20.0
 # A CLI run: imports, and for `prove` up to one block interval waiting for header h + 1.
 CLI_TIMEOUT_S = 120.0
 # Governance: the change applies at h + 2 of the passing block, a few seconds later.
@@ -57,88 +59,10 @@ GOV_NONCE = ANCHORS + 2
 
 
 @pytest.fixture(scope="module")
-def installed() -> None:
-    started = time.monotonic()
-    result = subprocess.run([str(ROOT / "scripts" / "install-cometbft")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
-    assert result.returncode == 0, result.stderr[-3000:]
-    print(f"install-cometbft took {time.monotonic() - started:.0f} s")
-
-
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory, installed: None
-            ) -> Iterator[tuple[Devnet, DevnetSupervisor]]:
-    root = tmp_path_factory.mktemp("cometbft") / "net"
-    devnet = create_devnet(root, VALIDATORS, base_port=find_base_port(VALIDATORS))
-    supervisor = DevnetSupervisor(devnet, "cometbft")
-    supervisor.start()
-    try:
-        yield devnet, supervisor
-    finally:
-        supervisor.stop()
-        wait_for(lambda: not find_processes(devnet.root), STOP_TIMEOUT_S,
-                 "every application and CometBFT node to stop")
-
-
-def get_rpc_urls(devnet: Devnet) -> list[str]:
-    """Return each node's CometBFT RPC URL (beside the seoulchain API ports)."""
-    return [f"http://127.0.0.1:{get_rpc_port(home.load_config())}"
-            for home in devnet.node_homes]
-
-
-def find_processes(root: Path) -> list[str]:
-    """Return the command lines of running processes that name `root` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(root) in cmdline:
-            found.append(cmdline)
-    return found
-
-
-def rpc(url: str, method: str, **params: Any) -> Any:
-    reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                  "params": params}, timeout=10.0).json()
-    assert "error" not in reply, reply
-    return reply["result"]
-
-
-def get_height(url: str) -> int:
-    try:
-        return int(rpc(url, "status")["sync_info"]["latest_block_height"])
-    except (httpx.HTTPError, ValueError):
-        return -1
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
-def get_app_hash(url: str, height: int) -> str:
-    """Return the app hash the header of `height + 1` carries for block `height`."""
-    return str(rpc(url, "block", height=str(height + 1))["block"]["header"]["app_hash"])
-
-
-def anchor(url: str, key: SigningKey, chain_id: str, nonce: int,
-           doc_hash: bytes | None = None) -> bytes:
-    args = {"doc_hash": doc_hash or os.urandom(32), "kind": "permit"}
-    submit(url, key, chain_id, nonce, "notary", "anchor", args)
-    return args["doc_hash"]
-
-
-def submit(url: str, key: SigningKey, chain_id: str, nonce: int, service: str, method: str,
-           args: dict[str, Any]) -> str:
-    tx = Transaction.create(key, chain_id=chain_id, nonce=nonce, expiry_height=100_000,
-                            service=service, method=method, args=args)
-    result = rpc(url, "broadcast_tx_sync", tx=base64.b64encode(tx.encode()).decode())
-    assert result["code"] == 0, result
-    return str(result["hash"])
+def network(cometbft_network: tuple[Devnet, DevnetSupervisor]
+            ) -> tuple[Devnet, DevnetSupervisor]:
+    """The module's four CometBFT nodes and applications (tests/e2e/cometbft_network.py)."""
+    return cometbft_network
 
 
 def get_powers(url: str) -> dict[bytes, int]:
@@ -158,22 +82,6 @@ def is_committed(url: str, tx_hash: str) -> bool:
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "seoulchain", *args], capture_output=True,
                           text=True, timeout=CLI_TIMEOUT_S)
-
-
-def is_anchored(url: str, doc_hash: bytes) -> bool:
-    answer = rpc(url, "abci_query", path="/query/notary/document",
-                 data=encode({"doc_hash": doc_hash}).hex())["response"]
-    return answer.get("code", 0) == 0 and decode(base64.b64decode(answer["value"])) is not None
-
-
-def restart(supervisor: DevnetSupervisor, index: int) -> None:
-    node = supervisor.nodes[index]
-    log = (node.home.root / "node.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "seoulchain", "start", "--home", str(node.home.root),
-         "--parent-pid", str(os.getpid()), "--engine", "cometbft"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    supervisor.nodes[index] = NodeProcess(node.home, process)
 
 
 def test_four_applications_agree_and_one_recovers_from_sigkill(
@@ -289,7 +197,7 @@ def test_the_http_api_answers_status_and_queries_and_commits_a_cli_tx(
     assert len(rows) == VALIDATORS and all(row["up"] for row in rows)
     assert {row["chain_id"] for row in rows} == {devnet.load_info()["chain_id"]}
 
-    # gangnam-gu signs here only, so the nonce the CLI takes is free in any test order.
+    # gangnam-gu signs only through the CLI, which takes its next free nonce: any test order.
     document = tmp_path / "licence.txt"
     document.write_bytes(os.urandom(512))
     sent = run_cli("tx", "notary", "anchor", str(document), "--key", "gangnam-gu",
@@ -308,7 +216,64 @@ def test_the_http_api_answers_status_and_queries_and_commits_a_cli_tx(
     assert answer["result"]["issuer"] == SigningKey.load(
         devnet.keys_dir / "gangnam-gu.key").public_key.hex(), answer
 
-    # Light blocks are CometBFT's signed headers: the API says so rather than failing.
+    # Light blocks are CometBFT's signed headers, served in the bundle's form.
     light = httpx.get(f"{api}/v1/light/1", timeout=10.0)
-    assert light.status_code == 501
-    assert light.json()["code"] == "not_served_under_cometbft"
+    assert light.status_code == 200, light.text
+    assert light.json()["cometbft_light_block"]["header"]["height"] == 1
+
+
+def test_bundles_validators_and_signed_headers_are_served_by_the_api(
+        network: tuple[Devnet, DevnetSupervisor], tmp_path: Path) -> None:
+    """`prove --node` builds from the API, from genesis and from a checkpoint; the API's
+    validators are CometBFT's set with agencies (after governance changed it, when the
+    governance test ran first)."""
+    devnet, _ = network
+    api = devnet.api_urls()[1]
+    rpc_url = get_rpc_urls(devnet)[1]
+    genesis_path = str(devnet.root / "genesis.json")
+    wait_for(lambda: get_height(rpc_url) >= 2, START_TIMEOUT_S, "the network at height 2")
+    document = tmp_path / "deed.txt"
+    document.write_bytes(os.urandom(256))
+    sent = run_cli("tx", "notary", "anchor", str(document), "--key", "gangnam-gu",
+                   "--home", str(devnet.root))
+    assert sent.returncode == 0, sent.stderr
+
+    from_genesis = tmp_path / "genesis.bundle"
+    proved = run_cli("prove", "document", str(document), "--node", api, "--out",
+                     str(from_genesis))
+    assert proved.returncode == 0, proved.stderr
+    verified = run_cli("verify", str(from_genesis), "--genesis", genesis_path,
+                       "--document", str(document))
+    assert verified.returncode == 0, verified.stderr
+    assert "was anchored by gangnam-gu" in verified.stdout
+
+    from_checkpoint = tmp_path / "checkpoint.bundle"
+    proved = run_cli("prove", "document", str(document), "--node", api, "--out",
+                     str(from_checkpoint), "--trusted-height", "2")
+    assert proved.returncode == 0, proved.stderr
+    checkpoint = proved.stderr.split("--checkpoint ")[1].split()[0]
+    header_2 = rpc(rpc_url, "commit", height="2")["signed_header"]["commit"]["block_id"]
+    assert checkpoint == f"2:{header_2['hash'].lower()}"
+    verified = run_cli("verify", str(from_checkpoint), "--genesis", genesis_path,
+                       "--checkpoint", checkpoint)
+    assert verified.returncode == 0, verified.stderr
+    refused = run_cli("verify", str(from_checkpoint), "--genesis", genesis_path)
+    assert refused.returncode == 2 and "NOT VERIFIED" in refused.stderr
+
+    height = get_height(rpc_url)
+    listed = httpx.get(f"{api}/v1/validators", params={"height": height}, timeout=10.0).json()
+    powers = {bytes.fromhex(item["public_key"]): item["power"] for item in listed["items"]}
+    assert powers == get_powers_at(rpc_url, height)
+    assert {item["agency"] for item in listed["items"]} == set(DEMO_AGENCIES)
+    light = httpx.get(f"{api}/v1/light/{height}", timeout=10.0).json()
+    assert light["cometbft_light_block"]["header"]["height"] == height
+    if sorted(powers.values()) != [10] * VALIDATORS:  # the governance test ran first
+        blocks = json.loads(from_checkpoint.read_text())["cometbft"]["light_blocks"]
+        assert sorted(item["power"] for item in blocks[-1]["validators"]) == [10, 10, 10, 25]
+
+
+def get_powers_at(url: str, height: int) -> dict[bytes, int]:
+    """Return CometBFT's validator set of `height`: public key -> voting power."""
+    validators = rpc(url, "validators", height=str(height), per_page="100")["validators"]
+    return {base64.b64decode(v["pub_key"]["value"]): int(v["voting_power"])
+            for v in validators}

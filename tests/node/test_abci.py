@@ -430,3 +430,121 @@ def test_rpc_client_reads_signed_headers_and_names_failures(
         lambda request: (_ for _ in ()).throw(httpx.ConnectError("refused"))))
     with pytest.raises(CometRpcError, match="did not answer status"):
         down.get_height()
+
+
+def test_finalize_reuses_the_execution_of_the_processed_block(
+        home: Home, types: Any, app: AbciApplication) -> None:
+    """FinalizeBlock of the block ProcessProposal (or PrepareProposal) executed does not
+    execute it again and leaves the state untouched until Commit; another block does."""
+    executions: list[str] = []
+    app.engine.on_duration = lambda phase, seconds: executions.append(phase)
+    app.handle(types.Request(init_chain=init_chain_request(home, types)))
+
+    def count() -> int:
+        return executions.count("execute")
+
+    first, second = sign_anchor(home, 1), sign_anchor(home, 2)
+    prepared = app.handle(types.Request(prepare_proposal=types.RequestPrepareProposal(
+        max_tx_bytes=1 << 20, **block_fields(home, 1, [first, b"\x00junk"])))).prepare_proposal
+    assert list(prepared.txs) == [first] and count() == 1
+    verdict = app.handle(types.Request(process_proposal=types.RequestProcessProposal(
+        **block_fields(home, 1, list(prepared.txs))))).process_proposal
+    assert verdict.status == PROPOSAL_ACCEPT and count() == 1  # the prepared block
+    finalized = app.handle(types.Request(finalize_block=types.RequestFinalizeBlock(
+        **block_fields(home, 1, [first])))).finalize_block
+    assert count() == 1 and app.engine.height == 0 and len(finalized.app_hash) == 32
+    app.handle(types.Request(commit=types.RequestCommit()))
+    assert app.engine.height == 1 and app.engine.tip.block_id == finalized.app_hash
+
+    # Height 2: the network decides another block than the one processed here.
+    app.handle(types.Request(process_proposal=types.RequestProcessProposal(
+        **block_fields(home, 2, [second]))))
+    assert count() == 2
+    other_time = block_fields(home, 2, [second]) | {"time": {"seconds": BLOCK_TIME_S + 99}}
+    decided = app.handle(types.Request(finalize_block=types.RequestFinalizeBlock(
+        **other_time))).finalize_block
+    assert count() == 3 and decided.tx_results[0].code == 0
+    app.handle(types.Request(commit=types.RequestCommit()))
+    assert app.engine.tip.time_ms == (BLOCK_TIME_S + 99) * 1000
+
+
+def serve_network(answers: dict[str, Any], local_height: int,
+                  tamper: bool = False) -> httpx.MockTransport:
+    """The local CometBFT (http://local, at `local_height`) and one peer (127.0.0.9) that
+    serves the recorded signed header of height 3; `tamper` alters its app hash."""
+    def handle(request: httpx.Request) -> httpx.Response:
+        method = request.url.path.strip("/")
+        if request.url.host == "local" and method == "status":
+            return httpx.Response(200, json={"result": {"sync_info": {
+                "latest_block_height": str(local_height)}}})
+        if request.url.host == "local" and method == "net_info":
+            return httpx.Response(200, json={"result": {"peers": [{
+                "remote_ip": "127.0.0.9",
+                "node_info": {"other": {"rpc_address": "tcp://0.0.0.0:26857"}}}]}})
+        if request.url.host == "local" and method == "validators":
+            return httpx.Response(200, json=answers["validators"])
+        if request.url.host == "127.0.0.9" and request.url.port == 26857 \
+                and method == "commit" and request.url.params["height"] == "3":
+            answer = json.loads(json.dumps(answers["commit"]))
+            if tamper:
+                answer["result"]["signed_header"]["header"]["app_hash"] = "00" * 32
+            return httpx.Response(200, json=answer)
+        return httpx.Response(200, json={"error": {"code": -32603, "message": "not found"}})
+    return httpx.MockTransport(handle)
+
+
+def make_watch(app: AbciApplication, transport: httpx.MockTransport) -> Any:
+    from seoulchain.node.abci import AppHashWatch
+    return AppHashWatch(app, "http://local", chain_id="seoul-devnet-1", transport=transport)
+
+
+def test_app_hash_watch_finds_a_header_that_contradicts_the_tip(
+        app: AbciApplication, home: Home, types: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Stalled at h while a peer serves header h + 1, signed by > 2/3, with another app
+    hash: the application reports the mismatch (log, status, metric), refuses consensus
+    requests and stops; an unsigned or missing header, or a local decision, is no mismatch."""
+    from prometheus_client import CollectorRegistry
+
+    from seoulchain.node import abci
+
+    answers = json.loads(RPC_DATA.read_text())
+    app.handle(types.Request(init_chain=init_chain_request(home, types)))
+    commit_blocks(app, home, types, 2)
+
+    async def check(transport: httpx.MockTransport, now_s: float) -> None:
+        watch = make_watch(app, transport)
+        try:
+            await watch.check(0.0)
+            await watch.check(now_s)
+        finally:
+            await watch.aclose()
+
+    stalled = abci.APP_HASH_STALL_S + 1
+    asyncio.run(check(serve_network(answers, 3), stalled))  # the local CometBFT decided 3
+    asyncio.run(check(serve_network(answers, 2, tamper=True), stalled))  # not signed so
+    asyncio.run(check(serve_network(answers, 2), abci.APP_HASH_STALL_S - 1))  # not stalled
+    with pytest.raises(abci.AppHashMismatch) as found:
+        asyncio.run(check(serve_network(answers, 2), stalled))
+    assert (found.value.height, found.value.ours) == (2, app.engine.tip.block_id)
+    assert found.value.network.hex().upper() == \
+        answers["commit"]["result"]["signed_header"]["header"]["app_hash"]
+
+    registry = CollectorRegistry()
+    abci.register_app_hash_metric(app, registry)
+    assert abci.describe_app_hash_mismatch(app) is None
+    assert registry.get_sample_value("seoulchain_app_hash_mismatch_height") == 0
+    monkeypatch.setattr(abci, "APP_HASH_STALL_S", 0.0)
+    monkeypatch.setattr(abci, "APP_HASH_REPORT_S", 0.0)
+    watch = make_watch(app, serve_network(answers, 2))
+    with pytest.raises(abci.AppHashMismatch):
+        asyncio.run(watch.run(asyncio.Event()))
+    assert f"fatal: app hash mismatch at height 2: this node's block id is " \
+        f"{app.engine.tip.block_id.hex()}" in caplog.text
+    assert registry.get_sample_value("seoulchain_app_hash_mismatch_height") == 2
+    assert abci.describe_app_hash_mismatch(app)["network"] == found.value.network
+    refused = app.handle(types.Request(finalize_block=types.RequestFinalizeBlock(
+        **block_fields(home, 3, []))))
+    assert "app hash mismatch at height 2" in refused.exception.error
+    assert app.engine.height == 2
+    assert app.handle(types.Request(info=types.RequestInfo())).info.last_block_height == 2

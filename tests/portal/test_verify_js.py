@@ -1,27 +1,25 @@
 """The JavaScript bundle verifier (src/seoulchain/api/portal/verify/) as a second
 implementation of docs/spec/proofs.md: the same outcome as the Python verifier on every proof
-vector, and on bundles that `seoulchain prove` makes against a live local node."""
+vector, and on bundles that `seoulchain prove` makes against the live city network
+(tests/portal/conftest.py)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from seoulchain.client.demo import DEMO_VINS, ISSUED_DOCUMENTS
 from seoulchain.ledger.genesis import Genesis
 from seoulchain.light.bundle import verify_bundle
-from tests.portal.seed import DOCUMENT_TEXT, VIN, SeededHome, seed_home
+from tests.portal.conftest import CityNetwork
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tests" / "portal" / "verify_vectors.mjs"
@@ -30,9 +28,10 @@ SEOULCHAIN = Path(sys.executable).with_name("seoulchain")
 NODE = shutil.which("node")
 # Bytes of one small vector bundle flipped one at a time (proofs.md §7.3, "Byte flips").
 FLIPS = 300
-# A seeded single-validator node answers its API within a few seconds of starting.
-NODE_START_S = 30
 RUN_TIMEOUT_S = 120
+
+VIN = DEMO_VINS[0]
+ISSUED_DOCUMENT = ISSUED_DOCUMENTS[2][0]  # the demo's issued document that stays valid
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node (Node.js 20) is not installed")
 
@@ -45,60 +44,6 @@ def run_js(*args: str) -> dict[str, Any]:
     report = json.loads(done.stdout)
     report["exit"] = done.returncode
     return report
-
-
-@dataclass(frozen=True)
-class LiveNode:
-    """A seeded node running as its own process, its API URL and its home."""
-
-    seeded: SeededHome
-    url: str
-    root: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_api(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + NODE_START_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the node exited while starting"
-        try:
-            with urllib.request.urlopen(f"{url}/v1/status", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"the node's API at {url} did not answer in {NODE_START_S} s")
-
-
-def start_live_node(root: Path) -> Iterator[LiveNode]:
-    """Seed a home with city records, run `seoulchain start` on it, stop it afterwards."""
-    port = free_port()
-    seeded = seed_home(root / "home", port)
-    log = (root / "node.log").open("wb")
-    process = subprocess.Popen([str(SEOULCHAIN), "start", "--home", str(root / "home")],
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_api(url, process)
-        yield LiveNode(seeded, url, root)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
-    yield from start_live_node(tmp_path_factory.mktemp("verify-js"))
 
 
 @needs_node
@@ -134,8 +79,8 @@ def test_js_runner_reports_a_statement_that_is_not_the_vectors(tmp_path: Path) -
         vectors["valid"][0]["name"], vectors["invalid"][0]["name"]}
 
 
-def prove(live: LiveNode, out: Path, *args: str) -> Path:
-    """Run `seoulchain ARGS --out OUT` against the live node and return OUT."""
+def prove(out: Path, *args: str) -> Path:
+    """Run `seoulchain ARGS --out OUT` and return OUT."""
     done = subprocess.run([str(SEOULCHAIN), *args, "--out", str(out)], capture_output=True,
                           text=True, timeout=RUN_TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stderr
@@ -154,38 +99,37 @@ def check_like_python(bundle: Path, genesis_path: Path) -> dict[str, Any]:
 
 @needs_node
 @pytest.mark.e2e
-def test_js_verifier_checks_bundles_proved_against_a_live_node(live: LiveNode,
+def test_js_verifier_checks_bundles_proved_against_a_live_node(city: CityNetwork,
                                                                  tmp_path: Path) -> None:
     """Bundles of a document, a vehicle's history, a transaction and a state key."""
-    genesis_path = live.seeded.home.genesis_path
-    document = tmp_path / "permit.txt"
-    document.write_bytes(DOCUMENT_TEXT)
-    node = ("--node", live.url)
+    genesis_path = city.home / "genesis.json"
+    node = ("--node", city.url)
     issued = tmp_path / "issued.json"
-    done = subprocess.run([str(SEOULCHAIN), "document", "check", str(document), "--home",
-                           str(live.root / "home"), *node, "--bundle", str(issued)],
+    done = subprocess.run([str(SEOULCHAIN), "document", "check", str(city.docs / ISSUED_DOCUMENT),
+                           "--home", str(city.home), *node, "--bundle", str(issued)],
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stderr
     report = check_like_python(issued, genesis_path)
     assert report["text"].startswith("VALID: ") and report["facts"]["status"] == "valid"
-    vehicle = check_like_python(prove(live, tmp_path / "vehicle.json", "prove", "vehicle", VIN,
+    vehicle = check_like_python(prove(tmp_path / "vehicle.json", "prove", "vehicle", VIN,
                                       *node), genesis_path)
-    assert vehicle["facts"]["entries"] == 3
-    tx_hash = live.seeded.tx_hashes["document"]
-    tx = check_like_python(prove(live, tmp_path / "tx.json", "prove", "tx", tx_hash, *node),
+    history = city.get_json("/v1/services/vehicle/queries/history", vin=VIN)["result"]
+    assert vehicle["facts"]["entries"] == len(history["entries"])
+    tx_hash = city.get_json("/v1/txs", service="document", method="issue")["items"][0]["hash"]
+    tx = check_like_python(prove(tmp_path / "tx.json", "prove", "tx", tx_hash, *node),
                            genesis_path)
     assert tx["facts"]["txHash"] == tx_hash
-    check_like_python(prove(live, tmp_path / "state.json", "prove", "state", "vehicle",
+    check_like_python(prove(tmp_path / "state.json", "prove", "state", "vehicle",
                             f"vin/{VIN}", *node), genesis_path)
 
 
 @needs_node
 @pytest.mark.e2e
-def test_js_verifier_refuses_a_live_bundle_with_one_byte_changed(live: LiveNode,
+def test_js_verifier_refuses_a_live_bundle_with_one_byte_changed(city: CityNetwork,
                                                                    tmp_path: Path) -> None:
     """A changed record, a changed signature and another genesis each fail at their step."""
-    genesis_path = live.seeded.home.genesis_path
-    bundle = prove(live, tmp_path / "vehicle.json", "prove", "vehicle", VIN, "--node", live.url)
+    genesis_path = city.home / "genesis.json"
+    bundle = prove(tmp_path / "vehicle.json", "prove", "vehicle", VIN, "--node", city.url)
     value = json.loads(bundle.read_text())
     cases = {
         "proof against header": ("proof", "record"),
@@ -246,11 +190,11 @@ def test_js_verifier_checks_a_bundle_of_a_chain_run_under_cometbft(tmp_path: Pat
      "documents are anchored by notary or document"),
     ("/v1/bundles/state/vehicle/zz", "bad_key", "is not a hex state key"),
 ])
-def test_bundle_routes_refuse_bad_requests(live: LiveNode, path: str, code: str,
+def test_bundle_routes_refuse_bad_requests(city: CityNetwork, path: str, code: str,
                                            detail: str) -> None:
     """A malformed hash or key, or a service that anchors no documents, is a 400 problem."""
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{live.url}{path}", timeout=10)
+        urllib.request.urlopen(f"{city.url}{path}", timeout=10)
     assert refused.value.code == 400
     problem = json.loads(refused.value.read())
     assert problem["code"] == code and detail in problem["detail"], problem

@@ -1,106 +1,33 @@
-"""The verify page in a real browser against `seoulchain demo` (a live node with documents
-of every status and credentials): real files and credentials verify to their status, a
-changed file is unknown, and a node that alters or swaps a bundle is caught in the browser."""
+"""The verify page in a real browser against the city network (tests/portal/conftest.py:
+four validators with the demo's documents of every status and credentials): real files and
+credentials verify to their status, a changed file is unknown, and a node that alters or
+swaps a bundle is caught in the browser."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from seoulchain.client.demo import DEMO_VINS
 from seoulchain.ledger.genesis import Genesis
-from tests.portal.test_verify_js import free_port
+from tests.portal.conftest import CityNetwork
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-gpu", "--no-first-run", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "verify-page"
-SEOULCHAIN = Path(sys.executable).with_name("seoulchain")
 # Verifying a bundle takes milliseconds; the node builds one in well under a second.
 VERDICT_TIMEOUT_MS = 15_000
-# The demo seeds its documents, vehicles and credentials in well under a minute.
-DEMO_START_S = 120
-VIN = "KMHEC41DBFA123456"
-# The demo's report once the status list of its credentials is published (the last of the
-# seeding these tests read), or once it has seeded everything.
-DEMO_SEEDED_MARKERS = ("published and anchored the status list", "seoulchain demo is running")
+VIN = DEMO_VINS[0]
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing: run "
-                       "scripts/install-chromium (Debian's package; never a browser download)"),
-]
-
-
-@dataclass(frozen=True)
-class Demo:
-    """A running demo chain: its API URL, home and the files it wrote."""
-
-    url: str
-    home: Path
-    docs: Path
-
-
-def wait_for_demo(log: Path, process: subprocess.Popen, url: str) -> None:
-    """Wait until the demo has seeded what these tests read (documents, vehicles, then the
-    credentials and their status list, in that order) and its API answers."""
-    deadline = time.monotonic() + DEMO_START_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()[-2000:]
-        if any(marker in log.read_text() for marker in DEMO_SEEDED_MARKERS):
-            with urllib.request.urlopen(f"{url}/v1/status", timeout=5) as answer:
-                assert answer.status == 200
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the demo did not seed its credentials in {DEMO_START_S} s:\n"
-                         f"{log.read_text()[-2000:]}")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    root = tmp_path_factory.mktemp("verify-page")
-    port, log = free_port(), root / "demo.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen([str(SEOULCHAIN), "demo", "--home", str(root / "demo"),
-                                    "--api-port", str(port)], stdout=output,
-                                   stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for_demo(log, process, url)
-            yield Demo(url, root / "demo", root / "demo" / "demo-docs")
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def page(browser: object, demo: Demo) -> Iterator[object]:
+def page(browser: object, demo: CityNetwork) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1100, "height": 1400})
     opened = context.new_page()
     opened.goto(f"{demo.url}/portal/verify.html?lang=en")
@@ -130,14 +57,14 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def test_page_pins_the_nodes_genesis_and_shows_its_hash(page: object, demo: Demo) -> None:
+def test_page_pins_the_nodes_genesis_and_shows_its_hash(page: object, demo: CityNetwork) -> None:
     genesis = Genesis.load(demo.home / "genesis.json")
     assert page.inner_text("#trust-hash") == genesis.hash().hex()
     assert page.inner_text("#trust-chain") == genesis.chain_id
     assert page.is_hidden("#trust-warning")
 
 
-def test_a_real_issued_document_is_valid_in_both_languages(page: object, demo: Demo) -> None:
+def test_a_real_issued_document_is_valid_in_both_languages(page: object, demo: CityNetwork) -> None:
     outcome, text = drop_file(page, demo.docs / "noise-survey-report-2026-0045.txt")
     assert outcome == "valid", text
     assert "This document is valid." in text and "checked in your browser" in text
@@ -157,14 +84,14 @@ def test_a_real_issued_document_is_valid_in_both_languages(page: object, demo: D
     ("building-permit-2026-0042.txt", "superseded"),
     ("building-permit-2026-0042-rev1.txt", "anchored"),
 ])
-def test_each_document_status_is_said(page: object, demo: Demo, name: str,
+def test_each_document_status_is_said(page: object, demo: CityNetwork, name: str,
                                       expected: str) -> None:
     """Issued documents revoked or corrected, and notary records, read as their status."""
     outcome, text = drop_file(page, demo.docs / name)
     assert outcome == expected, text
 
 
-def test_a_changed_file_is_unknown(page: object, demo: Demo, tmp_path: Path) -> None:
+def test_a_changed_file_is_unknown(page: object, demo: CityNetwork, tmp_path: Path) -> None:
     original = (demo.docs / "noise-survey-report-2026-0045.txt").read_bytes()
     outcome, text = drop_file(page, write(tmp_path, "report.txt", original + b" "))
     assert outcome == "unknown", text
@@ -182,7 +109,7 @@ def alter_record(body: bytes) -> bytes:
     return json.dumps(bundle).encode()
 
 
-def test_a_bundle_altered_by_the_node_fails_in_the_browser(page: object, demo: Demo) -> None:
+def test_a_bundle_altered_by_the_node_fails_in_the_browser(page: object, demo: CityNetwork) -> None:
     def lie(route: object) -> None:
         answer = route.fetch()
         route.fulfill(response=answer, body=alter_record(answer.body()))
@@ -194,7 +121,7 @@ def test_a_bundle_altered_by_the_node_fails_in_the_browser(page: object, demo: D
     shoot(page, "altered-bundle-failed")
 
 
-def test_a_bundle_about_another_document_fails_in_the_browser(page: object, demo: Demo,
+def test_a_bundle_about_another_document_fails_in_the_browser(page: object, demo: CityNetwork,
                                                              tmp_path: Path) -> None:
     """A node answering a forged file with a real document's valid bundle is caught."""
     real = hashlib.sha256((demo.docs / "noise-survey-report-2026-0045.txt").read_bytes()
@@ -209,7 +136,7 @@ def test_a_bundle_about_another_document_fails_in_the_browser(page: object, demo
     assert "something else than what was asked" in text
 
 
-def test_a_pasted_vehicle_bundle_says_what_it_proves(page: object, demo: Demo) -> None:
+def test_a_pasted_vehicle_bundle_says_what_it_proves(page: object, demo: CityNetwork) -> None:
     key = f"vin/{VIN}".encode().hex()
     with urllib.request.urlopen(f"{demo.url}/v1/bundles/state/vehicle/{key}") as answer:
         bundle = answer.read().decode()
@@ -246,7 +173,7 @@ def check_credential(page: object, text: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize(("citizen", "expected", "status"), [
     ("citizen-1", "valid", "not set"), ("citizen-2", "revoked", "set")])
-def test_an_issued_credential_reads_as_its_status(page: object, demo: Demo, citizen: str,
+def test_an_issued_credential_reads_as_its_status(page: object, demo: CityNetwork, citizen: str,
                                                  expected: str, status: str) -> None:
     credential = demo.docs / "identity" / f"youth-allowance-{citizen}.json"
     outcome, text = check_credential(page, credential.read_text())
@@ -265,7 +192,7 @@ def test_a_credential_never_issued_is_proven_unknown(page: object) -> None:
 
 
 def test_a_node_answering_a_credential_with_another_record_is_caught(page: object,
-                                                                    demo: Demo) -> None:
+                                                                    demo: CityNetwork) -> None:
     key = f"vin/{VIN}".encode().hex()
     with urllib.request.urlopen(f"{demo.url}/v1/bundles/state/vehicle/{key}") as answer:
         other = answer.read()
@@ -278,7 +205,7 @@ def test_a_node_answering_a_credential_with_another_record_is_caught(page: objec
     shoot(page, "credential-swapped-failed")
 
 
-def test_a_genesis_file_the_person_trusts_replaces_the_pinned_one(page: object, demo: Demo,
+def test_a_genesis_file_the_person_trusts_replaces_the_pinned_one(page: object, demo: CityNetwork,
                                                                  tmp_path: Path) -> None:
     """Trusting another chain's genesis makes this node's bundles fail at step "genesis";
     a file that is no genesis is refused with its reason."""

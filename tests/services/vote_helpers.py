@@ -27,6 +27,8 @@ from seoulchain.voting.jsonform import dump_json
 from tests.conftest import LocalChain, make_genesis, make_key
 
 ROLE = "vote.organiser"
+# The organiser's voter register kept off chain, committed to by hash.
+LIST_HASH = bytes.fromhex("5e" * 32)
 QUESTIONS = [{"question": "Which park projects should the district fund?",
               "answers": ["Playground", "Bike lane", "Library garden"], "min": 1, "max": 2},
              {"question": "Extend the night bus?", "answers": ["Yes", "No"], "min": 1,
@@ -61,8 +63,7 @@ def create_args(chain: LocalChain, poll_id: str = "park-2027", **changes: Any
                 ) -> dict[str, Any]:
     args: dict[str, Any] = {
         "poll_id": poll_id, "title": "Mapo-gu participatory budget 2027",
-        "questions": QUESTIONS, "eligibility": {"kind": "credential",
-                                                "credential_type": "residency"},
+        "questions": QUESTIONS, "eligibility": {"kind": "list", "list_hash": LIST_HASH},
         "open_height": chain.engine.height + 3, "close_height": chain.engine.height + 20,
         "trustees": [], "threshold": 1}
     args.update(changes)

@@ -189,6 +189,7 @@ def create_app(node: Node) -> FastAPI:
     @app.post("/v1/txs")
     async def submit_tx(request: Request, wait_s: WaitSeconds = 0.0) -> JSONResponse:
         raw = await read_tx_body(request)
+        await node.check_ahead([raw])  # signature and ballot proofs off the event loop
         check = node.submit(raw)
         body: dict[str, Any] = {"hash": check.hash.hex(), "code": int(check.code),
                                 "code_name": check.code.name, "log": check.log}

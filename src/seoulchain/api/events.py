@@ -9,7 +9,10 @@ up to the tip, then reads its queue: a queued block below the next height it nee
 already replayed (skipped, no duplicate), and any height it has not seen is read from the
 store (no gap). While it replays, a full queue only sheds blocks the store holds anyway;
 once live, a full queue means the consumer is slower than the chain: it is dropped, and
-its stream ends with an `error` event naming the last id it received, to resume from.
+its stream ends with an `error` event naming the last id it received, to resume from. A
+consumer that stops reading altogether is dropped when one write to it has waited
+`EVENT_SEND_TIMEOUT_S`. Both drops are counted by reason (`on_dropped`, the node's
+`seoulchain_event_subscribers_dropped_total`).
 
 Filters (`EventFilter`): `types` (block, tx), `service`, `method`, `signer`, `event` (an
 event kind) and up to `FILTER_ATTRS_MAX` `attr.NAME=VALUE` pairs that one event of the
@@ -22,13 +25,15 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from fastapi import FastAPI, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 
 from seoulchain.api.errors import ApiError, problem_body
 from seoulchain.api.params import OptionalHeight
@@ -36,6 +41,7 @@ from seoulchain.codec.jsonview import to_jsonable
 from seoulchain.execution.engine import CommittedBlock
 from seoulchain.execution.results import EventValue, ResultCode, TxResult
 from seoulchain.ledger.types import HEIGHT_MAX, Block, Transaction
+from seoulchain.node.metrics import EVENT_DROP_QUEUE_FULL, EVENT_DROP_SEND_TIMEOUT
 from seoulchain.node.node import Node
 
 # Subscribers one node serves at once: each holds a queue and an open connection.
@@ -294,6 +300,8 @@ class EventHub:
         self.queue_blocks_max = queue_blocks_max
         self.subscribers: set[Subscription] = set()
         self.dropped_total = 0
+        # Told the reason of each subscriber dropped (the node's metrics count them).
+        self.on_dropped: Callable[[str], None] | None = None
 
     def subscribe(self, client: str) -> Subscription:
         """Register a subscriber on the running loop (503/429 problems past the bounds)."""
@@ -332,8 +340,14 @@ class EventHub:
 
     def deliver(self, subscription: Subscription, items: list[EventItem]) -> None:
         if not subscription.offer(items) and subscription in self.subscribers:
-            self.dropped_total += 1
             self.unsubscribe(subscription)
+            self.record_drop(EVENT_DROP_QUEUE_FULL)
+
+    def record_drop(self, reason: str) -> None:
+        """Count a subscriber dropped for `reason` and report it."""
+        self.dropped_total += 1
+        if self.on_dropped is not None:
+            self.on_dropped(reason)
 
 
 async def stream_events(node: Node, hub: EventHub, subscription: Subscription,
@@ -386,6 +400,8 @@ def register_event_routes(app: FastAPI, node: Node) -> EventHub:
     """Serve `GET /v1/events` (Server-Sent Events) from a hub fed by the node's commits."""
     hub = EventHub(node.config.api.rate_limit_exempt_hosts)
     node.commit_hooks.append(hub.on_commit)
+    hub.on_dropped = node.metrics.observe_subscriber_dropped
+    node.metrics.watch_events(lambda: len(hub.subscribers))
 
     # Not in the OpenAPI description: a stream never ends, so a generated request to it
     # would wait forever; docs/api.md ("Live events") describes it.
@@ -397,10 +413,25 @@ def register_event_routes(app: FastAPI, node: Node) -> EventHub:
         client = request.client.host if request.client is not None else "unknown"
         subscription = hub.subscribe(client)
         events = stream_events(node, hub, subscription, wanted, after, to_height)
-        return EventSourceResponse(format_events(events), ping=EVENT_PING_S,
-                                   send_timeout=EVENT_SEND_TIMEOUT_S)
+        return EventStream(hub, format_events(events), ping=EVENT_PING_S,
+                           send_timeout=EVENT_SEND_TIMEOUT_S)
 
     return hub
+
+
+class EventStream(EventSourceResponse):
+    """The SSE response of one subscriber: a write that times out drops it, counted."""
+
+    def __init__(self, hub: EventHub, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            self.hub.record_drop(EVENT_DROP_SEND_TIMEOUT)
+            raise
 
 
 def get_start(node: Node, last_event_id: str | None, from_height: int | None

@@ -13,10 +13,18 @@ the poll is exported there (`UUID.bel`) and `belenios-tool election verify` is t
 Figures are measured, never asserted in tests.
 
 Run: `python -m seoulchain.bench.voting BALLOTS` prints the figures as JSON.
+
+`python -m seoulchain.bench.voting --admission BALLOTS` measures what a node's clients see
+while it verifies ballots (`run_admission_bench`): a one-validator network (a real
+`seoulchain start` process, default config) opens a poll of BALLOTS voters, then one client
+posts all their ballots in one `POST /v1/txs/batch` while another asks `GET /v1/status`
+every STATUS_PERIOD_S; the status latencies from the batch's send until every ballot is
+committed (admission and the block's execution) are the figures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -24,6 +32,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,7 +40,16 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from seoulchain.bench.loadgen import compute_percentile
+from seoulchain.bench.network import NODE_START_TIMEOUT_S, LocalNetwork
+from seoulchain.client.http import NodeClient
+from seoulchain.codec import encode
+from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError
+from seoulchain.ledger.types import Transaction
+from seoulchain.services.vote import CREDENTIALS_PER_TX_MAX
 from seoulchain.voting import (
     BELENIOS_2048,
     Election,
@@ -52,6 +70,8 @@ from seoulchain.voting import (
     verify_ballot,
     verify_result,
 )
+from seoulchain.voting.election import parse_election
+from seoulchain.voting.jsonform import dump_json
 from seoulchain.voting.trustees import TRUSTEES_MAX
 
 BALLOTS_MAX = 100_000  # beyond this a run takes hours on one core
@@ -59,6 +79,14 @@ WORKERS_MAX = 256  # more processes than any build machine has cores is a typo
 CHUNK_BALLOTS = 20  # ballots per worker task: ~1 s of CPU, fine-grained progress
 # belenios-tool verified 220 ballots in 13 s wall; an hour covers 100,000 under load.
 BELENIOS_TIMEOUT_S = 3600
+# A status request this often while ballots are admitted: a monitoring client's pace.
+STATUS_PERIOD_S = 0.05
+# Ballots of one admission run: one batch request (8 MiB) holds about 600 ballots.
+ADMISSION_BALLOTS_MAX = 500
+# The longest a run waits for its ballots to commit: 500 ballots verified on one loaded
+# core at ~250 ms each, twice over.
+ADMISSION_TIMEOUT_S = 300.0
+ADMISSION_POLL_ID = "bench-admission"
 QUESTIONS = [Question("Build the tram line?", ("Yes", "No"), 0, 1),
              Question("Which parks first?", ("Han river", "Namsan", "Bukhansan"), 1, 2,
                       blank=True)]
@@ -254,10 +282,147 @@ def _belenios_verify(directory: Path, election: Election, keys: list[TrusteeKeyP
             "belenios_exit": run.returncode, "belenios_output": output[-2000:]}
 
 
+class AdmissionChain:
+    """A one-validator network with a poll open to `ballots` voters, and their ballots."""
+
+    def __init__(self, network: LocalNetwork, organiser: SigningKey, ballots: int,
+                 workers: int):
+        self.network, self.organiser = network, organiser
+        self.client = NodeClient(network.urls[0], timeout_s=ADMISSION_TIMEOUT_S)
+        self.nonce = 0
+        height = self.client.get_status()["height"]
+        trustee = generate_trustee_key(BELENIOS_2048)
+        self.commit([self.sign("create_poll", {
+            "poll_id": ADMISSION_POLL_ID, "title": "bench", "threshold": 1,
+            "questions": [{"question": question.question, "answers": list(question.answers),
+                           "min": question.min, "max": question.max,
+                           "blank": question.blank} for question in QUESTIONS],
+            "eligibility": {"kind": "list", "list_hash": bytes(32)},
+            "open_height": height + 3, "close_height": height + 10_000,
+            "trustees": [{"chain_key": SigningKey.generate().public_key,
+                          "public_key": dump_json(trustee.public.to_json())}]})])
+        poll = self.client.query("vote", "poll", poll_id=ADMISSION_POLL_ID)["result"]
+        election = parse_election(poll["election"].encode())
+        credentials = [generate_credential() for _ in range(ballots)]
+        plaintexts = [PLAINTEXTS[index % len(PLAINTEXTS)] for index in range(ballots)]
+        with ProcessPoolExecutor(workers, initializer=_init_worker,
+                                 initargs=(election, None)) as pool:
+            public, _ = _run_phase(pool, "credentials", _public_credentials_chunk,
+                                   credentials, noop)
+            made, _ = _run_phase(pool, "create", _create_chunk,
+                                 list(zip(credentials, plaintexts, strict=True)), noop)
+        texts, step = [str(value) for value in public], CREDENTIALS_PER_TX_MAX
+        self.commit([self.sign("add_credentials", {"poll_id": ADMISSION_POLL_ID,
+                                                   "credentials": texts[start:start + step]})
+                     for start in range(0, len(texts), step)])
+        if self.client.get_status()["height"] >= height + 3:
+            raise LocalError("the poll opened before its credentials were published")
+        self.casts = [Transaction.create(
+            SigningKey.generate(), chain_id=network.chain_id, nonce=1, expiry_height=10**6,
+            service="vote", method="cast",
+            args={"poll_id": ADMISSION_POLL_ID, "ballot": raw.decode()}).encode()
+            for raw, _ in made]
+
+    def sign(self, method: str, args: dict[str, Any]) -> bytes:
+        self.nonce += 1
+        return Transaction.create(self.organiser, chain_id=self.network.chain_id,
+                                  nonce=self.nonce, expiry_height=10**6, service="vote",
+                                  method=method, args=args).encode()
+
+    def commit(self, raws: list[bytes]) -> None:
+        """Submit the organiser's transactions and wait until each one is committed."""
+        for admission in self.client.submit_batch(raws):
+            if admission["code_name"] != "OK":
+                raise LocalError(f"setup tx refused: {admission['log']}")
+        for raw in raws:
+            result = self.client.wait_for_commit(Transaction.decode(raw).hash())
+            if result.get("result", {}).get("code_name") != "OK":
+                raise LocalError(f"setup tx failed: {result}")
+
+
+def noop(phase: str, done: int, total: int) -> None:
+    """Report no progress."""
+
+
+async def _poll_status(url: str, stop: asyncio.Event) -> list[tuple[float, float]]:
+    """GET /v1/status every STATUS_PERIOD_S until `stop`; return (sent at, latency s)."""
+    samples: list[tuple[float, float]] = []
+    async with httpx.AsyncClient(base_url=url, timeout=ADMISSION_TIMEOUT_S) as client:
+        while not stop.is_set():
+            sent = time.perf_counter()
+            response = await client.get("/v1/status")
+            response.raise_for_status()
+            samples.append((sent, time.perf_counter() - sent))
+            await asyncio.sleep(max(0.0, STATUS_PERIOD_S - samples[-1][1]))
+    return samples
+
+
+async def _admit_ballots(url: str, casts: list[bytes]) -> dict[str, Any]:
+    """Post the ballots in one batch while polling the status; return the timings."""
+    stop = asyncio.Event()
+    poller = asyncio.create_task(_poll_status(url, stop))
+    await asyncio.sleep(1.0)  # an idle baseline first
+    async with httpx.AsyncClient(base_url=url, timeout=ADMISSION_TIMEOUT_S) as client:
+        started = time.perf_counter()
+        response = await client.post("/v1/txs/batch", content=encode(casts),
+                                     headers={"content-type": "application/cbor"})
+        response.raise_for_status()
+        admitted_s = time.perf_counter() - started
+        refused = [item["log"] for item in response.json()["results"]
+                   if item["code_name"] != "OK"]
+        if refused:
+            raise LocalError(f"{len(refused)} ballots refused, e.g. {refused[0]}")
+        while True:
+            turnout = (await client.get(f"/v1/query/vote/turnout?poll_id="
+                                        f"{ADMISSION_POLL_ID}")).json()
+            if turnout["result"]["ballots"] == len(casts):
+                break
+            await asyncio.sleep(STATUS_PERIOD_S)
+        committed_s = time.perf_counter() - started
+    stop.set()
+    samples = await poller
+    during = sorted(latency for sent, latency in samples if sent >= started)
+    idle = sorted(latency for sent, latency in samples if sent < started)
+    return {"admitted_s": round(admitted_s, 2), "committed_s": round(committed_s, 2),
+            "status_requests": len(during),
+            "status_ms_idle_p50": _ms(compute_percentile(idle, 0.5)),
+            "status_ms_p50": _ms(compute_percentile(during, 0.5)),
+            "status_ms_p99": _ms(compute_percentile(during, 0.99)),
+            "status_ms_max": _ms(during[-1] if during else None)}
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def run_admission_bench(ballots: int = 200, *, workers: int | None = None) -> dict[str, Any]:
+    """Measure GET /v1/status latency while a node admits and commits `ballots` ballots."""
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if not 1 <= ballots <= ADMISSION_BALLOTS_MAX:
+        raise LocalError(f"ballots must be 1..{ADMISSION_BALLOTS_MAX}")
+    organiser = SigningKey.generate()
+    figures: dict[str, Any] = {"ballots": ballots, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="seoulchain-admission-") as root, \
+            LocalNetwork.create(Path(root), validators=1, chain_id="seoul-admission",
+                                roles={"vote.organiser": (organiser.public_key,)}) as network:
+        network.start(0)
+        network.wait_for_height(1, timeout_s=NODE_START_TIMEOUT_S)
+        chain = AdmissionChain(network, organiser, ballots, workers)
+        figures["load_average_start"] = [round(value, 2) for value in os.getloadavg()]
+        figures.update(asyncio.run(_admit_ballots(network.urls[0], chain.casts)))
+        figures["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
+        chain.client.close()
+    return figures
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmark for BALLOTS from the command line; print JSON."""
+    if len(argv) == 3 and argv[1] == "--admission":
+        print(json.dumps(run_admission_bench(int(argv[2])), indent=2))
+        return 0
     if len(argv) != 2:
-        print("usage: python -m seoulchain.bench.voting BALLOTS", file=sys.stderr)
+        print("usage: python -m seoulchain.bench.voting [--admission] BALLOTS",
+              file=sys.stderr)
         return 2
     print(json.dumps(run_voting_bench(int(argv[1])), indent=2))
     return 0

@@ -93,11 +93,11 @@ def check_with_bundle(doc_hash: bytes, home: Path, node: str | None,
                       out: Path) -> ProvenStatement:
     """Build the document's proof bundle from the node, verify it, write it to `out`."""
     from seoulchain.cli.prove import save_bundle
-    from seoulchain.client.prover import HttpProofSource
+    from seoulchain.client.prover import open_proof_source
 
     with common.open_client(home, node) as client:
         genesis = Genesis.from_json(client.get_genesis())
-        built = build_document_bundle(HttpProofSource(client), genesis, doc_hash,
+        built = build_document_bundle(open_proof_source(client), genesis, doc_hash,
                                       service=DocumentService.name)
     statement = verify_bundle(built, genesis)
     save_bundle(render_bundle(built), out)

@@ -28,6 +28,10 @@ EXIT_DOCUMENT_NOT_YET_VALID = 13
 # revoked). 0 is "yes".
 EXIT_NOT_ELIGIBLE = 20
 EXIT_ANSWER_REFUSED = 21
+# The node stopped because the network's signed header carries another app hash than the
+# block id this node computed: its state is not the chain's (a non-deterministic or modified
+# service). A restart would diverge again. 65 is EX_DATAERR in BSD's sysexits.h.
+EXIT_APP_HASH_MISMATCH = 65
 # The node stopped because an unexpected error occurred (a bug; the log has the traceback).
 # 70 is EX_SOFTWARE in BSD's sysexits.h.
 EXIT_CRASH = 70

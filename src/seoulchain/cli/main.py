@@ -36,6 +36,7 @@ from seoulchain.cli.did import did_app
 from seoulchain.cli.document import document_app
 from seoulchain.cli.eligibility import eligibility_app
 from seoulchain.cli.exit_codes import (
+    EXIT_APP_HASH_MISMATCH,
     EXIT_AUDIT_FAILED,
     EXIT_CRASH,
     EXIT_STORAGE,
@@ -62,6 +63,7 @@ from seoulchain.cli.vote import vote_app
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError, SeoulchainError, StorageError
 from seoulchain.execution.platform import ServiceVersionError
+from seoulchain.node.abci import AppHashMismatch
 from seoulchain.node.agencies import DEMO_AGENCIES, OPERATOR_AGENCY_DEFAULT
 from seoulchain.node.devnet import is_devnet
 from seoulchain.node.home import DEFAULT_CHAIN_ID, Home, init_home
@@ -140,7 +142,8 @@ def start(home: HomeOption, node_index: NodeIndexOption = None,
 
     A devnet's validator is started with --home DEVNET/node-<i> (or --node-index); the
     whole devnet with `seoulchain devnet`. Exit status 74: the block store failed; 78: the
-    installed services are not the versions the chain runs (an upgrade is due); 70: an
+    installed services are not the versions the chain runs (an upgrade is due); 65 (with
+    --engine cometbft): this node's app hash differs from the network's; 70: an
     unexpected error (docs/operations.md, "Exit codes").
     """
     from seoulchain.cli.run import serve
@@ -187,6 +190,8 @@ def run_node(main: Coroutine[Any, Any, None], home: Home) -> None:
     except ServiceVersionError as exc:
         log.critical("fatal: %s", exc)
         raise typer.Exit(EXIT_UPGRADE_REQUIRED) from exc
+    except AppHashMismatch as exc:  # its `fatal:` line was logged when it was found
+        raise typer.Exit(EXIT_APP_HASH_MISMATCH) from exc
     except SeoulchainError as exc:
         if not isinstance(exc, StorageError):
             raise  # a configuration or usage error: reports_errors prints it, status 1

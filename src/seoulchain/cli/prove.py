@@ -1,9 +1,11 @@
 """`seoulchain prove ...` writes proof bundles; `seoulchain verify` checks one offline.
 
-A bundle is built from a node's HTTP API (`--node URL`) or straight from a node home's
-store (`--home DIR`, no running node needed; a devnet directory uses its first node; a
-node run under CometBFT also needs its CometBFT RPC, for the signed headers), then
-verified by the prover itself before it is written. `verify` needs only the bundle and the
+A bundle is built from a node's HTTP API (`--node URL`; a node run under CometBFT serves
+CometBFT's signed headers there) or straight from a node home's store (`--home DIR`, no
+running node needed; a devnet directory uses its first node; a node run under CometBFT
+also needs its CometBFT RPC, for the signed headers), then verified by the prover itself
+before it is written. Under CometBFT, `--trusted-height` names a CometBFT height whose
+signed header the verifier trusts by its hash. `verify` needs only the bundle and the
 genesis file: no network, no node (docs/spec/proofs.md).
 """
 
@@ -62,10 +64,10 @@ def open_source(home: Path | None, node: str | None) -> Iterator[tuple[ProofSour
     """Yield a proof source and the chain's genesis from `--node` or `--home`."""
     if node:
         from seoulchain.client.http import NodeClient
-        from seoulchain.client.prover import HttpProofSource
+        from seoulchain.client.prover import open_proof_source
 
         with NodeClient(node) as client:
-            yield HttpProofSource(client), Genesis.from_json(client.get_genesis())
+            yield open_proof_source(client), Genesis.from_json(client.get_genesis())
         return
     if home is None:
         raise LocalError("give --node URL or --home DIR")

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from seoulchain.api.app import create_app
+from seoulchain.api.cometbft import register_cometbft_routes
 from seoulchain.api.errors import error_response
 from seoulchain.errors import LocalError
 from seoulchain.node.abci import AbciApplication, get_rpc_url
@@ -91,8 +92,10 @@ def make_api_server(node: Node, app: FastAPI) -> ApiServer:
 
 
 def create_cometbft_app(node: CometNode) -> FastAPI:
-    """Return the HTTP API over `node`, answering 501 where CometBFT's headers are needed."""
+    """Return the HTTP API over `node`: light blocks, validators and bundles from CometBFT's
+    signed headers (api/cometbft.py), 501 for what only the built-in engine can answer."""
     api = create_app(node)
+    register_cometbft_routes(api, node)
 
     @api.exception_handler(NotServedUnderCometbft)
     async def on_not_served(request: Request, exc: NotServedUnderCometbft) -> Response:

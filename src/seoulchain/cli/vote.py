@@ -2,12 +2,19 @@
 
 The organiser (a key with `vote.organiser`) `create`s a poll from a JSON spec (title,
 questions, eligibility) with each trustee's chain key and Belenios public key (made by
-`trustee-keygen`), then publishes `credentials`: the public parts go on chain, the private
+`trustee-keygen`): every trustee must decrypt. For a threshold poll (any t of n trustees
+decrypt) the trustees and the organiser first run the key ceremony, each step a command
+whose files pass between them, in belenios-tool's formats: each trustee `trustee-cert`;
+the organiser `ceremony-certs`; each trustee `trustee-polynomial`; the organiser
+`ceremony-vinputs`; each trustee `trustee-voutput`; the organiser `ceremony-parameters`,
+whose file `create --threshold T --parameters FILE` puts on chain. Then it publishes
+`credentials`: the public parts go on chain, the private
 ones into a file the organiser hands out off chain, one per eligible voter. A voter
 `cast`s with a private credential from a fresh chain key (nothing links the ballot to the
 voter's other transactions), or `audit-ballot`s one first (Benaloh: the ballot is opened,
 never cast). After close, `tally` sums the counted ballots; each trustee `decrypt`s with
-its private key; `tally` again publishes the result the shares give. Anyone `verify`s the
+its private key (a threshold trustee with its trustee.key and trustee.dkey); `tally` again
+publishes the result the shares give. Anyone `verify`s the
 whole poll from chain data and `export`s it as a Belenios archive for belenios-tool.
 
 Choices are given per question, separated by ';': the numbers (from 1) of the selected
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,10 +44,14 @@ from seoulchain.cli.txs import (
     report_commit,
     submit_service_tx,
 )
+from seoulchain.cli.vc import report_rejection
+from seoulchain.client.credentials import CredentialRejected
 from seoulchain.client.http import NodeClient, submit_and_confirm
+from seoulchain.client.vote_desk import BATCH_MIN_DEFAULT, DOMAIN_DEFAULT, CredentialDesk
 from seoulchain.client.voting import (
     PollNotFound,
     PollVerificationFailed,
+    export_poll_archive,
     fetch_poll_data,
     make_node_reader,
     verify_poll,
@@ -52,27 +64,37 @@ from seoulchain.services.vote import (
     CREDENTIALS_PER_TX_MAX,
     GROUP_NAME,
     load_election,
+    load_partials,
     load_tally,
-    parse_trustee_keys,
+    load_trustee_items,
 )
 from seoulchain.voting import (
-    PublicCredentials,
     audit_ballot,
+    compute_items_result,
     compute_partial_decryption,
     compute_public_credential,
-    compute_result,
     create_ballot,
     dump_result,
-    export_archive,
     generate_credential,
     generate_trustee_key,
     get_group,
-    parse_partial_decryption,
     parse_private_key,
 )
 from seoulchain.voting.election import Election
 from seoulchain.voting.errors import MalformedVotingData, VotingCheckFailed, VotingUsageError
-from seoulchain.voting.jsonform import dump_json
+from seoulchain.voting.jsonform import dump_json, load_json, require_dict
+from seoulchain.voting.keyceremony import (
+    TrusteeSeed,
+    compute_vinputs,
+    compute_voutput,
+    derive_seed_keys,
+    generate_certificate,
+    generate_polynomial,
+    make_threshold_parameters,
+    open_decryption_key,
+    read_certificates,
+)
+from seoulchain.voting.threshold import parse_signed_message, verify_signed_message
 
 vote_app = typer.Typer(no_args_is_help=True, help="Polls with Belenios ballots: create, "
                                                   "cast, tally, decrypt, verify, export.")
@@ -162,6 +184,137 @@ def trustee_keygen(out: Annotated[Path, typer.Option(
                    f"{out / 'trustee.pubkey'} (give it to the organiser)")
 
 
+CertsOption = Annotated[Path, typer.Option(
+    "--certs", help="The certificates file of ceremony-certs (one per line, in trustee "
+                    "order).")]
+SeedOption = Annotated[Path, typer.Option(
+    "--private-key", help="This trustee's trustee.key (secret) of trustee-cert.")]
+ThresholdOption = Annotated[int, typer.Option(
+    min=1, help="Trustees needed to decrypt, between 1 and the number of trustees.")]
+
+
+def read_lines(path: Path, what: str) -> list[str]:
+    """Return a file's non-empty lines (a .jsons file of belenios-tool)."""
+    return [line for line in read_text(path, what).splitlines() if line.strip()]
+
+
+def read_seed(path: Path) -> TrusteeSeed:
+    """Return a threshold trustee's keys from its trustee.key file."""
+    return derive_seed_keys(get_group(GROUP_NAME), read_text(path, "trustee key").strip())
+
+
+def write_public(path: Path, text: str) -> None:
+    """Write a file to hand to another party, its parent made if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@vote_app.command("trustee-cert")
+@reports_errors
+def trustee_cert(out: Annotated[Path, typer.Option(
+        "--out", help="Directory for trustee.key (secret) and trustee.cert.")]) -> None:
+    """Threshold ceremony, each trustee: make a key; keep trustee.key, give trustee.cert."""
+    seed, certificate = generate_certificate(get_group(GROUP_NAME))
+    write_private(out / "trustee.key", seed.seed + "\n")
+    write_public(out / "trustee.cert", dump_json(certificate.to_json()) + "\n")
+    typer.echo(f"wrote {out / 'trustee.key'} (keep it secret) and {out / 'trustee.cert'} "
+               f"(give it to the organiser)")
+
+
+@vote_app.command("ceremony-certs")
+@reports_errors
+def ceremony_certs(cert: Annotated[list[Path], typer.Option(
+                       "--cert", help="A trustee's trustee.cert; repeat, in trustee order.")],
+                   out: Annotated[Path, typer.Option(
+                       "--out", help="The certificates file to give every trustee.")],
+                   ) -> None:
+    """Threshold ceremony, organiser: check the certificates and list them in order."""
+    lines = [read_text(path, "certificate").strip() for path in cert]
+    read_certificates(get_group(GROUP_NAME), lines)
+    if len(set(lines)) != len(lines):
+        raise LocalError("a certificate is given twice")
+    write_public(out, "".join(f"{line}\n" for line in lines))
+    typer.echo(f"wrote {out}: {len(lines)} certificates, each signature valid")
+
+
+@vote_app.command("trustee-polynomial")
+@reports_errors
+def trustee_polynomial(private_key: SeedOption, certs: CertsOption, threshold: ThresholdOption,
+                       out: Annotated[Path, typer.Option(
+                           "--out", help="File for the polynomial to give the organiser.")],
+                       ) -> None:
+    """Threshold ceremony, each trustee: draw a polynomial; give its file to the organiser."""
+    polynomial = generate_polynomial(get_group(GROUP_NAME), read_seed(private_key),
+                                     read_lines(certs, "certificates"), threshold)
+    write_public(out, polynomial + "\n")
+    typer.echo(f"wrote {out} (give it to the organiser)")
+
+
+@vote_app.command("ceremony-vinputs")
+@reports_errors
+def ceremony_vinputs(certs: CertsOption, polynomial: Annotated[list[Path], typer.Option(
+                         "--polynomial", help="A trustee's polynomial file; repeat, in "
+                                              "trustee order.")],
+                     out: Annotated[Path, typer.Option(
+                         "--out", help="Directory for trustee-N.vinput, one per trustee.")],
+                     ) -> None:
+    """Threshold ceremony, organiser: route the polynomials' shares to each trustee."""
+    group = get_group(GROUP_NAME)
+    keys = read_certificates(group, read_lines(certs, "certificates"))
+    texts = [read_text(path, "polynomial").strip() for path in polynomial]
+    if len(texts) != len(keys):
+        raise LocalError(f"{len(texts)} polynomials for {len(keys)} certificates")
+    for index, (text, (verification, _)) in enumerate(zip(texts, keys, strict=True), 1):
+        body = require_dict(load_json(text, "polynomial"), {"polynomial", "secrets",
+                                                            "coefexps"}, f"polynomial {index}")
+        signed = parse_signed_message(group, body["coefexps"], f"polynomial {index}")
+        verify_signed_message(group, verification, signed, f"polynomial {index} (give them "
+                                                           f"in certificate order)")
+    for index, vinput in enumerate(compute_vinputs(texts), start=1):
+        write_public(out / f"trustee-{index}.vinput", vinput + "\n")
+    typer.echo(f"wrote {out}/trustee-1.vinput to trustee-{len(texts)}.vinput (one to each "
+               f"trustee)")
+
+
+@vote_app.command("trustee-voutput")
+@reports_errors
+def trustee_voutput(private_key: SeedOption, certs: CertsOption,
+                    vinput: Annotated[Path, typer.Option(
+                        "--vinput", help="This trustee's trustee-N.vinput.")],
+                    out: Annotated[Path, typer.Option(
+                        "--out", help="Directory for trustee.voutput and trustee.dkey.")],
+                    ) -> None:
+    """Threshold ceremony, each trustee: check the shares received; make the decryption key."""
+    voutput = compute_voutput(get_group(GROUP_NAME), read_seed(private_key),
+                              read_lines(certs, "certificates"),
+                              read_text(vinput, "vinput").strip())
+    write_private(out / "trustee.dkey", json_load(voutput)["private_key"] + "\n")
+    write_public(out / "trustee.voutput", voutput + "\n")
+    typer.echo(f"wrote {out / 'trustee.dkey'} (keep it, with trustee.key, to decrypt) and "
+               f"{out / 'trustee.voutput'} (give it to the organiser)")
+
+
+@vote_app.command("ceremony-parameters")
+@reports_errors
+def ceremony_parameters(certs: CertsOption, threshold: ThresholdOption,
+                        vinputs: Annotated[Path, typer.Option(
+                            "--vinputs", help="The directory of ceremony-vinputs.")],
+                        voutput: Annotated[list[Path], typer.Option(
+                            "--voutput", help="A trustee's trustee.voutput; repeat, in "
+                                              "trustee order.")],
+                        out: Annotated[Path, typer.Option(
+                            "--out", help="The threshold parameters file for `vote "
+                                          "create --parameters`.")]) -> None:
+    """Threshold ceremony, organiser: check and assemble the threshold parameters."""
+    parameters = make_threshold_parameters(
+        get_group(GROUP_NAME), read_lines(certs, "certificates"), threshold,
+        read_text(vinputs / "trustee-1.vinput", "vinput").strip(),
+        [read_text(path, "voutput").strip() for path in voutput])
+    write_public(out, dump_json(parameters.to_json()) + "\n")
+    typer.echo(f"wrote {out}: {threshold} of {len(parameters.verification_keys)} trustees, "
+               f"every signature and verification key valid")
+
+
 @vote_app.command("create")
 @reports_errors
 def create(poll_id: PollArgument, home: HomeOption,
@@ -170,14 +323,22 @@ def create(poll_id: PollArgument, home: HomeOption,
                               "blank}], eligibility: {kind, credential_type | list_hash}}.")],
            trustee: Annotated[list[str], typer.Option(
                "--trustee", help="KEY=PUBKEY: a trustee's key name in HOME/keys (it signs "
-                                 "its decryption) and its trustee.pubkey file; repeat.")],
+                                 "its decryption) and its trustee.pubkey file; repeat. For "
+                                 "a threshold poll, KEY only, in certificate order.")],
+           threshold: Annotated[int | None, typer.Option(
+               min=1, help="Trustees needed to decrypt (a threshold poll, with "
+                           "--parameters); default: every trustee.")] = None,
+           parameters: Annotated[Path | None, typer.Option(
+               "--parameters", help="The threshold parameters file of "
+                                    "ceremony-parameters (with --threshold).")] = None,
            opens_in: Annotated[int, typer.Option(min=1, max=1_000_000,
                                                  help="Blocks until the poll opens.")] = 5,
            closes_in: Annotated[int, typer.Option(min=2, max=100_000_000,
                                                   help="Blocks until it closes.")] = 1000,
            node: NodeOption = None, key: KeyOption = OPERATOR_KEY_NAME,
            timeout: TimeoutOption = 30.0, json: JsonOption = False) -> None:
-    """Create a poll (the signing --key needs vote.organiser); every trustee must decrypt."""
+    """Create a poll (the signing --key needs vote.organiser): every trustee decrypts, or
+    any --threshold of them with the key ceremony's --parameters."""
     try:
         settings = json_load(read_text(spec, "poll spec"))
         args: dict[str, Any] = {"poll_id": poll_id, "title": settings["title"],
@@ -190,19 +351,38 @@ def create(poll_id: PollArgument, home: HomeOption,
     except (KeyError, TypeError, ValueError) as exc:
         raise LocalError(f"{spec} needs title, questions and eligibility (a list_hash in "
                          f"hex): {exc}") from None
-    trustees = []
-    for item in trustee:
-        name, _, path = item.partition("=")
-        if not path:
-            raise LocalError(f"--trustee {item!r} is not KEY=PUBKEY")
-        trustees.append({"chain_key": Home(home).load_key(name).public_key,
-                         "public_key": read_text(Path(path), "trustee public key").strip()})
+    if (threshold is None) != (parameters is None):
+        raise LocalError("a threshold poll needs both --threshold and --parameters")
+    trustees = read_trustees(home, trustee, threshold_poll=parameters is not None)
+    args["threshold"] = len(trustees) if threshold is None else threshold
+    if parameters is not None:
+        args["threshold_parameters"] = read_text(parameters, "threshold parameters").strip()
     with common.open_client(home, node) as client:
         height = client.get_status()["height"]
-    args.update(trustees=trustees, threshold=len(trustees), open_height=height + opens_in,
+    args.update(trustees=trustees, open_height=height + opens_in,
                 close_height=height + max(closes_in, opens_in + 1))
     report_commit(submit_service_tx(home, node, key, "vote", "create_poll", args, timeout),
                   json)
+
+
+def read_trustees(home: Path | None, items: list[str], threshold_poll: bool,
+                  ) -> list[dict[str, Any]]:
+    """Return the trustees of `--trustee` options: KEY=PUBKEY, or KEY for a threshold poll."""
+    trustees = []
+    for item in items:
+        name, _, path = item.partition("=")
+        chain_key = Home(home).load_key(name).public_key
+        if threshold_poll:
+            if path:
+                raise LocalError(f"--trustee {item!r}: a threshold trustee is KEY only (its "
+                                 f"keys are in --parameters)")
+            trustees.append({"chain_key": chain_key})
+            continue
+        if not path:
+            raise LocalError(f"--trustee {item!r} is not KEY=PUBKEY")
+        trustees.append({"chain_key": chain_key,
+                         "public_key": read_text(Path(path), "trustee public key").strip()})
+    return trustees
 
 
 def json_load(text: str) -> Any:
@@ -296,7 +476,7 @@ def close(poll_id: PollArgument, home: HomeOption, node: NodeOption = None,
 @reports_errors
 def tally(poll_id: PollArgument, home: HomeOption, node: NodeOption = None,
           key: KeyOption = OPERATOR_KEY_NAME, timeout: TimeoutOption = 60.0) -> None:
-    """After close, sum the ballots; once every trustee decrypted, publish the result."""
+    """After close, sum the ballots; once enough trustees decrypted, publish the result."""
     with common.open_client(home, node) as client:
         poll = read_poll(client, poll_id)
         while poll["tally"] is None:
@@ -304,15 +484,17 @@ def tally(poll_id: PollArgument, home: HomeOption, node: NodeOption = None,
                                             {"poll_id": poll_id}, timeout), False)
             poll = read_poll(client, poll_id)
         typer.echo(f"tallied {poll['tally']['num_tallied']} ballots")
-        if poll["result"] is not None or poll["shares_count"] < len(poll["trustees"]):
-            typer.echo(f"{poll['shares_count']} of {len(poll['trustees'])} trustees decrypted")
+        if poll["result"] is not None or poll["shares_count"] < poll["threshold"]:
+            typer.echo(f"{poll['shares_count']} of {len(poll['trustees'])} trustees decrypted"
+                       f" ({poll['threshold']} needed)")
             return
         shares = client.query("vote", "shares", poll_id=poll_id)["result"]
     election = load_election(poll["election"])
-    counts = compute_result(election, load_tally(election, poll["tally"]),
-                            parse_trustee_keys([item["public_key"] for item in poll["trustees"]]),
-                            [parse_partial_decryption(election, share.encode())
-                             for share in shares])
+    counts = compute_items_result(
+        election, load_tally(election, poll["tally"]),
+        load_trustee_items([item["public_key"] for item in poll["trustees"]],
+                           poll.get("threshold_parameters")),
+        load_partials(election, shares))
     result = dump_result(counts).decode()
     report_commit(submit_service_tx(home, node, key, "vote", "publish_result",
                                     {"poll_id": poll_id, "result": result}, timeout), False)
@@ -323,7 +505,11 @@ def tally(poll_id: PollArgument, home: HomeOption, node: NodeOption = None,
 @reports_errors
 def decrypt(poll_id: PollArgument, home: HomeOption,
             private_key: Annotated[Path, typer.Option(
-                "--private-key", help="The trustee.privkey file of trustee-keygen.")],
+                "--private-key", help="The trustee.privkey file of trustee-keygen; for a "
+                                      "threshold poll the trustee.key of trustee-cert.")],
+            decryption_key: Annotated[Path | None, typer.Option(
+                "--decryption-key", help="A threshold trustee's trustee.dkey (written by "
+                                         "trustee-voutput).")] = None,
             node: NodeOption = None, key: KeyOption = OPERATOR_KEY_NAME,
             timeout: TimeoutOption = 30.0, json: JsonOption = False) -> None:
     """Post this trustee's partial decryption of the tally (--key: its chain key)."""
@@ -332,11 +518,31 @@ def decrypt(poll_id: PollArgument, home: HomeOption,
     if poll["tally"] is None:
         raise LocalError(f"poll {poll_id!r} is not tallied yet: run `seoulchain vote tally`")
     election = load_election(poll["election"])
-    secret = parse_private_key(election.group, read_text(private_key, "private key").encode())
+    if (decryption_key is None) != (poll.get("threshold_parameters") is None):
+        raise LocalError(f"poll {poll_id!r} is {'an n-of-n' if decryption_key else 'a threshold'}"
+                         f" poll: {'drop' if decryption_key else 'give'} --decryption-key")
+    if decryption_key is None:
+        secret = parse_private_key(election.group,
+                                   read_text(private_key, "private key").encode())
+    else:
+        secret = read_threshold_key(poll, private_key, decryption_key)
     partial = compute_partial_decryption(election, load_tally(election, poll["tally"]), secret)
     report_commit(submit_service_tx(home, node, key, "vote", "decrypt",
                                     {"poll_id": poll_id, "share": partial.to_json().decode()},
                                     timeout), json)
+
+
+def read_threshold_key(poll: dict[str, Any], seed_file: Path, sealed_file: Path) -> mpz:
+    """Open a threshold trustee's decryption key; refuse one that is not the poll's."""
+    group = get_group(GROUP_NAME)
+    seed = derive_seed_keys(group, read_text(seed_file, "trustee key").strip())
+    secret = open_decryption_key(group, seed, read_text(sealed_file, "decryption key").strip())
+    public = str(group.exp_g(secret))
+    if not any(json_load(item["public_key"])["public_key"] == public
+               for item in poll["trustees"]):
+        raise LocalError(f"{sealed_file} is not the decryption key of a trustee of poll "
+                         f"{poll['poll_id']!r}")
+    return secret
 
 
 @vote_app.command("verify")
@@ -371,24 +577,7 @@ def export(poll_id: PollArgument, directory: Annotated[Path, typer.Argument(
     """Write the poll as a Belenios archive: `belenios-tool election verify --dir DIR`."""
     with common.open_client(home, node) as client:
         data = fetch_poll_data(make_node_reader(client), poll_id)
-    poll = data.poll
-    election = load_election(poll["election"])
-    tally_done = poll["tally"] is not None
-    shares = [parse_partial_decryption(election, share.encode())
-              for share in data.shares if share is not None] if tally_done else []
-    result = None
-    if poll["result"] is not None:
-        result = tuple(tuple(row) for row in json.loads(poll["result"])["result"])
-    path = export_archive(
-        directory, election=election,
-        trustees=parse_trustee_keys([item["public_key"] for item in poll["trustees"]]),
-        public_credentials=PublicCredentials({mpz(item): 1
-                                              for item in data.credentials}),
-        ballots=[stored["ballot"].encode() for stored in data.ballots],
-        tally=load_tally(election, poll["tally"]) if tally_done else None,
-        partial_decryptions=shares if len(shares) == len(poll["trustees"]) else (),
-        result=result)
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {export_poll_archive(data, directory)}")
 
 
 @vote_app.command("show")
@@ -419,3 +608,97 @@ def show(poll_id: PollArgument, home: HomeOption, node: NodeOption = None,
     if poll["result"] is not None:
         lines.append(f"  result {poll['result']}")
     typer.echo("\n".join(lines))
+
+
+desk_app = typer.Typer(no_args_is_help=True, help="The credential desk of a poll open to a "
+                       "credential type's holders: verify a holder's credential, hand out a "
+                       "voting credential, publish the public ones in shuffled batches.")
+vote_app.add_typer(desk_app, name="desk")
+RegisterOption = Annotated[Path, typer.Option(
+    "--register", help="The desk's register of the poll (salted holder tags, queued public "
+                       "credentials); created on first use, keep it private.")]
+DomainOption = Annotated[str, typer.Option(
+    "--domain", help="The desk's domain, which a holder's presentation signs.")]
+
+
+def write_new_private(path: Path, text: str) -> None:
+    """Write a secret file only its owner may read, refusing to replace an existing one."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        raise LocalError(f"cannot create {path}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+@desk_app.command("issue")
+@reports_errors
+def desk_issue(poll_id: PollArgument, home: HomeOption,
+               credential: Annotated[Path, typer.Option(
+                   "--credential", help="The holder's credential (JSON-LD), or a "
+                                        "presentation of it over the desk's challenge.")],
+               register: RegisterOption,
+               out: Annotated[Path, typer.Option(
+                   "--out", help="New file for the holder's private voting credential.")],
+               domain: DomainOption = DOMAIN_DEFAULT, node: NodeOption = None,
+               json: JsonOption = False) -> None:
+    """Verify a holder's credential against the chain and hand out one voting credential.
+
+    Exit status 21: the credential is rejected (the failing check is printed).
+    """
+    document = json_load(read_text(credential, "credential"))
+    with common.open_client(home, node) as client:
+        desk = CredentialDesk(client, poll_id, register, domain)
+        try:
+            receipt = desk.issue(document, lambda private: write_new_private(
+                out, f"{private}\n"), now=datetime.now(UTC))
+        except CredentialRejected as exc:
+            report_rejection(exc, json)
+    if json:
+        print_json({"out": str(out), "type": receipt.credential_type,
+                    "credential_hash": receipt.credential_hash, "queued": receipt.queued})
+    else:
+        typer.echo(f"verified a {receipt.credential_type} credential; the holder's voting "
+                   f"credential is in {out}; {receipt.queued} public credentials queued")
+
+
+@desk_app.command("publish")
+@reports_errors
+def desk_publish(poll_id: PollArgument, home: HomeOption, register: RegisterOption,
+                 batch_min: Annotated[int, typer.Option(
+                     min=1, max=CREDENTIALS_PER_TX_MAX,
+                     help="Publish only batches of at least this many.")] = BATCH_MIN_DEFAULT,
+                 flush: Annotated[bool, typer.Option(
+                     "--all", help="Publish the whole queue, the last batch smaller (before "
+                                   "the poll opens).")] = False,
+                 node: NodeOption = None, key: KeyOption = OPERATOR_KEY_NAME,
+                 timeout: TimeoutOption = 30.0) -> None:
+    """Publish the queued public credentials in shuffled batches, signed by the organiser."""
+    def submit(batch: list[str]) -> None:
+        report_commit(submit_service_tx(home, node, key, "vote", "add_credentials",
+                                        {"poll_id": poll_id, "credentials": batch},
+                                        timeout), False)
+
+    with common.open_client(home, node) as client:
+        desk = CredentialDesk(client, poll_id, register)
+        sent = desk.publish(submit, batch_min=batch_min, flush=flush)
+        left = desk.describe()["queued"]
+    typer.echo(f"published {sent} public credentials; {left} wait in the queue")
+
+
+@desk_app.command("status")
+@reports_errors
+def desk_status(poll_id: PollArgument, home: HomeOption, register: RegisterOption,
+                domain: DomainOption = DOMAIN_DEFAULT, node: NodeOption = None,
+                json: JsonOption = False) -> None:
+    """Show the desk's counts and the challenge a holder's presentation signs."""
+    with common.open_client(home, node) as client:
+        counts = CredentialDesk(client, poll_id, register, domain).describe()
+    if json:
+        print_json(counts)
+        return
+    typer.echo(f"{poll_id}: {counts['credential_type']} holders; {counts['holders']} served, "
+               f"{counts['queued']} queued, {counts['pending']} being published, "
+               f"{counts['published']} published\n"
+               f"  presentations sign challenge {counts['challenge']} for domain "
+               f"{counts['domain']}")

@@ -3,18 +3,27 @@
 Governance grants city hall `vote.organiser`. City hall creates the poll with two trustees,
 city hall and Mapo-gu, each holding a Belenios key whose private part stays in keys/
 (`vote-trustee-<agency>.privkey`), and publishes DEMO_POLL_VOTERS public credentials in the
-same block; the private credentials go to demo-docs/voting/credentials.txt (readable by its
+same batch; the private credentials go to demo-docs/voting/credentials.txt (readable by its
 owner only), as the organiser would hand them out. Each simulated voter casts from a fresh
 chain key, a few change their minds (a re-vote replaces their ballot); then city hall
 closes the poll, tallies, both trustees decrypt and the result is published, so
 `seoulchain vote verify mapo-budget-2027` re-checks every step from chain data.
 
 Each round checks the poll's state on chain first, so a rerun submits only what is missing.
+
+The poll opens after its setup (creation and credentials), which must all be committed
+before the open height. The built-in engine puts a batch in one block, so the poll opens at
+the block after it; CometBFT's mempool may hand a batch to several proposals, so under
+CometBFT (the node's status says so) the poll opens late enough for each setup tx to land
+in its own block, and the ballots wait for the chain to reach the open height (devnet's
+CometBFT makes a block about every second, empty or not).
 """
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +32,8 @@ from seoulchain.client.demo import Batch, grant_demo_roles
 from seoulchain.client.http import NodeClient
 from seoulchain.client.voting import fetch_poll_data, make_node_reader
 from seoulchain.crypto import SigningKey
+from seoulchain.crypto.hashing import sha256
+from seoulchain.errors import RemoteError
 from seoulchain.node.agencies import load_agency_keys
 from seoulchain.node.home import Home
 from seoulchain.services.vote import (
@@ -58,6 +69,13 @@ REVOTE_EVERY = 10
 # Ballots submitted per batch (about one block): a node executes a block on its event loop,
 # and each ballot's proofs take about 45 ms of CPU, so 10 keep its API answering.
 BALLOTS_PER_BATCH = 10
+# Under CometBFT, blocks beyond one per setup tx before the poll opens: the API's height may
+# lag CometBFT's by one block, and the batch may reach the mempool across a proposal.
+COMETBFT_OPEN_MARGIN_BLOCKS = 2
+# Waiting for the open height: CometBFT as devnet writes its config (cometbft init's
+# create_empty_blocks = true, timeout_commit = 1 s) makes about a block a second.
+OPEN_WAIT_S = 60.0
+OPEN_POLL_S = 0.5
 VOTING_DIRECTORY = "voting"
 CREDENTIALS_FILE = "credentials.txt"
 PRIVATE_FILE_MODE = 0o600
@@ -70,7 +88,11 @@ POLL_SPEC = {
          "min": 1, "max": 2, "blank": False},
         {"question": "Extend the night bus N62 to Sangam?", "answers": ["Yes", "No"],
          "min": 1, "max": 1, "blank": True}],
-    "eligibility": {"kind": "credential", "credential_type": "residency"},
+    # The demo's voters hold no residency credentials on chain: the organiser's register
+    # of them, kept off chain, is what eligibility commits to.
+    "eligibility": {"kind": "list",
+                    "list_hash": sha256(f"demo voter register: {DEMO_POLL_VOTERS} voters"
+                                        .encode())},
 }
 # A ballot per voter drawn from these (seeded by the voter's number): projects, then the bus.
 DEMO_CHOICES = ([[1, 1, 0, 0], [0, 1, 0]], [[0, 1, 1, 0], [0, 1, 0]],
@@ -137,11 +159,12 @@ def create_poll(batch: Batch, keys: Mapping[str, SigningKey], keys_dir: Path,
     trustees = [{"chain_key": keys[agency].public_key,
                  "public_key": load_trustee_key(keys_dir, agency)[0]}
                 for agency in TRUSTEE_AGENCIES]
-    height = batch.client.get_status()["height"]
-    # Created and filled in the next block; open from the one after, closed by city hall.
+    setup_txs = 1 + math.ceil(voters / CREDENTIALS_PER_TX_MAX)
+    open_height = compute_open_height(batch.client.get_status(), setup_txs)
+    # Created and filled before it opens, closed by city hall.
     batch.add(keys[ORGANISER_AGENCY], "vote", "create_poll", poll_id=POLL_ID, **POLL_SPEC,
-              open_height=height + 2, close_height=height + 1_000_000, trustees=trustees,
-              threshold=len(trustees))
+              open_height=open_height, close_height=open_height + 1_000_000,
+              trustees=trustees, threshold=len(trustees))
     uuid = compute_uuid(batch.txs[-1].hash())  # the election's uuid, from its create tx
     private = [generate_credential() for _ in range(voters)]
     write_private(path, "".join(f"{item}\n" for item in private))
@@ -156,11 +179,30 @@ def create_poll(batch: Batch, keys: Mapping[str, SigningKey], keys_dir: Path,
     return private
 
 
+def compute_open_height(status: Mapping[str, Any], setup_txs: int) -> int:
+    """Return the first height a poll whose `setup_txs` are submitted now can open at."""
+    if status.get("engine") == "cometbft":
+        return status["height"] + 1 + setup_txs + COMETBFT_OPEN_MARGIN_BLOCKS
+    return status["height"] + 2
+
+
+def wait_until_open(client: NodeClient, open_height: int) -> None:
+    """Return once the next block is at `open_height` or later, so ballots are admitted."""
+    deadline = time.monotonic() + OPEN_WAIT_S
+    while (height := client.get_status()["height"]) + 1 < open_height:
+        if time.monotonic() > deadline:
+            raise RemoteError(f"the chain stayed at height {height} for {OPEN_WAIT_S:.0f} s; "
+                              f"the poll opens at {open_height} (does the node make empty "
+                              "blocks?)")
+        time.sleep(OPEN_POLL_S)
+
+
 def cast_ballots(batch: Batch, credentials: list[str], report: Callable[[str], None]) -> None:
     """Cast each voter's ballot (and the re-votes) not yet on chain, from fresh keys."""
     poll = read_poll(batch.client)
     if poll is None or poll["closed_height"] is not None or not credentials:
         return
+    wait_until_open(batch.client, poll["open_height"])
     election = load_election(poll["election"])
     cast = {}
     for stored in fetch_poll_data(make_node_reader(batch.client), POLL_ID).ballots:

@@ -32,7 +32,7 @@ from seoulchain.client.http import (
     TxRejected,
     describe_problem,
 )
-from seoulchain.client.prover import HttpProofSource
+from seoulchain.client.prover import open_proof_source
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError, RemoteError
 from seoulchain.ledger.genesis import Genesis
@@ -271,16 +271,16 @@ class Seoulchain:
     def prove_tx(self, tx_hash: bytes | str) -> dict[str, Any]:
         """Return a verified proof bundle of a committed transaction and its result."""
         tx_hash = bytes.fromhex(tx_hash) if isinstance(tx_hash, str) else tx_hash
-        return build_tx_bundle(HttpProofSource(self.node), self.genesis, tx_hash)
+        return build_tx_bundle(open_proof_source(self.node), self.genesis, tx_hash)
 
     def prove_document(self, doc_hash: bytes, service: str = "notary") -> dict[str, Any]:
         """Return a verified bundle of a document's record (or absence) at the tip."""
-        return build_document_bundle(HttpProofSource(self.node), self.genesis, doc_hash,
+        return build_document_bundle(open_proof_source(self.node), self.genesis, doc_hash,
                                      service=service)
 
     def prove_vehicle(self, vin: str) -> dict[str, Any]:
         """Return a verified bundle of a vehicle's record and history at the tip."""
-        return build_vehicle_bundle(HttpProofSource(self.node), self.genesis, vin)
+        return build_vehicle_bundle(open_proof_source(self.node), self.genesis, vin)
 
     def verify(self, bundle: dict[str, Any] | bytes) -> ProvenStatement:
         """Verify a proof bundle offline against this SDK's genesis; return what it proves."""

@@ -7,13 +7,22 @@ decryptions. `verify_poll` then re-checks, in order, each step anyone can check 
 trusting the node or the organiser, and stops at the first that fails, naming it:
 
 1. election: it is the election the poll's title, questions and trustee keys make (each
-   trustee key's proof of knowledge verifies), and its hash is the one ballots name;
+   trustee key's proof of knowledge verifies; for a threshold poll, every certificate,
+   signed commitment and verification key of its threshold parameters, the trustees' keys
+   are those verification keys and the election key is the one they make), and its hash is
+   the one ballots name;
 2. credentials: distinct, each a valid public credential, as many as the poll counts;
 3. ballots: each ballot's credential is published and every proof verifies; the counted
    ballot of a credential is its last one; the turnout is the number of such credentials;
 4. tally: the homomorphic product of the counted ballots is the committed tally;
-5. decryptions: each trustee's partial decryption verifies against its key and the tally;
-6. result: the announced result is what the partial decryptions give.
+5. decryptions: each trustee's partial decryption verifies against its key (a threshold
+   trustee's verification key) and the tally;
+6. result: the announced result is what the partial decryptions give (for a threshold poll,
+   t of them combined with Lagrange coefficients at 0).
+
+`export_poll_archive` writes the same data as a Belenios archive (`UUID.bel`) that
+`belenios-tool election verify` checks: n-of-n trustees as "Single" items, a threshold
+poll's as its one "Pedersen" item, each posted share under its owner number.
 
 The data can come from a node (a light client's trust in the node's answers is a separate
 matter: `seoulchain prove` gives state proofs) or from a `LocalChain` in tests.
@@ -21,9 +30,13 @@ matter: `seoulchain prove` gives state proofs) or from a `LocalChain` in tests.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from gmpy2 import mpz
 
 from seoulchain.client.http import NodeClient
 from seoulchain.codec.jsonview import to_jsonable
@@ -39,8 +52,14 @@ from seoulchain.services.vote import (
     compute_tally_batch,
     dump_tally,
     load_election,
+    load_partials,
+    load_tally,
+    load_threshold_parameters,
+    load_trustee_items,
     verify_share,
 )
+from seoulchain.voting.archive import export_archive
+from seoulchain.voting.credential import PublicCredentials
 from seoulchain.voting.election import Election
 from seoulchain.voting.errors import MalformedVotingData, VotingCheckFailed, VotingUsageError
 from seoulchain.voting.tally import EncryptedTally
@@ -145,26 +164,39 @@ def verify_poll(data: PollData) -> VerificationReport:
         return report
     keys = [trustee["public_key"] for trustee in poll["trustees"]]
     canonical = run_step("result", check_result, election, tally, keys, data.shares,
-                         poll["result"])
+                         poll["result"], poll.get("threshold_parameters"))
     if canonical != poll["result"]:
         raise PollVerificationFailed("result", "the result is not in its canonical form")
-    report.add("result", f"{poll['result']} is what the partial decryptions give")
+    combined = ("" if poll.get("threshold_parameters") is None else
+                f" ({poll['threshold']} of them combined with Lagrange coefficients)")
+    report.add("result", f"{poll['result']} is what the partial decryptions give{combined}")
     return report
 
 
 def verify_election(poll: dict[str, Any], report: VerificationReport) -> Election:
     """Step 1: the election is the one the poll's settings and trustee keys make."""
     uuid = run_step("election", load_election, poll["election"]).uuid
+    parameters = poll.get("threshold_parameters")
     rebuilt = run_step("election", compute_election_text, uuid, poll["title"],
-                       poll["questions"], [trustee["public_key"] for trustee in poll["trustees"]])
+                       poll["questions"], [trustee["public_key"] for trustee in poll["trustees"]],
+                       parameters)
     if rebuilt != poll["election"]:
         raise PollVerificationFailed("election", "the election is not the one the poll's "
                                                  "questions and trustee keys make")
     election = load_election(rebuilt)
     if election.fingerprint != poll["election_hash"]:
         raise PollVerificationFailed("election", "the election hash does not match")
-    report.add("election", f"{len(poll['trustees'])} trustee keys with valid proofs; "
-                           f"election hash {election.fingerprint}")
+    count = len(poll["trustees"])
+    if parameters is None:
+        checked = f"{count} trustee keys with valid proofs"
+    else:
+        threshold = run_step("election", load_threshold_parameters, parameters).threshold
+        if threshold != poll["threshold"]:
+            raise PollVerificationFailed("election", "the poll's threshold is not its "
+                                                     "threshold parameters'")
+        checked = (f"threshold {threshold} of {count}: certificates, signed commitments and "
+                   f"verification keys valid")
+    report.add("election", f"{checked}; election hash {election.fingerprint}")
     return election
 
 
@@ -219,7 +251,8 @@ def verify_tally(poll: dict[str, Any], election: Election, counted: list[str],
 
 def verify_shares(data: PollData, election: Election, tally: EncryptedTally,
                   report: VerificationReport) -> None:
-    """Step 5: each trustee's partial decryption verifies against its key and the tally."""
+    """Step 5: each trustee's partial decryption verifies against its key (a threshold
+    trustee's verification key) and the tally."""
     posted = 0
     for index, (trustee, share) in enumerate(zip(data.poll["trustees"], data.shares,
                                                  strict=True)):
@@ -229,3 +262,26 @@ def verify_shares(data: PollData, election: Election, tally: EncryptedTally,
             posted += 1
     report.add("decryptions", f"{posted} of {len(data.shares)} partial decryptions, each "
                               f"with valid proofs")
+
+
+def export_poll_archive(data: PollData, directory: Path) -> Path:
+    """Write a poll's chain data as DIRECTORY/UUID.bel; return its path.
+
+    Partial decryptions go in only once enough are posted to decrypt (all for n-of-n, t
+    for a threshold poll), so that the archive's stages are those the tool reads."""
+    poll = data.poll
+    election = load_election(poll["election"])
+    tally = load_tally(election, poll["tally"]) if poll["tally"] is not None else None
+    partials = load_partials(election, data.shares) if tally is not None else {}
+    if len(partials) < poll["threshold"]:
+        partials = {}
+    result = None
+    if poll["result"] is not None:
+        result = tuple(tuple(row) for row in json.loads(poll["result"])["result"])
+    return export_archive(
+        directory, election=election,
+        trustees=load_trustee_items([item["public_key"] for item in poll["trustees"]],
+                                    poll.get("threshold_parameters")),
+        public_credentials=PublicCredentials({mpz(item): 1 for item in data.credentials}),
+        ballots=[stored["ballot"].encode() for stored in data.ballots], tally=tally,
+        partial_decryptions=partials, result=result)

@@ -15,7 +15,10 @@ A method declared `@tx_method(..., admitted_only=True)` never enters a block as 
 the mempool dry-runs it against committed state and refuses it there, a proposer leaves out
 one that would fail in its block, and a block that holds a failing one is invalid. It is for
 methods whose refusal is about the request itself (a ballot's proofs), so that nothing
-invalid is ever recorded.
+invalid is ever recorded. Such a method may also declare `precheck`: a function of committed
+state and the validated arguments returning a `Precheck`, the method's expensive pure check
+that a node runs ahead, in worker processes, off its event loop; the method itself still
+checks whatever the precheck did not record.
 """
 
 from __future__ import annotations
@@ -102,6 +105,20 @@ class QueryArgs(BaseModel):
 
 
 @dataclass(frozen=True)
+class Precheck:
+    """A pure, expensive check a node may run ahead of a method, in another process.
+
+    `run(*args)` is a module-level function (so it can be sent to a worker process) that
+    returns a picklable verdict; `record(verdict, *args)` runs in the node's process and
+    remembers it where the method's own check will look (a memo of the same pure function).
+    """
+
+    run: Callable[..., Any]
+    record: Callable[..., None]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     name: str
     args: type[BaseModel]
@@ -109,6 +126,8 @@ class MethodSpec:
     handler: Callable[..., None]
     # Executed only when it succeeds: refused at admission, left out or the block invalid.
     admitted_only: bool = False
+    # (committed state of the service, validated args) -> Precheck | None; see above.
+    precheck: Callable[[ServiceState, Any], Precheck | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -337,13 +356,15 @@ class ReadOnlyState:
 
 
 def tx_method(*, args: type[BaseModel], roles: Iterable[str] | None,
-              admitted_only: bool = False
+              admitted_only: bool = False,
+              precheck: Callable[[ServiceState, Any], Precheck | None] | None = None
               ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Mark a service method as a transaction method with an argument schema and roles
-    (`admitted_only`: it enters a block only when it succeeds; see the module docstring)."""
+    (`admitted_only`: it enters a block only when it succeeds; `precheck`: its expensive
+    pure check, run ahead by nodes; see the module docstring)."""
     def mark(function: Callable[..., None]) -> Callable[..., None]:
         function.__seoulchain_method__ = (  # type: ignore[attr-defined]
-            args, None if roles is None else frozenset(roles), admitted_only)
+            args, None if roles is None else frozenset(roles), admitted_only, precheck)
         return function
     return mark
 
@@ -379,9 +400,9 @@ class Service:
             members.update(vars(klass))
         for attribute, value in members.items():
             if hasattr(value, "__seoulchain_method__"):
-                args, roles, admitted_only = value.__seoulchain_method__
+                args, roles, admitted_only, precheck = value.__seoulchain_method__
                 cls.methods[attribute] = MethodSpec(attribute, args, roles, value,
-                                                    admitted_only)
+                                                    admitted_only, precheck)
             if hasattr(value, "__seoulchain_query__"):
                 cls.queries[attribute] = QuerySpec(attribute, value.__seoulchain_query__, value)
 

@@ -28,8 +28,8 @@ as `ed25519 <hex>`, after the agency's name when the genesis names it; texts fro
 
 A chain run under CometBFT carries no seoulchain commit signatures; its bundles carry a
 `cometbft` section instead of `light_blocks`: CometBFT signed headers from the genesis
-validators to h + 1 and the seoulchain header h whose block id is that header's app hash
-(`light/cometbft.py`, docs/spec/proofs.md §13).
+validators (or from a trusted checkpoint header) to h + 1 and the seoulchain header h whose
+block id is that header's app hash (`light/cometbft.py`, docs/spec/proofs.md §13).
 
 `verify_bundle` checks every field — unknown or missing fields, non-canonical hex or
 base64, non-canonical CBOR all fail — so flipping any byte of a bundle makes it fail, and
@@ -529,10 +529,7 @@ def certify(source: ProofSource, genesis: Genesis, height: int,
     """Return the bundle sections that prove header `height`: seoulchain light blocks, or
     CometBFT signed headers when the source is a chain run under CometBFT."""
     if isinstance(source, CometProofSource):
-        if checkpoint_height is not None:
-            raise LocalError("bundles of a chain run under CometBFT start from genesis; "
-                             "--trusted-height is not supported there")
-        return build_cometbft_sections(source, genesis, height)
+        return build_cometbft_sections(source, genesis, height, checkpoint_height)
     blocks, trust = build_light_blocks(source, genesis, height, checkpoint_height)
     return {"trust": trust, "light_blocks": [light_block_to_json(block) for block in blocks]}
 
@@ -736,9 +733,9 @@ def verify_cometbft_bundle(fields: dict[str, Any], genesis: Genesis,
                            trust_level: Fraction | None) -> ProvenStatement:
     """Verify CometBFT signed headers from genesis, then the claim against the seoulchain
     header they prove (docs/spec/proofs.md §13)."""
-    if fields["trust"]["from"] != "genesis":
-        raise BundleError("trust", "a CometBFT bundle starts from genesis")
-    header = verify_cometbft_section(fields["cometbft"], genesis, trust_level)
+    checkpoint = None if fields["trust"]["from"] == "genesis" else \
+        Checkpoint(fields["trust"]["height"], bytes.fromhex(fields["trust"]["block_id"]))
+    header = verify_cometbft_section(fields["cometbft"], genesis, trust_level, checkpoint)
     return step(f"proof against header {header.height}",
                 lambda: verify_claim(fields["proof"], header, genesis))
 
@@ -1411,25 +1408,41 @@ def format_time(time_ms: int) -> str:
 # --------------------------------------------------------------------------- CometBFT
 
 
-def build_cometbft_sections(source: CometProofSource, genesis: Genesis, height: int
-                            ) -> dict[str, Any]:
-    """Return a bundle's `trust` and `cometbft` sections proving seoulchain header `height`."""
+def build_cometbft_sections(source: CometProofSource, genesis: Genesis, height: int,
+                            checkpoint_height: int | None = None) -> dict[str, Any]:
+    """Return a bundle's `trust` and `cometbft` sections proving seoulchain header `height`:
+    CometBFT signed headers from the genesis set, or from the signed header of
+    `checkpoint_height` (a CometBFT height the verifier trusts by its header hash)."""
     header = source.get_header(height)
-    trace = cometbft.trace_to(cometbft.CometTrustedState.from_genesis(genesis), height + 1,
-                              source.get_comet_light_block)
+    trusted = cometbft.CometTrustedState.from_genesis(genesis)
+    trace: list[cometbft.CometLightBlock] = []
+    trust: dict[str, Any] = {"from": "genesis"}
+    if checkpoint_height is not None:
+        if not 1 <= checkpoint_height <= height + 1:
+            raise LocalError(f"the trusted CometBFT height {checkpoint_height} must be from 1 "
+                             f"to {height + 1}, the signed header that proves height {height}")
+        first = source.get_comet_light_block(checkpoint_height)
+        trusted = cometbft.trust_checkpoint(genesis.chain_id, first)
+        trace.append(first)
+        trust = {"from": "checkpoint", "height": checkpoint_height,
+                 "block_id": first.header.hash().hex()}
+    if height + 1 > trusted.height:
+        trace += cometbft.trace_to(trusted, height + 1, source.get_comet_light_block)
     if trace[-1].header.app_hash != header.block_id():
         raise VerificationError(f"CometBFT's header {height + 1} names app hash "
                                 f"{trace[-1].header.app_hash.hex()}, not the source's block "
                                 f"{height} ({header.block_id().hex()})")
     blocks = [cometbft.light_block_to_json(block) for block in trace]
-    return {"trust": {"from": "genesis"},
+    return {"trust": trust,
             "cometbft": {"light_blocks": blocks, "header": encode_b64(header.encode())}}
 
 
 def verify_cometbft_section(section: Any, genesis: Genesis,
-                            trust_level: Fraction | None = DEFAULT_TRUST_LEVEL) -> BlockHeader:
-    """Verify a bundle's `cometbft` section from the genesis validators; return the proven
-    seoulchain header (the one whose block id is the last signed header's app hash)."""
+                            trust_level: Fraction | None = DEFAULT_TRUST_LEVEL,
+                            checkpoint: Checkpoint | None = None) -> BlockHeader:
+    """Verify a bundle's `cometbft` section from the genesis validators (or from its first
+    signed header, the trusted `checkpoint`); return the proven seoulchain header (the one
+    whose block id is the last signed header's app hash)."""
     fields = step("cometbft", lambda: require_object(section, "cometbft",
                                                      {"light_blocks", "header"}))
     raw_blocks = step("cometbft", lambda: require_list(
@@ -1437,7 +1450,15 @@ def verify_cometbft_section(section: Any, genesis: Genesis,
     if not raw_blocks:
         raise BundleError("cometbft", "the bundle carries no CometBFT signed header")
     trusted = cometbft.CometTrustedState.from_genesis(genesis)
-    for position, raw in enumerate(raw_blocks):
+    start = 0
+    if checkpoint is not None:
+        block = step("cometbft light block 1", lambda: cometbft.light_block_from_json(
+            raw_blocks[0], "cometbft light block 1"))
+        trusted = step("cometbft light block 1", lambda: check_comet_checkpoint(
+            block, checkpoint, genesis.chain_id))
+        start = 1
+    for position in range(start, len(raw_blocks)):
+        raw = raw_blocks[position]
         name = f"cometbft light block {position + 1}"
         block = step(name, lambda raw=raw, name=name: cometbft.light_block_from_json(raw, name))
         if trust_level is None and block.height != trusted.height + 1:
@@ -1446,6 +1467,14 @@ def verify_cometbft_section(section: Any, genesis: Genesis,
                        lambda block=block, current=trusted: cometbft.verify_signed_header(
                            current, block, trust_level or DEFAULT_TRUST_LEVEL))
     return step("cometbft header", lambda: check_app_header(fields["header"], block, genesis))
+
+
+def check_comet_checkpoint(block: cometbft.CometLightBlock, checkpoint: Checkpoint,
+                           chain_id: str) -> cometbft.CometTrustedState:
+    """The first signed header is the trusted checkpoint: its height and header hash."""
+    if (block.height, block.header.hash()) != (checkpoint.height, checkpoint.block_id):
+        raise VerificationError("the first signed header is not the trusted checkpoint")
+    return cometbft.trust_checkpoint(chain_id, block)
 
 
 def check_app_header(value: Any, block: cometbft.CometLightBlock, genesis: Genesis) -> BlockHeader:

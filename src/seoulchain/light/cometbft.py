@@ -393,6 +393,25 @@ def verify_signed_header(trusted: CometTrustedState, block: CometLightBlock,
                              block.validators, header.next_validators_hash)
 
 
+def trust_checkpoint(chain_id: str, block: CometLightBlock) -> CometTrustedState:
+    """Trust a signed header the verifier named by height and hash (a checkpoint), as
+    CometBFT's light client initialises from trust options: its set hashes to the header's
+    `validators_hash` and more than 2/3 of that set signed its commit."""
+    header = block.header
+    if header.chain_id != chain_id:
+        raise VerificationError(f"header {header.height} is of chain {header.chain_id!r}, "
+                                f"not {chain_id!r}")
+    if block.commit.height != header.height:
+        raise VerificationError(f"the commit is of height {block.commit.height}, not "
+                                f"{header.height}")
+    if block.validators.hash() != header.validators_hash:
+        raise VerificationError(f"the validator set does not hash to header "
+                                f"{header.height}'s validators_hash")
+    verify_commit(chain_id, block.validators, block.commit, header.hash())
+    return CometTrustedState(chain_id, header.height, header.time_ns, block.validators,
+                             header.next_validators_hash)
+
+
 def trace_to(trusted: CometTrustedState, height: int,
              fetch: Callable[[int], CometLightBlock]) -> list[CometLightBlock]:
     """Return the signed headers that lead from `trusted` to `height`, bisecting as needed."""

@@ -13,7 +13,13 @@ block store in Commit, so the store keeps the record of blocks a restart resumes
 answers the last committed height and app hash, and CometBFT's handshake replays what the
 application lacks. The app hash is the seoulchain block id of h, which commits to every root
 of the state after h (state, transparency log, transactions, results); CometBFT puts it in
-the header of h + 1. The seoulchain commit stored beside each block carries no signatures:
+the header of h + 1. A block is executed once per node: the block PrepareProposal or
+ProcessProposal built is kept, unapplied, by what its execution depends on (height, time,
+proposer, txs; the same for every request about one CometBFT block), and FinalizeBlock of
+that block takes it and its cached execution. `AppHashWatch` compares each committed block
+id with the app hash the network's header h + 1 carries and stops the node on a mismatch
+(a service that ran differently here), rather than let it sit forked.
+The seoulchain commit stored beside each block carries no signatures:
 under CometBFT the certificate is CometBFT's commit of h + 1. `CometRpc` reads those
 signed headers (and the app hashes the audit compares) from CometBFT's RPC, and
 `CometStoreProofSource` serves proof bundles from the store with them (light/cometbft.py
@@ -40,6 +46,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
@@ -47,10 +54,17 @@ from typing import Any
 
 import httpx
 import tomli_w
+from prometheus_client import CollectorRegistry, Gauge
 
 from seoulchain.codec import decode, encode
 from seoulchain.crypto import sha256
-from seoulchain.errors import DecodeError, LocalError, RemoteError, StorageError
+from seoulchain.errors import (
+    DecodeError,
+    LocalError,
+    RemoteError,
+    StorageError,
+    VerificationError,
+)
 from seoulchain.execution.engine import CommittedBlock, Engine, InvalidBlock
 from seoulchain.execution.results import ResultCode, TxResult
 from seoulchain.execution.service import ServiceError, load_services
@@ -64,7 +78,12 @@ from seoulchain.ledger.types import (
     Commit,
     ValidatorSet,
 )
-from seoulchain.light.cometbft import CometLightBlock, compute_address, light_block_from_rpc
+from seoulchain.light.cometbft import (
+    CometLightBlock,
+    compute_address,
+    light_block_from_rpc,
+    trust_checkpoint,
+)
 from seoulchain.light.snapshot import (
     SNAPSHOT_FORMAT_VERSION,
     BadChunk,
@@ -104,10 +123,35 @@ OFFER_REJECT_FORMAT = 4
 CHUNK_ACCEPT = 1
 CHUNK_RETRY = 3
 CHUNK_REJECT_SNAPSHOT = 5
+# Blocks kept for the next height so FinalizeBlock reuses ProcessProposal's execution (a
+# block is kept under its request's txs and under its own; a round builds one or two): a
+# few rounds, as the engine keeps executions (engine.EXECUTION_CACHE_MAX).
+PROPOSALS_KEPT_MAX = 8
+
+# The requests that build, vote on or commit blocks: refused once the app hash diverged.
+CONSENSUS_REQUESTS = frozenset({"prepare_proposal", "process_proposal", "finalize_block",
+                                "commit"})
+# What a block's execution depends on besides the committed state: height, time (ms),
+# CometBFT proposer address and transactions.
+ProposalKey = tuple[int, int, bytes, tuple[bytes, ...]]
 
 
 class AbciFrameError(RemoteError):
     """CometBFT (or whatever connected) sent a frame that is not a length-prefixed Request."""
+
+
+class AppHashMismatch(LocalError):
+    """The network's signed header h + 1 carries another app hash than this application's
+    block id of h: this node computed another state than the chain's and must not go on."""
+
+    def __init__(self, height: int, ours: bytes, network: bytes):
+        self.height, self.ours, self.network = height, ours, network
+        super().__init__(
+            f"app hash mismatch at height {height}: this node's block id is {ours.hex()}, "
+            f"the network's header {height + 1} (signed by more than 2/3 of the validators) "
+            f"carries {network.hex()}. A service executed differently here than on the other "
+            f"validators (a non-deterministic or modified service); this node's state is not "
+            f"the chain's. See docs/operations.md, \"App hash mismatch\"")
 
 
 def load_abci_types() -> ModuleType:
@@ -197,11 +241,17 @@ class AbciApplication:
             raise
         # The block FinalizeBlock executed, which Commit persists.
         self.pending: Block | None = None
+        # Blocks built for the next height by PrepareProposal and ProcessProposal; their
+        # executions wait, unapplied, in the engine's cache until one is committed.
+        self.proposals: OrderedDict[ProposalKey, Block] = OrderedDict()
         # The snapshot CometBFT's state sync is restoring, and its verified chunks so far.
         self.restoring: tuple[Manifest, SnapshotRestorer, dict[int, bytes]] | None = None
         # Told of each committed block when the HTTP API runs beside (it then also starts
         # the snapshots, as the built-in node's does); None: snapshots only.
         self.on_committed: Callable[[CommittedBlock], None] | None = None
+        # Set once the network's header disagrees with a committed block id: from then on
+        # the application refuses every consensus request (AppHashWatch).
+        self.app_hash_mismatch: AppHashMismatch | None = None
 
     def open_engine(self) -> None:
         """Open the block store, the engine over it and the snapshots it serves."""
@@ -227,6 +277,9 @@ class AbciApplication:
         if handler is None:
             return types.Response(exception=types.ResponseException(
                 error=f"seoulchain does not serve ABCI {kind}"))
+        if self.app_hash_mismatch is not None and kind in CONSENSUS_REQUESTS:
+            return types.Response(exception=types.ResponseException(
+                error=str(self.app_hash_mismatch)))
         try:
             return types.Response(**{kind: handler(getattr(request, kind))})
         except (LocalError, RemoteError, StorageError, ServiceError) as exc:
@@ -287,16 +340,34 @@ class AbciApplication:
 
     def build_block(self, height: int, time_ms: int, proposer_address: bytes,
                     txs: list[bytes], bytes_max: int) -> Block:
-        """Execute `txs` in order as the next block, skipping those that fail admission."""
+        """Execute `txs` in order as the next block, skipping those that fail admission;
+        a block already built from the same inputs is returned as it is, not re-executed."""
         if height != self.engine.height + 1:
             raise InvalidBlock(f"block height {height}, expected {self.engine.height + 1}")
+        key: ProposalKey = (height, time_ms, proposer_address, tuple(txs))
+        # A smaller bytes_max (PrepareProposal's) may cut candidates: only full-size builds
+        # are looked up by their inputs.
+        if bytes_max == BLOCK_BYTES_MAX and key in self.proposals:
+            return self.proposals[key]
         tip = self.engine.tip
         # The seoulchain block links to the last one by an unsigned commit record; CometBFT's
         # signed commit is what certifies it.
         last_commit = None if tip.height == 0 else Commit(tip.height, 0, tip.block_id, ())
-        return self.engine.prepare_proposal(
+        block = self.engine.prepare_proposal(
             time_ms=time_ms, proposer=self.find_proposer(proposer_address), candidates=txs,
             last_commit=last_commit, txs_max=BLOCK_TXS_MAX, bytes_max=bytes_max)
+        # Built from its own txs, which all passed, any bytes_max gives the same block.
+        self.remember_proposal((height, time_ms, proposer_address, block.txs), block)
+        if bytes_max == BLOCK_BYTES_MAX:
+            self.remember_proposal(key, block)
+        return block
+
+    def remember_proposal(self, key: ProposalKey, block: Block) -> None:
+        """Keep `block` for a later request of the same height with the same inputs."""
+        self.proposals[key] = block
+        self.proposals.move_to_end(key)
+        while len(self.proposals) > PROPOSALS_KEPT_MAX:
+            self.proposals.popitem(last=False)
 
     def on_prepare_proposal(self, request: Any) -> Any:
         bytes_max = min(request.max_tx_bytes or BLOCK_BYTES_MAX // 2, BLOCK_BYTES_MAX // 2)
@@ -373,6 +444,7 @@ class AbciApplication:
             raise LocalError("Commit without a finalized block")
         block = self.pending
         self.pending = None
+        self.proposals.clear()
         committed = self.engine.commit(block, Commit(block.height, 0, block.block_id(), ()))
         if self.on_committed is not None:
             self.on_committed(committed)
@@ -710,6 +782,10 @@ async def run_with_cometbft(home: Home, parent_pid: int | None = None,
         loop.add_signal_handler(signum, stop.set)
     process: subprocess.Popen[bytes] | None = None
     api_task: asyncio.Task[None] | None = None
+    rpc_url = get_rpc_url(home)
+    assert rpc_url is not None, "prepare_cometbft_home wrote the CometBFT home"
+    watch = AppHashWatch(app, rpc_url)
+    watch_task = asyncio.create_task(watch.run(stop))
     try:
         await server.start(f"unix://{root / ABCI_SOCKET}")
         if serve_api is not None:
@@ -722,6 +798,8 @@ async def run_with_cometbft(home: Home, parent_pid: int | None = None,
         log.info("application for chain %s at height %d; cometbft pid %d, log %s",
                  app.genesis.chain_id, app.engine.height, process.pid, root / "cometbft.log")
         while not stop.is_set():
+            if watch_task.done():
+                watch_task.result()  # raises AppHashMismatch
             if process.poll() is not None:
                 raise LocalError(f"cometbft exited with status {process.returncode}; see "
                                  f"{root / 'cometbft.log'}")
@@ -733,11 +811,16 @@ async def run_with_cometbft(home: Home, parent_pid: int | None = None,
                 raise LocalError("the HTTP API stopped")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), WATCH_INTERVAL_S)
+        if app.app_hash_mismatch is not None:
+            raise app.app_hash_mismatch  # stopped during the report: still the status
     finally:
         stop.set()
         if api_task is not None:
             with contextlib.suppress(Exception):
                 await api_task
+        with contextlib.suppress(Exception):
+            await watch_task
+        await watch.aclose()
         if process is not None:
             await asyncio.to_thread(stop_process, process)
         await server.close()
@@ -863,3 +946,143 @@ def get_rpc_url(home: Home) -> str | None:
     config = home.load_config()
     host = "127.0.0.1" if config.api.host in ("0.0.0.0", "") else config.api.host
     return f"http://{host}:{get_rpc_port(config)}"
+
+
+# ---------------------------------------------------------------------- app hash check
+
+# How often the application compares its tip with CometBFT's progress.
+APP_HASH_CHECK_INTERVAL_S = 1.0
+# How long CometBFT may take to decide h + 1 after the application committed h before the
+# application asks its peers for their header h + 1: a few block intervals (CometBFT's
+# timeout_commit is 1 s). A node whose app hash differs never decides h + 1 itself.
+APP_HASH_STALL_S = 5.0
+# Peers asked for header h + 1 per check (each answer is one small RPC call).
+APP_HASH_PEERS_ASKED_MAX = 4
+# How long a node that found a mismatch keeps answering /v1/status and /metrics before it
+# stops, so that a monitor scraping every 15 s (a common Prometheus interval) sees it.
+APP_HASH_REPORT_S = 15.0
+
+
+def register_app_hash_metric(app: AbciApplication, registry: CollectorRegistry) -> None:
+    """Expose `seoulchain_app_hash_mismatch_height` in `registry`: the height whose block id
+    the network's header h + 1 contradicts, 0 while none does."""
+    Gauge("seoulchain_app_hash_mismatch_height", "Height whose app hash differs from the "
+          "network's (the node stops); 0: none.", registry=registry).set_function(
+        lambda: 0 if app.app_hash_mismatch is None else app.app_hash_mismatch.height)
+
+
+def describe_app_hash_mismatch(app: AbciApplication) -> dict[str, Any] | None:
+    """Return the mismatch the application found, as /v1/status shows it (None: none)."""
+    found = app.app_hash_mismatch
+    if found is None:
+        return None
+    return {"height": found.height, "ours": found.ours, "network": found.network,
+            "message": str(found)}
+
+
+class AppHashWatch:
+    """Compares the application's block id of its tip h with the app hash the network's
+    header h + 1 carries, and stops the node on a mismatch.
+
+    A CometBFT whose application returned another app hash than the network's refuses every
+    block of h + 1 ("wrong Block.Header.AppHash") and halts its consensus ("CONSENSUS
+    FAILURE"), while its RPC stays up. So when the local CometBFT has not decided h + 1
+    `APP_HASH_STALL_S` after the application committed h, the watch asks the peers' RPC
+    (their addresses from the local `/net_info`) for their signed header h + 1, checks that
+    more than 2/3 of the validator set the local CometBFT holds for h + 1 signed it, and
+    compares its app hash with the application's block id. A local CometBFT that decides
+    h + 1 has itself checked that header's app hash against the application's.
+    """
+
+    def __init__(self, app: AbciApplication, rpc_url: str, chain_id: str | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        self.app = app
+        self.local = rpc_url.rstrip("/")
+        self.chain_id = chain_id or app.genesis.chain_id
+        self.http = httpx.AsyncClient(timeout=RPC_TIMEOUT_S, transport=transport)
+        # The tip height being checked and when it was first seen (monotonic seconds).
+        self.pending: tuple[int, float] | None = None
+        self.checked_height = 0
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def call(self, url: str, method: str, **params: str) -> Any:
+        """Return one JSON-RPC `result` from the CometBFT RPC at `url`."""
+        try:
+            reply = (await self.http.get(f"{url}/{method}", params=params)).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise CometRpcError(f"CometBFT's RPC at {url} did not answer {method}: "
+                                f"{exc}") from exc
+        if not isinstance(reply, dict) or "result" not in reply:
+            raise CometRpcError(f"CometBFT's RPC at {url} refused {method}")
+        return reply["result"]
+
+    async def check(self, now_s: float) -> None:
+        """Raise `AppHashMismatch` if the network's header after the tip disagrees with it."""
+        tip = self.app.engine.tip
+        if tip.height == 0 or tip.height <= self.checked_height:
+            return
+        if self.pending is None or self.pending[0] != tip.height:
+            self.pending = (tip.height, now_s)
+        decided = int((await self.call(self.local, "status"))["sync_info"][
+            "latest_block_height"])
+        if decided > tip.height:
+            self.checked_height = tip.height  # CometBFT checked header h + 1's app hash
+            return
+        if now_s - self.pending[1] < APP_HASH_STALL_S:
+            return
+        network = await self.get_network_app_hash(tip.height + 1)
+        if network is None:  # no peer has it yet (an idle chain): ask again after a stall
+            self.pending = (tip.height, now_s)
+            return
+        if network != tip.block_id:
+            raise AppHashMismatch(tip.height, tip.block_id, network)
+        self.checked_height = tip.height
+
+    async def get_network_app_hash(self, height: int) -> bytes | None:
+        """Return the app hash of header `height` signed by > 2/3 of the validators, as a
+        peer serves it; None if no peer has decided it yet or none answers."""
+        validators = await self.call(self.local, "validators", height=str(height),
+                                     per_page=str(VALIDATORS_PER_PAGE))
+        for url in await self.get_peer_urls():
+            try:
+                signed = (await self.call(url, "commit", height=str(height)))["signed_header"]
+                block = light_block_from_rpc(signed, validators["validators"])
+                trust_checkpoint(self.chain_id, block)
+            except (CometRpcError, DecodeError, VerificationError, KeyError, TypeError,
+                    ValueError) as exc:
+                log.debug("no verified header %d from %s: %s", height, url, exc)
+                continue
+            if block.header.height == height:
+                return block.header.app_hash
+        return None
+
+    async def get_peer_urls(self) -> list[str]:
+        """Return the RPC URLs of the local CometBFT's peers: their address, RPC port."""
+        urls = []
+        for peer in (await self.call(self.local, "net_info"))["peers"]:
+            try:
+                port = str(peer["node_info"]["other"]["rpc_address"]).rpartition(":")[2]
+                urls.append(f"http://{peer['remote_ip']}:{int(port)}")
+            except (KeyError, TypeError, ValueError):
+                continue
+        return urls[:APP_HASH_PEERS_ASKED_MAX]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check every `APP_HASH_CHECK_INTERVAL_S` until `stop`; on a mismatch log it, refuse
+        further consensus requests, report it for `APP_HASH_REPORT_S`, then raise it."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await self.check(loop.time())
+            except AppHashMismatch as exc:
+                self.app.app_hash_mismatch = exc
+                log.critical("fatal: %s. The node stops in %.0f s", exc, APP_HASH_REPORT_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), APP_HASH_REPORT_S)
+                raise
+            except (CometRpcError, KeyError, TypeError, ValueError) as exc:
+                log.debug("app hash check skipped: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), APP_HASH_CHECK_INTERVAL_S)

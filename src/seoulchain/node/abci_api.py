@@ -6,9 +6,18 @@ is the `Node` method itself over the same store. What differs is what CometBFT o
 a submitted tx passes the check CometBFT's CheckTx runs (`Engine.check_tx`) and is then
 handed to CometBFT's `broadcast_tx_sync` on the event loop; the application's Commit
 calls `on_commit`, which wakes clients waiting for their txs. The mempool size and the
-peers are CometBFT's, polled from its RPC. Light blocks and proof bundles are certified by
-CometBFT's signed headers, which only a blocking wait on the next height could give, so
-those routes raise `NotServedUnderCometbft` (the API answers 501).
+peers are CometBFT's, polled from its RPC.
+
+Light blocks and validator sets are CometBFT's: `get_comet_light_block` reads a decided
+signed header with the set that signed it, `get_comet_validators` that set with each
+member's agency from the application's records. A proof bundle needs signed header h + 1
+of the state it proves at h, which CometBFT decides only after the application answers the
+next block's requests on this same event loop: `build_bundle` builds it in a worker thread
+over its own store connection and a blocking RPC client (`CometStoreProofSource`, as
+`seoulchain prove --home` does), so the loop keeps serving CometBFT meanwhile. What the
+built-in engine's seoulchain commits would answer (`get_light_block`, `get_proof_source`)
+raises `NotServedUnderCometbft`, naming the CometBFT form (api/cometbft.py serves those
+routes; the API answers 501 only where no CometBFT form applies).
 
 Every call to CometBFT's RPC is awaited, never blocking: the ABCI server shares the event
 loop, and CometBFT waits on the application while it holds its mempool.
@@ -21,6 +30,7 @@ import base64
 import contextlib
 import logging
 import tomllib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -29,7 +39,19 @@ from seoulchain.crypto import sha256
 from seoulchain.errors import LocalError
 from seoulchain.execution.engine import Engine, TxCheck
 from seoulchain.ledger.store import BlockStore
-from seoulchain.node.abci import COMETBFT_DIR, RPC_TIMEOUT_S, AbciApplication, CometRpcError
+from seoulchain.ledger.types import Validator
+from seoulchain.light.cometbft import CometLightBlock, light_block_from_rpc
+from seoulchain.node.abci import (
+    COMETBFT_DIR,
+    RPC_TIMEOUT_S,
+    VALIDATORS_PER_PAGE,
+    AbciApplication,
+    CometRpc,
+    CometRpcError,
+    CometStoreProofSource,
+    describe_app_hash_mismatch,
+    register_app_hash_metric,
+)
 from seoulchain.node.metrics import NodeMetrics
 from seoulchain.node.node import BATCH_TXS_MAX, Node
 from seoulchain.node.proofs import StoreProofSource
@@ -48,6 +70,10 @@ UNCONFIRMED_TXS_MAX = 100
 
 class NotServedUnderCometbft(LocalError):
     """A request the API cannot answer when CometBFT runs the chain (answered 501)."""
+
+
+class NotDecided(LocalError):
+    """A CometBFT height not decided yet (the API answers 404)."""
 
 
 class CometMempool:
@@ -83,7 +109,8 @@ class CometNode(Node):
     """The API's `Node` over an `AbciApplication`, submitting through CometBFT's RPC."""
 
     def __init__(self, app: AbciApplication, rpc_url: str,
-                 transport: httpx.AsyncBaseTransport | None = None):
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 bundle_transport: httpx.BaseTransport | None = None):
         # Node.__init__ is not run: the application already holds the home's lock and
         # owns the store and the engine this node reads.
         self.app = app
@@ -93,6 +120,8 @@ class CometNode(Node):
         self.key = app.home.load_key("validator")
         self.rpc = httpx.AsyncClient(base_url=rpc_url, timeout=RPC_TIMEOUT_S,
                                      transport=transport)
+        # The blocking RPC client of bundle builds (`build_bundle`) uses this transport.
+        self.bundle_transport = bundle_transport
         settings = read_cometbft_config(app)
         self.mempool = CometMempool(  # type: ignore[assignment]
             int(settings["mempool"]["size"]), int(settings["mempool"]["max_txs_bytes"]))
@@ -109,6 +138,7 @@ class CometNode(Node):
         self.metrics.watch(lambda: self.engine.height, lambda: len(self.mempool),
                            lambda: self.mempool.bytes_total,
                            lambda: len(self.producer.get_peers()))
+        register_app_hash_metric(app, self.metrics.registry)
         app.on_committed = self.on_commit
 
     @property  # type: ignore[override]
@@ -135,6 +165,9 @@ class CometNode(Node):
     def submit(self, raw: bytes) -> TxCheck:
         """Check a tx as CometBFT's CheckTx does, then hand an admitted one to CometBFT."""
         return self.submit_checked([raw])[0]
+
+    async def check_ahead(self, raws: list[bytes]) -> None:
+        """Nothing runs ahead: the checks are CheckTx's, run as each tx is submitted."""
 
     async def submit_batch(self, raws: list[bytes]) -> list[TxCheck]:
         """Check each tx, then hand the admitted ones to CometBFT in one RPC batch (so a
@@ -213,15 +246,77 @@ class CometNode(Node):
 
     # ----------------------------------------------------------------- proofs
 
+    def get_status(self) -> dict[str, Any]:
+        """Return the node's status, naming the engine that runs the chain."""
+        return {**super().get_status(), "engine": "cometbft",
+                "app_hash_mismatch": describe_app_hash_mismatch(self.app)}
+
     def get_light_block(self, height: int) -> LightBlock:
         raise NotServedUnderCometbft(
-            "under CometBFT, light blocks and validator sets are CometBFT's signed headers: "
-            "read them from its RPC (/commit, /validators)")
+            "under CometBFT no seoulchain commit signs a block: a light block is CometBFT's "
+            "signed header, served as `cometbft_light_block` by GET /v1/light/{height}")
 
     def get_proof_source(self) -> StoreProofSource:
         raise NotServedUnderCometbft(
-            "under CometBFT, proof bundles need CometBFT's next signed header: build them "
-            "with `seoulchain prove --home` on the node")
+            "under CometBFT a proof bundle waits for CometBFT's next signed header: it is "
+            "built off the event loop (CometNode.build_bundle)")
+
+    async def get_comet_height(self) -> int:
+        """Return the latest height CometBFT has decided."""
+        return int((await self.call("status"))["sync_info"]["latest_block_height"])
+
+    async def require_decided(self, height: int) -> None:
+        """Raise `NotDecided` unless CometBFT has decided `height`."""
+        latest = await self.get_comet_height()
+        if not 1 <= height <= latest:
+            raise NotDecided(f"CometBFT has not decided height {height}; it is at {latest}")
+
+    async def get_comet_light_block(self, height: int) -> CometLightBlock:
+        """Return CometBFT's signed header `height` with the validator set that signed it."""
+        await self.require_decided(height)
+        signed = (await self.call("commit", height=str(height)))["signed_header"]
+        return light_block_from_rpc(signed, await self.read_comet_validators(height))
+
+    async def read_comet_validators(self, height: int) -> list[dict[str, Any]]:
+        """Return CometBFT's validator set of `height` as its RPC lists it, all pages."""
+        members: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            answer = await self.call("validators", height=str(height), page=str(page),
+                                     per_page=str(VALIDATORS_PER_PAGE))
+            members.extend(answer["validators"])
+            if len(members) >= int(answer["total"]) or not answer["validators"]:
+                return members
+            page += 1
+
+    async def get_comet_validators(self, height: int) -> list[dict[str, Any]]:
+        """Return the set that signed CometBFT's `height`, each member with its name and
+        agency from the application's records (`Node.describe_validators`)."""
+        await self.require_decided(height)
+        members = await self.read_comet_validators(height)
+        names = {v.public_key: v.name for v in self.genesis.validators.validators}
+        names.update((v.public_key, v.name) for v in self.engine.validators.validators)
+        validators = []
+        for item in members:
+            key = base64.b64decode(item["pub_key"]["value"])
+            validators.append(Validator(key, int(item["voting_power"]), names.get(key, "")))
+        return self.describe_validators(validators)
+
+    async def build_bundle(self, build: Callable[[CometStoreProofSource], dict[str, Any]]
+                           ) -> dict[str, Any]:
+        """Run `build` over this node's store and CometBFT's signed headers in a worker
+        thread, which may wait for the next header while the event loop serves CometBFT."""
+        rpc_url = str(self.rpc.base_url).rstrip("/")
+
+        def run() -> dict[str, Any]:
+            store = BlockStore(self.home.store_path)
+            rpc = CometRpc(rpc_url, self.bundle_transport)
+            try:
+                return build(CometStoreProofSource(self.genesis, store, rpc))
+            finally:
+                rpc.close()
+                store.close()
+        return await asyncio.to_thread(run)
 
     def get_tx_proof(self, tx_hash: bytes) -> TxProof:
         """Return a committed tx's log and result inclusion proofs, from the store alone."""

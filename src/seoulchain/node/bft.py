@@ -12,6 +12,11 @@ missing does not start (`signing_store.require_signing_state`), unless it is the
 validator: it then decides each height inside one input, so no signature of a height leaves
 the process before that height is stored.
 
+Expensive checks never run on the loop when they can be helped: before a client's or a
+peer's transactions reach the core, and before a peer's proposed or synced block does, their
+signatures are checked on worker threads (node/verify.py) and their methods' prechecks
+(ballot proofs) run in worker processes (node/prechecks.py); the core then finds both done.
+
 A single validator runs this same path with no peers: it listens for peers only once the
 validator set (or `[p2p] peers`) names another node, so `seoulchain init` + `start` opens no
 peer port. The core starts when `run` does (`start_core`), so a node opened without running
@@ -27,8 +32,11 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
+from seoulchain.consensus.messages import Proposal
+from seoulchain.crypto.hashing import sha256
 from seoulchain.errors import DecodeError
 from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.execution.platform import ServiceVersionError
@@ -36,9 +44,11 @@ from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.metrics import NodeMetrics
+from seoulchain.node.prechecks import PrecheckPool, PrecheckPoolError
 from seoulchain.node.signing_store import FileSigningStateStore, require_signing_state
 from seoulchain.node.transport import DropPolicy, Transport
 from seoulchain.node.validator import (
+    BlockMessage,
     Committed,
     Effect,
     Input,
@@ -48,6 +58,7 @@ from seoulchain.node.validator import (
     SetTimer,
     ValidatorConfig,
     ValidatorCore,
+    decode_consensus_message,
     decode_txs_message,
 )
 from seoulchain.node.verify import SignatureVerifier
@@ -61,6 +72,9 @@ KIND_CODES = {MessageKind.PROPOSAL: 0x10, MessageKind.VOTE: 0x11, MessageKind.TX
               MessageKind.BLOCK_REQUEST: 0x15, MessageKind.TXS: 0x16}
 KINDS_BY_CODE = {code: kind for kind, code in KIND_CODES.items()}
 WAL_FILE = "consensus.wal"
+# Digests of the peers' proposals and blocks whose txs were checked ahead, so that a re-sent
+# one is not decoded again: a few rounds of proposals and a block-sync window or two.
+CHECKED_MESSAGES_MAX = 64
 SIGNING_STATE_FILE = "signing-state.cbor"
 
 
@@ -69,9 +83,12 @@ class BftProducer:
 
     def __init__(self, home: Home, engine: Engine, mempool: Mempool, config: NodeConfig,
                  on_commit: Callable[[CommittedBlock], None],
-                 verifier: SignatureVerifier | None = None):
+                 verifier: SignatureVerifier | None = None,
+                 prechecks: PrecheckPool | None = None):
         self.engine = engine
         self.verifier = verifier or SignatureVerifier(engine)
+        self.prechecks = prechecks or PrecheckPool(engine, config.precheck.workers)
+        self.checked_messages: OrderedDict[bytes, None] = OrderedDict()
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_commit = on_commit
         self.fatal: BaseException | None = None
@@ -204,22 +221,66 @@ class BftProducer:
                 self.transport.penalize(received.peer_key, "unknown message kind")
                 continue
             event = MessageArrived(received.peer_key, kind, received.payload)
-            if kind == MessageKind.TXS:  # signatures checked off the loop, then admitted
+            if kind in (MessageKind.TX, MessageKind.TXS):  # checked off the loop, admitted
                 task = asyncio.create_task(self.admit_gossiped(event))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             else:
+                if (kind in (MessageKind.PROPOSAL, MessageKind.BLOCK)  # in order, after
+                        and self.is_new_block_message(received.payload)):
+                    await self.check_ahead(self.get_block_txs(kind, received.payload))
                 self.handle(event)
 
     async def admit_gossiped(self, event: MessageArrived) -> None:
-        """Decode a peer's txs once, check their signatures off the loop, then admit them."""
+        """Decode a peer's txs once, check them off the loop, then admit them."""
+        if event.kind == MessageKind.TX:
+            await self.check_ahead([event.data])
+            self.handle(event)
+            return
         try:
             raws = decode_txs_message(event.data)
         except DecodeError:
             self.handle(event)  # the core counts it as malformed
             return
-        await self.verifier.preverify(raws)
+        await self.check_ahead(raws)
         self.run_core(lambda: self.core.receive_txs(raws))
+
+    async def check_ahead(self, raws: list[bytes]) -> None:
+        """Check `raws`' signatures on threads and run their prechecks in processes, so
+        that the core finds both done; a failed pool leaves the checks to the core."""
+        if len(raws) > 1:  # one signature is checked faster here than handed to a thread
+            await self.verifier.preverify(raws)
+        elif not raws:
+            return
+        try:
+            await self.prechecks.check_ahead(raws)
+        except PrecheckPoolError as exc:
+            log.warning("prechecks left to the engine: %s", exc)
+
+    def is_new_block_message(self, data: bytes) -> bool:
+        """Return False if this proposal or block was checked ahead already; else remember it."""
+        digest = sha256(data)
+        if digest in self.checked_messages:
+            return False
+        self.checked_messages[digest] = None
+        if len(self.checked_messages) > CHECKED_MESSAGES_MAX:
+            self.checked_messages.popitem(last=False)
+        return True
+
+    def get_block_txs(self, kind: MessageKind, data: bytes) -> list[bytes]:
+        """Return the txs of a peer's proposal or synced block above our tip (else none;
+        the core judges the message itself)."""
+        if kind == MessageKind.PROPOSAL:
+            proposal = decode_consensus_message(kind, data)
+            block = proposal.block if isinstance(proposal, Proposal) else None
+        else:
+            try:
+                block = BlockMessage.decode(data).block
+            except DecodeError:
+                block = None
+        if block is None or block.height <= self.engine.height:
+            return []
+        return list(block.txs)
 
     def handle(self, event: Input) -> None:
         """Feed one input to the core."""

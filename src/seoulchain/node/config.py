@@ -21,7 +21,7 @@ from seoulchain.errors import LocalError
 from seoulchain.execution.engine import STATE_RETENTION_VERSIONS_DEFAULT
 from seoulchain.execution.service import INTEGER_MAX  # TOML integers are signed 64-bit too
 from seoulchain.ledger.types import BLOCK_BYTES_MAX, BLOCK_TXS_MAX
-from seoulchain.node import transport, validator
+from seoulchain.node import prechecks, transport, validator
 
 # A faster status/re-send tick would spend the node's time on gossip.
 GOSSIP_INTERVAL_MS_MIN = 50
@@ -182,6 +182,20 @@ class StateConfig:
 
 
 @dataclass
+class PrecheckConfig:
+    """Worker processes that run services' expensive checks (ballot proofs) off the event
+    loop (docs/operations.md, "Configuration"; node/prechecks.py)."""
+
+    # 0: one per core this process may run on.
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.workers <= prechecks.PRECHECK_WORKERS_MAX:
+            raise LocalError(f"[precheck] workers must be 0 (one per core) to "
+                             f"{prechecks.PRECHECK_WORKERS_MAX}, got {self.workers}")
+
+
+@dataclass
 class NodeConfig:
     moniker: str = "node"
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -190,6 +204,7 @@ class NodeConfig:
     consensus: ConsensusTimeouts = field(default_factory=ConsensusTimeouts)
     p2p: P2PConfig = field(default_factory=P2PConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    precheck: PrecheckConfig = field(default_factory=PrecheckConfig)
 
     def save(self, path: Path) -> None:
         path.write_text(tomli_w.dumps(asdict(self)))

@@ -6,8 +6,9 @@ Each figure is recorded at the one place its mechanism lives: the engine reports
 and commit durations and the verifier batch signature checks (`Engine.on_duration`), the
 mempool reports refusals (`Mempool.on_refused`), the BFT driver reports consensus progress
 after each step of its core (`observe_consensus`), the node reports commits
-(`observe_commit`) and the API its requests (`api_request_seconds`). Gauges that mirror
-live state (height, mempool, peers) are read when scraped, so they are never stale.
+(`observe_commit`), the API its requests (`api_request_seconds`) and the event stream the
+subscribers it drops (`EventHub.on_dropped`). Gauges that mirror live state (height,
+mempool, peers, event subscribers) are read when scraped, so they are never stale.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 BLOCK_BYTES_BUCKETS = tuple(float(1024 * 4**power) for power in range(8))
 # Transactions per block, up to the thousands a busy chain packs.
 BLOCK_TXS_BUCKETS = (0.0, 1.0, 10.0, 100.0, 1000.0, 5000.0, 10000.0)
+# Why the node dropped an event subscriber (api/events.py): its queue of blocks was full (it
+# fell that many blocks behind), or one write to it did not finish within the send timeout.
+EVENT_DROP_QUEUE_FULL = "queue_full"
+EVENT_DROP_SEND_TIMEOUT = "send_timeout"
+EVENT_DROP_REASONS = (EVENT_DROP_QUEUE_FULL, EVENT_DROP_SEND_TIMEOUT)
 
 
 class NodeMetrics:
@@ -67,6 +73,13 @@ class NodeMetrics:
         self.api_request_seconds = Histogram(
             "seoulchain_api_request_seconds", "API request latency by route template.",
             ["method", "route", "status"], buckets=SECONDS_BUCKETS, registry=registry)
+        self.event_subscribers = Gauge("seoulchain_event_subscribers", "Clients subscribed "
+                                       "to the live event stream.", registry=registry)
+        self.event_subscribers_dropped = Counter(
+            "seoulchain_event_subscribers_dropped", "Event subscribers the node dropped for "
+            "reading too slowly, by reason.", ["reason"], registry=registry)
+        for reason in EVENT_DROP_REASONS:
+            self.event_subscribers_dropped.labels(reason)
         self._step: tuple[int, int, str] | None = None
         self._step_started = time.monotonic()
 
@@ -77,6 +90,15 @@ class NodeMetrics:
         self.mempool_txs.set_function(mempool_txs)
         self.mempool_bytes.set_function(mempool_bytes)
         self.peers.set_function(peers)
+
+    def watch_events(self, subscribers: Callable[[], int]) -> None:
+        """Read the number of event subscribers from this function at each scrape."""
+        self.event_subscribers.set_function(subscribers)
+
+    def observe_subscriber_dropped(self, reason: str) -> None:
+        """Count one event subscriber dropped for `reason` (one of EVENT_DROP_REASONS)."""
+        assert reason in EVENT_DROP_REASONS, reason
+        self.event_subscribers_dropped.labels(reason).inc()
 
     def observe_duration(self, phase: str, seconds: float) -> None:
         """Record how long one verify, execute or commit took."""

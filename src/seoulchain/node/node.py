@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +25,13 @@ from seoulchain.execution.engine import CommittedBlock, Engine, TxCheck
 from seoulchain.execution.results import TxResult
 from seoulchain.execution.service import describe_service, load_services
 from seoulchain.ledger.store import BlockStore, TxFilter, TxPage, TxRecord
-from seoulchain.ledger.types import Block, Commit
+from seoulchain.ledger.types import Block, Commit, Validator
 from seoulchain.node.bft import BftProducer
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.mempool import Mempool
 from seoulchain.node.metrics import NodeMetrics
+from seoulchain.node.prechecks import PrecheckPool
 from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import SnapshotFiles, SnapshotService
 from seoulchain.node.validator import TXS_PER_MESSAGE_MAX
@@ -110,8 +111,9 @@ class Node:
                                self.config.mempool.bytes_max)
         self.key = home.load_key("validator")
         self.verifier = SignatureVerifier(self.engine)
+        self.prechecks = PrecheckPool(self.engine, self.config.precheck.workers)
         self.producer = BftProducer(home, self.engine, self.mempool, self.config,
-                                    self.on_commit, self.verifier)
+                                    self.on_commit, self.verifier, self.prechecks)
         self.commit_event = asyncio.Event()
         # Called with each committed block after the node's own bookkeeping (the API's
         # event subscribers); a hook that fails is logged, never stops the node.
@@ -134,16 +136,23 @@ class Node:
 
     def close(self) -> None:
         self.verifier.close()
+        self.prechecks.close()
         self.store.close()
         self.lock.release()
 
     def submit(self, raw: bytes) -> TxCheck:
-        """Admit a transaction into the mempool."""
+        """Admit a transaction into the mempool (its checks on the loop, unless
+        `check_ahead` ran them first)."""
         return self.producer.submit(raw)
 
+    async def check_ahead(self, raws: list[bytes]) -> None:
+        """Run the expensive checks of `raws` off the event loop (signatures on threads,
+        prechecks such as ballot proofs in processes), so that admission finds them done."""
+        await self.producer.check_ahead(raws)
+
     async def submit_batch(self, raws: list[bytes]) -> list[TxCheck]:
-        """Admit a batch, its signatures checked on worker threads first."""
-        await self.verifier.preverify(raws)
+        """Admit a batch, its expensive checks run off the event loop first."""
+        await self.check_ahead(raws)
         return self.producer.submit_batch(raws)
 
     def on_commit(self, committed: CommittedBlock) -> None:
@@ -249,7 +258,10 @@ class Node:
         The agency is the governance member whose validator the key is now, else the
         genesis agency with that key or that name; None when neither names one.
         """
-        validators = self.get_light_block(height).validators.validators
+        return self.describe_validators(self.get_light_block(height).validators.validators)
+
+    def describe_validators(self, validators: Sequence[Validator]) -> list[dict[str, Any]]:
+        """Return each validator with its power, name and agency (see `get_validators`)."""
         agencies = {agency.public_key: agency.name for agency in self.genesis.agencies}
         names = set(agencies.values())
         if "gov" in self.engine.services:

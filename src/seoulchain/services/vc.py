@@ -23,7 +23,14 @@ State (namespace `vc`): `issuer/<did>` → {did, types: {type: {height, key}}};
 `anchor/<32-byte hash>` → an anchor; `list/<list id>` → a list's record;
 `bits/<list id>/<chunk, 4 bytes>` → [[index, height set], ...] sorted by index;
 `slot/<list id>/<index, 4 bytes>` → the hash of the credential given that index (an index
-is given to one credential only).
+is given to one credential only); `count/<type>` → {anchored, revoked}: how many credentials
+of the type were anchored and how many of those were revoked (a poll open to the type's
+holders publishes at most anchored - revoked voting credentials, see the `vote` service).
+
+Counts (version 1.1.0): until the chain's upgrade height the service writes exactly what
+1.0.0 wrote (no counts); from it on, each anchor and each revocation of an anchored
+credential is counted. A chain that ran 1.0.0 first counts only what was anchored and
+revoked since its upgrade.
 """
 
 from __future__ import annotations
@@ -77,6 +84,9 @@ ANCHOR_KEY_PREFIX = b"anchor/"
 LIST_KEY_PREFIX = b"list/"
 BITS_KEY_PREFIX = b"bits/"
 SLOT_KEY_PREFIX = b"slot/"
+COUNT_KEY_PREFIX = b"count/"
+# The version that kept no counts: a chain upgraded from it runs it until the upgrade.
+UNCOUNTED_VERSION = "1.0.0"
 
 # A list id is public: lower-case letters, digits and '-', and never personal data.
 ListId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$"), PublicText]
@@ -138,6 +148,10 @@ class IssuerQuery(QueryArgs):
     did: DidText
 
 
+class CountQuery(QueryArgs):
+    type: CredentialType
+
+
 def compute_role(credential_type: str) -> str:
     """Return the role that lets a key issue credentials of `credential_type`."""
     return ROLE_PREFIX + credential_type
@@ -157,6 +171,35 @@ def compute_chunk_key(list_id: str, index: int) -> bytes:
 def compute_slot_key(list_id: str, index: int) -> bytes:
     """Return the key recording which credential was given index `index` of a list."""
     return SLOT_KEY_PREFIX + list_id.encode() + b"/" + index.to_bytes(4, "big")
+
+
+def compute_count_key(credential_type: str) -> bytes:
+    """Return the key of the anchored and revoked counts of `credential_type`."""
+    return COUNT_KEY_PREFIX + credential_type.encode()
+
+
+def get_type_count(state: ServiceState, credential_type: str) -> dict[str, int]:
+    """Return how many credentials of a type were anchored and how many of them revoked."""
+    return state.get(compute_count_key(credential_type)) or {"anchored": 0, "revoked": 0}
+
+
+def is_counting_version(version: str | None) -> bool:
+    """Return True when the chain runs a version of `vc` that keeps the counts (1.1.0 on)."""
+    return version is not None and version != UNCOUNTED_VERSION
+
+
+def add_to_count(ctx: TxContext, credential_type: str, name: str) -> None:
+    """Count one more anchored or revoked credential of a type."""
+    counts = get_type_count(ctx.state, credential_type)
+    counts[name] += 1
+    ctx.state.set(compute_count_key(credential_type), counts)
+
+
+def is_revoked(state: ServiceState, status: list[dict[str, Any]]) -> bool:
+    """Return True if a credential's revocation entry names a set bit."""
+    return any(entry["purpose"] == "revocation" and
+               get_set_height(state, entry["list_id"], entry["index"]) is not None
+               for entry in status)
 
 
 def get_set_height(state: ServiceState, list_id: str, index: int) -> int | None:
@@ -224,11 +267,29 @@ def compute_list_problems(record: dict[str, Any], indices: list[int]) -> list[st
     return problems
 
 
+def compute_count_problems(anchors: Iterable[dict[str, Any]],
+                           set_indices: set[tuple[str, int]],
+                           counts: dict[str, dict[str, int]]) -> list[str]:
+    """Return each type whose counts differ from its counted anchors and their revocations."""
+    found: dict[str, dict[str, int]] = {}
+    for anchor in anchors:
+        if not anchor.get("counted"):
+            continue
+        tally = found.setdefault(anchor["type"], {"anchored": 0, "revoked": 0})
+        tally["anchored"] += 1
+        tally["revoked"] += any(entry["purpose"] == "revocation" and
+                                (entry["list_id"], entry["index"]) in set_indices
+                                for entry in anchor["status"])
+    return [f"{kind} credentials: counts say {counts.get(kind)} but the anchors give "
+            f"{found.get(kind)}" for kind in sorted(set(found) | set(counts))
+            if counts.get(kind) != found.get(kind)]
+
+
 class VcService(Service):
     """Verifiable credentials: issuers by type, credential anchors, status lists."""
 
     name = "vc"
-    version = "1.0.0"
+    version = "1.1.0"
 
     @tx_method(args=RegisterIssuerArgs, roles=None)
     def register_issuer(self, ctx: TxContext, args: RegisterIssuerArgs) -> None:
@@ -266,10 +327,15 @@ class VcService(Service):
         for entry in status:
             ctx.state.set(compute_slot_key(entry["list_id"], entry["index"]),
                           args.credential_hash)
-        ctx.state.set(key, {"hash": args.credential_hash, "type": args.type,
-                            "issuer": args.issuer, "signer": ctx.signer,
-                            "height": ctx.height, "time_ms": ctx.time_ms, "tx": ctx.tx_hash,
-                            "status": status})
+        anchor = {"hash": args.credential_hash, "type": args.type, "issuer": args.issuer,
+                  "signer": ctx.signer, "height": ctx.height, "time_ms": ctx.time_ms,
+                  "tx": ctx.tx_hash, "status": status}
+        if is_counting_version(ctx.get_service_version()):
+            anchor["counted"] = True
+            add_to_count(ctx, args.type, "anchored")
+            if is_revoked(ctx.state, status):
+                add_to_count(ctx, args.type, "revoked")
+        ctx.state.set(key, anchor)
         ctx.emit("vc.issued", hash=args.credential_hash, type=args.type, issuer=args.issuer)
 
     def check_status_refs(self, ctx: TxContext, issuer: str,
@@ -332,11 +398,21 @@ class VcService(Service):
             ctx.state.set(chunk_key, chunk)
         else:
             ctx.state.delete(chunk_key)
+        if args.value and record["purpose"] == "revocation":
+            self.count_revocation(ctx, args.list_id, args.index)
         record["set_count"] += 1 if args.value else -1
         record["changes"] += 1
         record["updated_height"] = ctx.height
         ctx.state.set(LIST_KEY_PREFIX + args.list_id.encode(), record)
         ctx.emit("vc.status_set", list_id=args.list_id, index=args.index, value=args.value)
+
+    def count_revocation(self, ctx: TxContext, list_id: str, index: int) -> None:
+        """Count the revocation of the counted credential given `index` of a list."""
+        credential_hash = ctx.state.get(compute_slot_key(list_id, index))
+        anchor = None if credential_hash is None else \
+            ctx.state.get(ANCHOR_KEY_PREFIX + credential_hash)
+        if anchor is not None and anchor.get("counted"):
+            add_to_count(ctx, anchor["type"], "revoked")
 
     @tx_method(args=AnchorStatusListArgs, roles=None)
     def anchor_status_list(self, ctx: TxContext, args: AnchorStatusListArgs) -> None:
@@ -350,14 +426,17 @@ class VcService(Service):
 
     def check_invariants(self, entries: Iterable[tuple[bytes, Any]]) -> list[str]:
         """Check each status list's set bits (inside the list, in their chunk, sorted,
-        counted in `set_count`) and that every given index names an anchored credential
-        whose status entries list it."""
+        counted in `set_count`), that every given index names an anchored credential
+        whose status entries list it, and each type's counts."""
         lists: dict[str, dict[str, Any]] = {}
         anchors: dict[bytes, dict[str, Any]] = {}
         set_bits: dict[str, list[int]] = {}
         slots: list[tuple[str, int, bytes]] = []
+        counts: dict[str, dict[str, int]] = {}
         for key, value in entries:
-            if key.startswith(LIST_KEY_PREFIX):
+            if key.startswith(COUNT_KEY_PREFIX):
+                counts[key[len(COUNT_KEY_PREFIX):].decode()] = value
+            elif key.startswith(LIST_KEY_PREFIX):
                 lists[key[len(LIST_KEY_PREFIX):].decode()] = value
             elif key.startswith(ANCHOR_KEY_PREFIX):
                 anchors[key[len(ANCHOR_KEY_PREFIX):]] = value
@@ -371,7 +450,10 @@ class VcService(Service):
             elif key.startswith(SLOT_KEY_PREFIX):
                 list_id, index = split_list_key(key, SLOT_KEY_PREFIX)
                 slots.append((list_id, index, value))
-        problems = [f"status list {list_id!r}: {problem}"
+        set_indices = {(list_id, index) for list_id, indices in set_bits.items()
+                       for index in indices}
+        problems = compute_count_problems(anchors.values(), set_indices, counts)
+        problems += [f"status list {list_id!r}: {problem}"
                     for list_id, record in sorted(lists.items())
                     for problem in compute_list_problems(record, set_bits.pop(list_id, []))]
         problems += [f"set bits of an unknown status list {list_id!r}" for list_id in set_bits]
@@ -414,6 +496,12 @@ class VcService(Service):
     def anchor(self, state: ServiceState, args: AnchorQuery) -> dict[str, Any] | None:
         """Return a credential's anchor: type, issuer, signer, issuance height, status."""
         return state.get(ANCHOR_KEY_PREFIX + args.hash)
+
+    @query(args=CountQuery)
+    def count(self, state: ServiceState, args: CountQuery) -> dict[str, int]:
+        """Return how many credentials of a type were anchored, revoked, and are live."""
+        counts = get_type_count(state, args.type)
+        return {**counts, "live": counts["anchored"] - counts["revoked"]}
 
     @query(args=IssuerQuery)
     def issuer(self, state: ServiceState, args: IssuerQuery) -> dict[str, Any] | None:

@@ -2,13 +2,18 @@
 
 Theory of operation. An organiser (role `vote.organiser`) creates a poll: its questions,
 who is eligible (holders of a credential type of the `vc` service, or a list the organiser
-keeps off chain and commits to by hash), its open and close heights, and its trustees — each
-a chain key with the Belenios public key it generated, whose proof of knowledge is checked
-here. The election (group, election public key = product of the trustees' keys, questions,
-a uuid derived from the creating transaction) is fixed at creation; its hash is what every
-ballot names. Before the poll opens the organiser publishes the public credentials, in
-batches: only public credentials, unlinked to identities (the organiser, as credential
-authority, hands each voter the private credential off chain after checking eligibility).
+keeps off chain and commits to by hash), its open and close heights, and its trustees. Either
+every trustee decrypts (n-of-n): each is a chain key with the Belenios public key it
+generated, whose proof of knowledge is checked here, and the election key is their product.
+Or any t of n do (threshold): the trustees are chain keys, in the order of the threshold
+parameters the key ceremony made (belenios-tool's Pedersen item: certificates, signed
+polynomial commitments, verification keys with proofs), every signature, proof and
+verification key of which is checked here, and the election key is the tool's, Π_i A_i0.
+The election (group, election public key, questions, a uuid derived from the creating
+transaction) is fixed at creation; its hash is what every ballot names. Before the poll
+opens the organiser publishes the public credentials, in batches: only public credentials,
+unlinked to identities (the organiser, as credential authority, hands each voter the
+private credential off chain after checking eligibility).
 
 While open (open_height <= height < close_height, or until the organiser closes it), anyone
 casts a ballot from any chain key (a fresh one keeps the vote unlinked to the voter's other
@@ -20,20 +25,24 @@ result exists, since nothing is decrypted before close.
 
 After close: `tally` sums the counted ballots homomorphically, TALLY_BATCH_BALLOTS at a time
 (each transaction's work is bounded; the last batch commits the encrypted tally); each
-trustee posts its partial decryption with proofs (`decrypt`, checked here); once all are in,
-`publish_result` records the result, refused unless it is what the shares decrypt to.
+trustee posts its partial decryption with proofs (`decrypt`, checked against its key, or for
+a threshold poll its verification key); once all are in (t of them for a threshold poll),
+`publish_result` records the result, refused unless it is what the shares decrypt to (a
+threshold poll's shares combined with Lagrange coefficients at 0).
 
 State (namespace `vote`): `poll/<id>` → the poll record; `cred/<id>/<SHA-256 of the public
 credential>` → {index, ballot: the counted ballot's number or None, cast: its ballots};
 `credidx/<id>/<index, 4 bytes>` → a credential, in publication order;
 `ballot/<id>/<number, 4 bytes>` → {credential, ballot text, hash, height, replaces};
-`share/<id>/<trustee index, 1 byte>` → a trustee's partial decryption.
+`share/<id>/<trustee index, 1 byte>` → a trustee's partial decryption. A threshold poll's
+record also holds `threshold_parameters` (the Pedersen item's JSON text) and, per trustee,
+its verification key as `public_key`; an n-of-n poll's record has no such field.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -44,6 +53,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from seoulchain.crypto.hashing import sha256
 from seoulchain.execution.service import (
+    Precheck,
     QueryArgs,
     Service,
     ServiceError,
@@ -55,21 +65,37 @@ from seoulchain.execution.service import (
 )
 from seoulchain.ledger.types import PUBLIC_KEY_BYTES, TX_BYTES_MAX
 from seoulchain.services.notary import PublicText
-from seoulchain.services.vc import CredentialType
+from seoulchain.services.vc import (
+    CredentialType,
+    get_type_count,
+    is_counting_version,
+)
 from seoulchain.voting.ballot import verify_ballot
 from seoulchain.voting.credential import PublicCredentials
 from seoulchain.voting.election import Election, Question, make_election, parse_election
-from seoulchain.voting.errors import MalformedVotingData, VotingCheckFailed, VotingUsageError
+from seoulchain.voting.errors import (
+    BadTrusteeKey,
+    MalformedVotingData,
+    VotingCheckFailed,
+    VotingUsageError,
+)
 from seoulchain.voting.group import get_group, parse_element
-from seoulchain.voting.jsonform import load_json, require_dict
+from seoulchain.voting.jsonform import dump_json, load_json, require_dict
 from seoulchain.voting.tally import (
     EncryptedTally,
+    PartialDecryption,
     dump_result,
     parse_encrypted_tally,
     parse_partial_decryption,
     parse_result,
+    verify_items_result,
     verify_partial_decryption,
-    verify_result,
+)
+from seoulchain.voting.threshold import (
+    ThresholdTrustees,
+    TrusteeItem,
+    compute_election_key,
+    parse_threshold_trustees,
 )
 from seoulchain.voting.trustees import (
     TrusteePublicKey,
@@ -79,6 +105,7 @@ from seoulchain.voting.trustees import (
 from seoulchain.voting.zkp import combine, parse_ciphertext
 
 ORGANISER_ROLE = "vote.organiser"
+VC_SERVICE = "vc"
 # Belenios 2.0's default group (a 2048-bit safe-prime-order subgroup).
 GROUP_NAME = "BELENIOS-2048"
 # Bytes of the creating transaction's hash in a poll's uuid: 16 bytes make 21 or 22 Base58
@@ -86,8 +113,9 @@ GROUP_NAME = "BELENIOS-2048"
 UUID_SOURCE_BYTES = 16
 # Parsed elections kept in memory: parsing checks the election key's group membership.
 ELECTIONS_CACHED = 64
-# Ballots remembered as verified: a ballot is checked at admission and again in its block,
-# and the second check is a lookup. ~12 KB a ballot, so ~12 MiB at most.
+# Ballot verdicts remembered: a ballot is checked at admission (by a node's precheck
+# workers) and again in its block, and the second check is a lookup. ~15 KB a ballot with
+# its election, so ~15 MiB at most.
 VERIFIED_BALLOTS_CACHED = 1024
 POLL_ID_CHARS_MAX = 64
 TITLE_CHARS_MAX = 200
@@ -104,6 +132,13 @@ POLL_CHOICES_MAX = 30
 POLL_TRUSTEES_MAX = 16
 # A trustee's public key (Belenios trusted JSON: a group element and its proof) as text.
 TRUSTEE_KEY_CHARS_MAX = 4096
+# Threshold parameters (a Pedersen item) as text: per trustee 1.5 KB of certificate, 0.6 KB
+# per polynomial commitment and 0.8 KB of verification key (measured: 5 of 8 trustees take
+# 45,238 B, 8 of 8 60,151 B), so they fit a transaction's TX_BYTES_MAX (64 KiB) beside the
+# questions up to 8 of 8.
+THRESHOLD_PARAMETERS_CHARS_MAX = TX_BYTES_MAX - 4096
+# Parsed threshold parameters kept in memory: parsing checks every signature and key.
+THRESHOLD_PARAMETERS_CACHED = 64
 # Public credentials are group elements in decimal: at most 617 digits in BELENIOS-2048.
 CREDENTIAL_CHARS_MAX = 700
 # Credentials published per transaction: a public credential is up to 617 decimal digits,
@@ -174,8 +209,10 @@ class EligibilityArgs(StrictArgs):
 
 class TrusteeArgs(StrictArgs):
     chain_key: ChainKey
+    # An n-of-n trustee's Belenios public key; none for a threshold trustee, whose keys are
+    # in the poll's threshold_parameters.
     public_key: Annotated[str, StringConstraints(min_length=1,
-                                                 max_length=TRUSTEE_KEY_CHARS_MAX)]
+                                                 max_length=TRUSTEE_KEY_CHARS_MAX)] | None = None
 
 
 class CreatePollArgs(StrictArgs):
@@ -187,6 +224,9 @@ class CreatePollArgs(StrictArgs):
     close_height: Height
     trustees: Annotated[list[TrusteeArgs], Field(min_length=1, max_length=POLL_TRUSTEES_MAX)]
     threshold: Annotated[int, Field(ge=1, le=POLL_TRUSTEES_MAX)]
+    # A threshold poll's Pedersen item (belenios-tool's threshold.json); None: n-of-n.
+    threshold_parameters: Annotated[str, StringConstraints(
+        min_length=2, max_length=THRESHOLD_PARAMETERS_CHARS_MAX)] | None = None
 
 
 class AddCredentialsArgs(StrictArgs):
@@ -279,12 +319,43 @@ def parse_trustee_keys(texts: list[str]) -> list[TrusteePublicKey]:
             for index, text in enumerate(texts)]
 
 
+@lru_cache(maxsize=THRESHOLD_PARAMETERS_CACHED)
+def load_threshold_parameters(text: str) -> ThresholdTrustees:
+    """Return threshold parameters parsed, every signature, proof and verification key
+    checked (a pure function, memoised)."""
+    return parse_threshold_trustees(get_group(GROUP_NAME),
+                                    load_json(text, "threshold parameters"),
+                                    "threshold parameters")
+
+
+def dump_verification_keys(parameters: ThresholdTrustees) -> list[str]:
+    """Return the threshold trustees' verification keys as trustee public key texts."""
+    return [dump_json(key.to_json()) for key in parameters.verification_keys]
+
+
+def load_trustee_items(trustee_keys: list[str], threshold_parameters: str | None,
+                       ) -> list[TrusteeItem]:
+    """Return a poll's trustees as Belenios items: a "Single" per key, or one "Pedersen"."""
+    if threshold_parameters is None:
+        return list(parse_trustee_keys(trustee_keys))
+    return [load_threshold_parameters(threshold_parameters)]
+
+
 def compute_election_text(uuid: str, title: str, questions: list[dict[str, Any]],
-                          trustee_keys: list[str]) -> str:
+                          trustee_keys: list[str], threshold_parameters: str | None = None,
+                          ) -> str:
     """Return the election a poll's settings make: its key the product of the trustees'
-    keys, each proof of knowledge checked."""
+    keys, each proof of knowledge checked; or, with threshold parameters, the key they
+    make (the trustee keys must then be their verification keys)."""
     group = get_group(GROUP_NAME)
-    public_key = combine_trustee_keys(group, parse_trustee_keys(trustee_keys))
+    if threshold_parameters is None:
+        public_key = combine_trustee_keys(group, parse_trustee_keys(trustee_keys))
+    else:
+        parameters = load_threshold_parameters(threshold_parameters)
+        if trustee_keys != dump_verification_keys(parameters):
+            raise BadTrusteeKey("the trustees' keys are not the threshold parameters' "
+                                "verification keys")
+        public_key = compute_election_key(group, [parameters])
     election = make_election(
         uuid=uuid, name=title, description=title, group=group, public_key=public_key,
         questions=[Question(item["question"], tuple(item["answers"]), item["min"],
@@ -304,11 +375,65 @@ def check_cast_ballot(election: Election, ballot: str, credential: str) -> None:
     verify_ballot(election, ballot.encode(), PublicCredentials({mpz(credential): 1}))
 
 
-@lru_cache(maxsize=VERIFIED_BALLOTS_CACHED)
+# A ballot check's verdict: None when the ballot passed, else its refusal as the error's
+# class and the one argument that rebuilds the same error.
+BallotVerdict = tuple[type[Exception], str] | None
+# Verdicts of `compute_ballot_verdict` by its arguments, oldest evicted first: a memo of a
+# pure function, filled by `verify_cast_ballot` or by a node's precheck workers.
+_ballot_verdicts: OrderedDict[tuple[str, str, str], BallotVerdict] = OrderedDict()
+
+
+def rebuild_refusal(refusal: tuple[type[Exception], str]) -> Exception:
+    """Return the error a refused ballot's verdict stands for."""
+    error_class, detail = refusal
+    return error_class(detail)
+
+
+def compute_ballot_verdict(election_text: str, ballot: str, credential: str) -> BallotVerdict:
+    """Run `check_cast_ballot` and return its verdict (a pure function; a node runs it in
+    worker processes); an error the verdict cannot rebuild exactly is raised instead."""
+    try:
+        check_cast_ballot(load_election(election_text), ballot, credential)
+    except (MalformedVotingData, VotingCheckFailed, VotingUsageError) as exc:
+        refusal = (type(exc), exc.detail if isinstance(exc, VotingCheckFailed) else str(exc))
+        if str(rebuild_refusal(refusal)) != str(exc):
+            raise
+        return refusal
+    return None
+
+
+def record_ballot_verdict(verdict: BallotVerdict, election_text: str, ballot: str,
+                          credential: str) -> None:
+    """Remember `compute_ballot_verdict`'s verdict on these arguments (bounded)."""
+    _ballot_verdicts[(election_text, ballot, credential)] = verdict
+    _ballot_verdicts.move_to_end((election_text, ballot, credential))
+    if len(_ballot_verdicts) > VERIFIED_BALLOTS_CACHED:
+        _ballot_verdicts.popitem(last=False)
+
+
 def verify_cast_ballot(election_text: str, ballot: str, credential: str) -> None:
-    """`check_cast_ballot`, memoised for the node: a pure function of its arguments, and only
-    a ballot that passed is remembered (a refusal raises; lru_cache keeps no exceptions)."""
-    check_cast_ballot(load_election(election_text), ballot, credential)
+    """`check_cast_ballot`, memoised for the node: its verdict, computed here or recorded by
+    a precheck, is a pure function of its arguments; a refusal raises the same error."""
+    key = (election_text, ballot, credential)
+    verdict = _ballot_verdicts[key] if key in _ballot_verdicts else compute_ballot_verdict(*key)
+    record_ballot_verdict(verdict, *key)
+    if verdict is not None:
+        raise rebuild_refusal(verdict)
+
+
+def prepare_cast_precheck(state: ServiceState, args: CastArgs) -> Precheck | None:
+    """Return the proof check `cast` would run on this ballot, for a node to run ahead; None
+    when committed state has it refused before its proofs, or its verdict is known."""
+    poll = state.get(compute_poll_key(args.poll_id))
+    ballot = load_json(args.ballot, "ballot")  # an object: CastArgs checked its shape
+    credential = ballot.get("credential")
+    if (poll is None or not isinstance(credential, str)
+            or not state.has(compute_credential_key(args.poll_id, credential))):
+        return None
+    key = (poll["election"], args.ballot, credential)
+    if key in _ballot_verdicts:
+        return None
+    return Precheck(compute_ballot_verdict, record_ballot_verdict, key)
 
 
 def compute_tally_batch(election: Election, ballots: list[str]) -> EncryptedTally:
@@ -358,13 +483,56 @@ def verify_share(election: Election, tally: EncryptedTally, trustee_key: str,
                               parse_partial_decryption(election, share.encode()))
 
 
+def load_partials(election: Election, shares: list[str | None],
+                  ) -> dict[int, PartialDecryption]:
+    """Return the posted partial decryptions keyed by owner number (trustee index + 1)."""
+    return {owner: parse_partial_decryption(election, share.encode())
+            for owner, share in enumerate(shares, start=1) if share is not None}
+
+
 def check_result(election: Election, tally: EncryptedTally, trustee_keys: list[str],
-                 shares: list[str], result: str) -> str:
-    """Return the result's canonical text, or refuse unless it is what the shares decrypt."""
+                 shares: list[str | None], result: str,
+                 threshold_parameters: str | None = None) -> str:
+    """Return the result's canonical text, or refuse unless it is what the shares decrypt
+    (every trustee's for n-of-n; t of them, Lagrange-combined, for a threshold poll)."""
     counts = parse_result(election, result.encode())
-    partials = [parse_partial_decryption(election, share.encode()) for share in shares]
-    verify_result(election, tally, parse_trustee_keys(trustee_keys), partials, counts)
+    verify_items_result(election, tally, load_trustee_items(trustee_keys,
+                                                            threshold_parameters),
+                        load_partials(election, shares), counts)
     return dump_result(counts).decode()
+
+
+def compute_trustee_keys(args: CreatePollArgs) -> list[str]:
+    """Return each trustee's key as the poll records it (its Belenios key, or its threshold
+    verification key), refusing trustees that do not fit the threshold."""
+    chain_keys = [trustee.chain_key for trustee in args.trustees]
+    if len(set(chain_keys)) != len(chain_keys):
+        raise ServiceError("each trustee has a chain key of its own")
+    given = [trustee.public_key for trustee in args.trustees]
+    if args.threshold_parameters is None:
+        if args.threshold != len(args.trustees):
+            raise ServiceError(f"every trustee decrypts: threshold must be "
+                               f"{len(args.trustees)}, the number of trustees (or give "
+                               f"threshold parameters)")
+        if any(key is None for key in given):
+            raise ServiceError("an n-of-n trustee needs its Belenios public key")
+        return [key for key in given if key is not None]
+    if any(key is not None for key in given):
+        raise ServiceError("a threshold trustee's keys are in the threshold parameters, "
+                           "not given per trustee")
+    if not 1 <= args.threshold <= len(args.trustees):
+        raise ServiceError(f"a threshold poll needs 1 <= threshold <= {len(args.trustees)}, "
+                           f"the number of trustees; got {args.threshold}")
+    parameters = check_crypto("the threshold parameters", load_threshold_parameters,
+                              args.threshold_parameters)
+    count = len(parameters.verification_keys)
+    if count != len(args.trustees):
+        raise ServiceError(f"the threshold parameters are of {count} trustees; the poll "
+                           f"names {len(args.trustees)} chain keys")
+    if args.threshold != parameters.threshold:
+        raise ServiceError(f"threshold {args.threshold} is not the threshold parameters' "
+                           f"{parameters.threshold} of {count}")
+    return dump_verification_keys(parameters)
 
 
 def get_poll(state: ServiceState, poll_id: str) -> dict[str, Any]:
@@ -380,7 +548,7 @@ def compute_phase(poll: dict[str, Any], height: int) -> str:
     if poll["result"] is not None:
         return "final"
     if poll["tally"] is not None:
-        return "decrypted" if poll["shares_count"] == len(poll["trustees"]) else "tallied"
+        return "decrypted" if poll["shares_count"] >= poll["threshold"] else "tallied"
     if height >= poll["close_height"]:
         return "closed"
     return "open" if height >= poll["open_height"] else "setup"
@@ -403,11 +571,25 @@ def check_crypto(what: str, check: Any, *args: Any) -> Any:
         raise ServiceError(f"{what} refused: {exc}") from exc
 
 
+def require_eligible_holders(ctx: TxContext, credential_type: str, total: int) -> None:
+    """Refuse `total` credentials for a poll of `credential_type` holders when fewer
+    credentials of the type are anchored and not revoked in `vc` at this height (counted
+    from vc 1.1.0 on; a chain running vc 1.0.0 keeps no counts and is not capped)."""
+    if not is_counting_version(ctx.get_platform().get_version(VC_SERVICE)):
+        return
+    counts = get_type_count(ctx.read_service_state(VC_SERVICE), credential_type)
+    live = counts["anchored"] - counts["revoked"]
+    if total > live:
+        raise ServiceError(f"this would publish {total} credentials for a poll of "
+                           f"{credential_type} holders, but only {live} {credential_type} "
+                           f"credentials are anchored and not revoked at height {ctx.height}")
+
+
 class VoteService(Service):
     """Polls with Belenios 2.0 ballots: create, publish credentials, cast, tally, decrypt."""
 
     name = "vote"
-    version = "1.0.0"
+    version = "1.1.0"
 
     @tx_method(args=CreatePollArgs, roles={ORGANISER_ROLE})
     def create_poll(self, ctx: TxContext, args: CreatePollArgs) -> None:
@@ -422,39 +604,41 @@ class VoteService(Service):
             raise ServiceError(f"a poll has at most {POLL_CHOICES_MAX} choices (answers and "
                                f"blank flags) in all, so that a ballot fits a transaction; "
                                f"this one has {choices}")
-        chain_keys = [trustee.chain_key for trustee in args.trustees]
-        if len(set(chain_keys)) != len(chain_keys):
-            raise ServiceError("each trustee has a chain key of its own")
-        if args.threshold != len(args.trustees):
-            raise ServiceError(f"every trustee decrypts: threshold must be "
-                               f"{len(args.trustees)}, the number of trustees")
+        trustee_keys = compute_trustee_keys(args)
         questions = [question.model_dump() for question in args.questions]
         election = check_crypto("the election", compute_election_text,
                                 compute_uuid(ctx.tx_hash), args.title, questions,
-                                [trustee.public_key for trustee in args.trustees])
+                                trustee_keys, args.threshold_parameters)
         poll = {"poll_id": args.poll_id, "title": args.title, "organiser": ctx.signer,
                 "questions": questions, "eligibility": args.eligibility.model_dump(),
                 "open_height": args.open_height, "close_height": args.close_height,
                 "created_height": ctx.height, "threshold": args.threshold,
-                "trustees": [{"chain_key": trustee.chain_key,
-                              "public_key": trustee.public_key} for trustee in args.trustees],
+                "trustees": [{"chain_key": trustee.chain_key, "public_key": key}
+                             for trustee, key in zip(args.trustees, trustee_keys, strict=True)],
                 "election": election, "election_hash": load_election(election).fingerprint,
                 "credentials_count": 0, "ballots_count": 0, "voted_count": 0,
                 "closed_height": None, "tally": None, "tally_progress": 0,
                 "tally_sum": None, "shares_count": 0, "result": None}
+        if args.threshold_parameters is not None:
+            poll["threshold_parameters"] = dump_json(
+                load_threshold_parameters(args.threshold_parameters).to_json())
         ctx.state.set(compute_poll_key(args.poll_id), poll)
         ctx.emit("vote.created", poll_id=args.poll_id, organiser=ctx.signer,
                  election_hash=poll["election_hash"])
 
     @tx_method(args=AddCredentialsArgs, roles={ORGANISER_ROLE})
     def add_credentials(self, ctx: TxContext, args: AddCredentialsArgs) -> None:
-        """Publish public credentials of eligible voters, before the poll opens."""
+        """Publish public credentials of eligible voters, before the poll opens (a poll of
+        a credential type's holders: no more in all than that type's live credentials)."""
         poll = self.get_own_poll(ctx, args.poll_id)
         require_phase(poll, ctx.height, "setup")
         if len(set(args.credentials)) != len(args.credentials):
             raise ServiceError("a credential appears twice in this batch")
         if poll["credentials_count"] + len(args.credentials) > CREDENTIALS_MAX:
             raise ServiceError(f"a poll has at most {CREDENTIALS_MAX} credentials")
+        if poll["eligibility"]["kind"] == "credential":
+            require_eligible_holders(ctx, poll["eligibility"]["credential_type"],
+                                     poll["credentials_count"] + len(args.credentials))
         for credential in args.credentials:
             check_crypto(f"credential {credential[:16]}...", check_public_credential,
                          credential)
@@ -469,7 +653,7 @@ class VoteService(Service):
         ctx.emit("vote.credentials", poll_id=args.poll_id, added=len(args.credentials),
                  total=poll["credentials_count"])
 
-    @tx_method(args=CastArgs, roles=None, admitted_only=True)
+    @tx_method(args=CastArgs, roles=None, admitted_only=True, precheck=prepare_cast_precheck)
     def cast(self, ctx: TxContext, args: CastArgs) -> None:
         """Cast a ballot: its credential, election and every proof are checked; it replaces
         the credential's earlier ballot."""
@@ -546,7 +730,7 @@ class VoteService(Service):
     def decrypt(self, ctx: TxContext, args: DecryptArgs) -> None:
         """Record a trustee's partial decryption of the tally, its proofs checked."""
         poll = get_poll(ctx.state, args.poll_id)
-        require_phase(poll, ctx.height, "tallied")
+        require_phase(poll, ctx.height, "tallied", "decrypted")
         trustee = next((index for index, item in enumerate(poll["trustees"])
                         if item["chain_key"] == ctx.signer), None)
         if trustee is None:
@@ -566,13 +750,20 @@ class VoteService(Service):
     def publish_result(self, ctx: TxContext, args: ResultArgs) -> None:
         """Record the result, refused unless it is what the trustees' shares decrypt to."""
         poll = get_poll(ctx.state, args.poll_id)
-        require_phase(poll, ctx.height, "decrypted")
+        require_phase(poll, ctx.height, "tallied", "decrypted")
+        if poll["shares_count"] < poll["threshold"]:
+            raise ServiceError(
+                f"poll {args.poll_id!r} is tallied at height {ctx.height} but its result "
+                f"needs {poll['threshold'] - poll['shares_count']} more partial "
+                f"decryption(s): {poll['shares_count']} of the {poll['threshold']} needed "
+                f"are posted")
         election = load_election(poll["election"])
         shares = [ctx.state.get(compute_share_key(args.poll_id, index))
                   for index in range(len(poll["trustees"]))]
         poll["result"] = check_crypto(
             "the result", check_result, election, load_tally(election, poll["tally"]),
-            [trustee["public_key"] for trustee in poll["trustees"]], shares, args.result)
+            [trustee["public_key"] for trustee in poll["trustees"]], shares, args.result,
+            poll.get("threshold_parameters"))
         ctx.state.set(compute_poll_key(args.poll_id), poll)
         ctx.emit("vote.result", poll_id=args.poll_id,
                  result_hash=sha256(poll["result"].encode()))

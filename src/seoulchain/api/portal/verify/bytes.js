@@ -1,10 +1,13 @@
-// Byte helpers: strict hex and base64 texts (docs/spec/proofs.md §5), SHA-256 by WebCrypto.
+// Byte helpers: strict hex and base64 texts (docs/spec/proofs.md §5), base58btc (the
+// multibase 'z' text of Data Integrity proof values and Multikey keys), SHA-256 by WebCrypto.
 
 import { DecodeError } from "./cbor.js";
 
 const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const UTF8_ENCODER = new TextEncoder();
+// The Bitcoin base58 alphabet (draft-msporny-base58 §2), as Python's `base58` package uses.
+const BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
 export function toHex(bytes) {
   let text = "";
@@ -45,6 +48,35 @@ export function fromBase64(text, name, bytesMax) {
   // Unused low bits of the last character must be zero: one text per value.
   if (toBase64(bytes) !== text) throw new DecodeError(`${name} is not canonical base64`);
   return bytes;
+}
+
+export function toBase58(bytes) {
+  let value = 0n;
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
+  let text = "";
+  while (value > 0n) {
+    text = BASE58_ALPHABET[Number(value % 58n)] + text;
+    value /= 58n;
+  }
+  const zeros = bytes.findIndex((byte) => byte !== 0);
+  return "1".repeat(zeros === -1 ? bytes.length : zeros) + text;
+}
+
+export function fromBase58(text, name, bytesMax) {
+  // A leading "1" is a zero byte; the rest is a big-endian number in base 58.
+  if (typeof text !== "string" || text.length > 2 * bytesMax) {
+    throw new DecodeError(`${name} must be base58btc text of at most ${bytesMax} bytes`);
+  }
+  let value = 0n;
+  for (const char of text) {
+    const digit = BASE58_ALPHABET.indexOf(char);
+    if (digit === -1) throw new DecodeError(`${name} is not base58btc text`);
+    value = value * 58n + BigInt(digit);
+  }
+  const digits = [];
+  for (; value > 0n; value >>= 8n) digits.unshift(Number(value & 255n));
+  const zeros = /^1*/.exec(text)[0].length;
+  return Uint8Array.from([...new Array(zeros).fill(0), ...digits]);
 }
 
 export function utf8(text) {

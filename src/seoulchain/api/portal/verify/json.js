@@ -116,3 +116,12 @@ function parseInteger(parser) {
   if (next === "." || next === "e" || next === "E") fail(parser, "non-integer number");
   return BigInt(match[0]);
 }
+
+export function canonicalJson(value) {
+  // Keys sorted, no spaces: the text whose SHA-256 vc.issue anchors (client/credentials.py).
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -6,14 +6,21 @@
 // gives afterwards is only material: a bundle is verified here by ./bundle.js (WebCrypto
 // signatures and hashes, from the pinned genesis), and bound to the question asked (the
 // file's own SHA-256, the credential's state key), so a lying node makes the check fail.
-// Only what the page cannot check itself (a credential's RDF-canonicalised signature, its
-// issuer's registration) is asked of the node, and the page says so.
+// A credential's Data Integrity proof is checked here too (./integrity.js: RDFC-1.0 by the
+// vendored jsonld, with only the contexts seoulchain ships, served by the node and checked
+// against their SHA-256 manifest), under the key its issuer's DID document held at the
+// issuance height, proven from the chain (./didkey.js). Only what the page cannot check
+// itself (the issuer's registration; its key's role at issuance is left to `seoulchain vc
+// verify`) is asked of the node or left out, and the page says so.
 
 import { badge, h, replace } from "../dom.js";
 import { formatNumber, formatTime, initI18n, onLanguageChange, t } from "../i18n.js";
 import { BundleError, loadGenesis, verifyBundle } from "./bundle.js";
 import { concatBytes, sha256, toHex, utf8 } from "./bytes.js";
 import { decodeCbor } from "./cbor.js";
+import { proveAssertionKey } from "./didkey.js";
+import { ProofError, createDocumentLoader, loadShippedContexts, verifyProof } from "./integrity.js";
+import { canonicalJson } from "./json.js";
 
 const STORAGE_KEY = "seoulchain.verify.genesis";
 // A verified credential anchor key: "vc/" namespace, then "anchor/" and the 32-byte hash.
@@ -23,11 +30,14 @@ const STATUS_CHUNK_ENTRIES = 1024;
 const STATUS_LIST_URL_PREFIX = "urn:seoulchain:vc:status-list:";
 // A credential pasted here is a few KiB; the anchor is over its canonical JSON.
 const CREDENTIAL_CHARS_MAX = 64 * 1024;
+// The node's copy of the JSON-LD contexts seoulchain ships (credentials/contexts/).
+const CONTEXTS_PATH = "contexts/";
 const TONES = { valid: "ok", anchored: "ok", present: "ok", committed: "ok", registered: "ok", absent: "wait",
   unknown: "bad", revoked: "bad", superseded: "wait", expired: "bad", not_yet_valid: "wait", failed: "bad",
   suspended: "wait" };
 
 let trusted = null;
+let shippedContexts = null;
 const renderers = {};
 
 function show(panel, render) {
@@ -128,6 +138,10 @@ function renderTrust() {
 // ----------------------------------------------------------------------------- results
 
 function failure(error) {
+  if (error instanceof ProofError) {
+    return [verdict("failed", t("verify.failed_credential", { step: error.step })),
+      h("p", {}, t("verify.failed_credential_explain")), h("pre", { class: "reason" }, error.message)];
+  }
   if (error instanceof BundleError) {
     return [verdict("failed", t("verify.failed", { step: error.step })),
       h("p", {}, t("verify.failed_explain")), h("pre", { class: "reason" }, error.message)];
@@ -265,19 +279,10 @@ async function checkPastedBundle() {
 
 // ------------------------------------------------------------------------ a credential
 
-function canonicalJson(value) {
-  // vc.issue anchors SHA-256 of the credential's JSON with keys sorted, no spaces, UTF-8.
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-async function proveState(keyBytes) {
-  const path = `/v1/bundles/state/vc/${toHex(keyBytes)}`;
+async function proveState(keyBytes, service = "vc") {
+  const path = `/v1/bundles/state/${service}/${toHex(keyBytes)}`;
   const statement = await verifyBundle(await fetchBundle(path), trusted.genesis);
-  if (statement.kind !== "state" || statement.facts.key !== toHex(concatBytes(utf8("vc/"), keyBytes))) {
+  if (statement.kind !== "state" || statement.facts.key !== toHex(concatBytes(utf8(`${service}/`), keyBytes))) {
     throw new BundleError("answer", t("verify.other_question"));
   }
   return statement;
@@ -301,6 +306,45 @@ async function checkStatusEntry(entry) {
 async function askIssuer(did, type) {
   const answer = JSON.parse(await fetchText(`/v1/services/vc/queries/issuer?did=${encodeURIComponent(did)}`));
   return Boolean(answer.result && answer.result.types && Object.hasOwn(answer.result.types, type));
+}
+
+async function readContext(name) {
+  const response = await fetch(`${CONTEXTS_PATH}${name}`);
+  if (!response.ok) throw new Error(`${CONTEXTS_PATH}${name}: ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function findDidVersion(did, height) {
+  // Only a hint: didkey.js proves the version it names, and its successor, from the chain.
+  const answer = JSON.parse(await fetchText(`/v1/services/did/queries/resolve?did=${encodeURIComponent(did)}`
+    + `&height=${height}`));
+  return Number(answer.result?.didDocumentMetadata?.versionId ?? 0);
+}
+
+function credentialIssuer(credential) {
+  const issuer = credential.issuer;
+  return issuer !== null && typeof issuer === "object" ? issuer.id : issuer;
+}
+
+async function checkSignature(credential, record) {
+  // The proof verifies under the key the anchored issuer's DID held at the issuance height.
+  const issuer = record.get("issuer");
+  const height = record.get("height");
+  if (credentialIssuer(credential) !== issuer) {
+    throw new ProofError("issuer", `the credential names issuer ${JSON.stringify(credentialIssuer(credential) ?? null)}, `
+      + `the chain's anchor ${issuer}`);
+  }
+  shippedContexts ??= await loadShippedContexts(readContext).catch((error) => {
+    throw error instanceof ProofError ? error : new ProofError("context", String(error.message ?? error));
+  });
+  let key = null;
+  const resolveKey = async (method) => {
+    key = await proveAssertionKey(method, issuer, height, { proveState: (bytes) => proveState(bytes, "did"),
+      findVersion: findDidVersion });
+    return key.publicKey;
+  };
+  const proof = await verifyProof(credential, resolveKey, createDocumentLoader(shippedContexts));
+  return { ...key, method: proof.verificationMethod, contexts: shippedContexts.size };
 }
 
 function validityNow(credential) {
@@ -331,28 +375,38 @@ async function checkCredential() {
       return;
     }
     const record = decodeCbor(Uint8Array.from(anchor.facts.value.match(/../g).map((pair) => parseInt(pair, 16))));
+    const signature = await checkSignature(credential, record);
     const statuses = await Promise.all((record.get("status") ?? []).map(checkStatusEntry));
     const registered = await askIssuer(record.get("issuer"), record.get("type")).catch(() => false);
     const validity = validityNow(credential);
     const revoked = statuses.some((item) => item.set && item.purpose !== "suspension");
     const suspended = statuses.some((item) => item.set && item.purpose === "suspension");
     const outcome = revoked ? "revoked" : suspended ? "suspended" : validity === "valid" ? "valid" : validity;
-    show("credential", () => renderCredential(outcome, anchor, record, statuses, registered, validity, digest));
+    show("credential", () => renderCredential(outcome, anchor, record, { statuses, registered, validity, digest, signature }));
   } catch (error) {
     show("credential", () => failure(error));
   }
 }
 
-function renderCredential(outcome, anchor, record, statuses, registered, validity, digest) {
+function signatureChecks(signature, values) {
+  return [["browser", "verify.check.proof", { method: signature.method, key: signature.multikey.slice(0, 16) }],
+    ["browser", "verify.check.issuer_key", { method: signature.method, issuer: values.issuer, height: values.height,
+      version: signature.version, version_height: formatNumber(Number(signature.versionHeight)),
+      proven_height: formatNumber(Number(signature.provenHeight)) }],
+    ["node", "verify.check.contexts", { n: signature.contexts }]];
+}
+
+function renderCredential(outcome, anchor, record, { statuses, registered, validity, digest, signature }) {
   const values = { type: record.get("type"), issuer: record.get("issuer"), height: formatNumber(Number(record.get("height"))),
     time: when(record.get("time_ms")) };
   const checks = [...provenChecks(anchor),
     ["browser", "verify.check.credential_hash", { hash: toHex(digest).slice(0, 16) }],
+    ...signatureChecks(signature, values),
     ...statuses.map((item) => ["browser", item.set ? "verify.check.status_set" : "verify.check.status_clear",
       { list: item.listId, index: item.index, purpose: item.purpose }]),
     ["browser", `verify.check.validity_${validity}`, {}],
     ["node", registered ? "verify.check.issuer_registered" : "verify.check.issuer_unregistered", values],
-    ["none", "verify.check.signature", {}]];
+    ["none", "verify.check.role", values]];
   const headline = outcome === "unknown" ? "dates" : outcome;
   return [verdict(outcome, t(`verify.headline.credential_${headline}`)), h("p", {}, t("verify.plain.credential", values)),
     checkedList(checks)];
