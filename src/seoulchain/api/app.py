@@ -116,6 +116,20 @@ def parse_hash(text: str) -> bytes:
     return value
 
 
+def parse_state_key(text: str) -> bytes:
+    """Return a state key given in hex in a path, or answer 400 bad_key."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise ApiError(400, "bad_key", f"{text!r} is not a hex state key") from exc
+
+
+def require_blocks(height: int) -> None:
+    """Answer 404 no_blocks while nothing is committed."""
+    if height == 0:
+        raise ApiError(404, "no_blocks", "no block has been committed yet")
+
+
 def status_view(status: TxStatus, tx_hash: bytes) -> dict[str, Any]:
     view: dict[str, Any] = {"hash": tx_hash.hex(), "status": status.status}
     if status.result is not None:
@@ -250,8 +264,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/v1/blocks/latest")
     async def get_latest_block(format: str = "json") -> Any:
-        if node.get_height() == 0:
-            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        require_blocks(node.get_height())
         return get_block_at(node.get_height(), format)
 
     @app.get("/v1/blocks/{height}")
@@ -440,8 +453,7 @@ def register_snapshot_routes(app: FastAPI, node: Node, require_admin: Any) -> No
 
     @app.post("/v1/snapshots", dependencies=[Depends(require_admin)])
     async def take_snapshot() -> dict[str, Any]:
-        if node.get_height() == 0:
-            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        require_blocks(node.get_height())
         if node.is_taking_snapshot():
             raise ApiError(409, "busy", "a snapshot is already being taken")
         return {"height": await node.take_snapshot()}
@@ -491,32 +503,23 @@ def register_proof_routes(app: FastAPI, node: Node) -> None:
 
     @app.get("/v1/proofs/state/{service}/{key}")
     async def get_state_proof(service: str, key: str) -> dict[str, Any]:
-        try:
-            key_bytes = bytes.fromhex(key)
-        except ValueError as exc:
-            raise ApiError(400, "bad_key", f"{key!r} is not a hex state key") from exc
-        if node.get_height() == 0:
-            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        key_bytes = parse_state_key(key)
+        require_blocks(node.get_height())
         proof = node.get_state_proof(service, key_bytes)
         return {"height": proof.height, "proof": state_proof_to_json(proof)}
 
     @app.get("/v1/bundles/document/{doc_hash}", response_class=Response)
     async def get_document_bundle(doc_hash: str, service: str = "document") -> Response:
         hash_bytes = parse_hash(doc_hash)
-        if node.get_height() == 0:
-            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        require_blocks(node.get_height())
         bundle = build_document_bundle(node.get_proof_source(), node.genesis, hash_bytes,
                                        service=service)
         return Response(render_bundle(bundle), media_type="application/json")
 
     @app.get("/v1/bundles/state/{service}/{key}", response_class=Response)
     async def get_state_bundle(service: str, key: str) -> Response:
-        try:
-            key_bytes = bytes.fromhex(key)
-        except ValueError as exc:
-            raise ApiError(400, "bad_key", f"{key!r} is not a hex state key") from exc
-        if node.get_height() == 0:
-            raise ApiError(404, "no_blocks", "no block has been committed yet")
+        key_bytes = parse_state_key(key)
+        require_blocks(node.get_height())
         bundle = build_state_bundle(node.get_proof_source(), node.genesis, service, key_bytes)
         return Response(render_bundle(bundle), media_type="application/json")
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from seoulchain.api.app import parse_hash
+from seoulchain.api.app import parse_hash, parse_state_key, require_blocks
 from seoulchain.api.errors import ApiError
 from seoulchain.api.pagination import (
     PAGE_ITEMS_DEFAULT,
@@ -75,26 +75,18 @@ def register_cometbft_routes(app: FastAPI, node: CometNode) -> None:
     @router.get("/v1/bundles/document/{doc_hash}", response_class=Response)
     async def get_document_bundle(doc_hash: str, service: str = "document") -> Response:
         hash_bytes = parse_hash(doc_hash)
-        require_blocks(node)
+        require_blocks(node.get_height())
         bundle = await ask_cometbft(node.build_bundle(lambda source: build_document_bundle(
             source, node.genesis, hash_bytes, service=service)))
         return Response(render_bundle(bundle), media_type="application/json")
 
     @router.get("/v1/bundles/state/{service}/{key}", response_class=Response)
     async def get_state_bundle(service: str, key: str) -> Response:
-        try:
-            key_bytes = bytes.fromhex(key)
-        except ValueError as exc:
-            raise ApiError(400, "bad_key", f"{key!r} is not a hex state key") from exc
-        require_blocks(node)
+        key_bytes = parse_state_key(key)
+        require_blocks(node.get_height())
         bundle = await ask_cometbft(node.build_bundle(lambda source: build_state_bundle(
             source, node.genesis, service, key_bytes)))
         return Response(render_bundle(bundle), media_type="application/json")
 
     # Starlette matches routes in order: these go ahead of the built-in engine's.
     app.router.routes[0:0] = router.routes
-
-
-def require_blocks(node: CometNode) -> None:
-    if node.get_height() == 0:
-        raise ApiError(404, "no_blocks", "no block has been committed yet")
