@@ -2,7 +2,9 @@
 browser: its JavaScript verifier (api/portal/verify/integrity.js, with the vendored jsonld and
 the shipped contexts) agrees with the Python verifier (credentials/integrity.py) on every
 case, and the page verifies a credential issued on a live node with the issuer's key proven
-from the chain as of the issuance height."""
+from the chain as of the issuance height; it proves the issuing key's role at the issuance
+height from the role history (api/portal/verify/role.js), by the rule of the Python verifier
+(execution/service.py `held_role_at`)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,13 @@ from seoulchain.credentials import integrity
 from seoulchain.credentials.errors import CredentialError, ProofError
 from seoulchain.crypto.keys import SigningKey
 from seoulchain.crypto.multikey import encode_multikey
+from seoulchain.execution.service import (
+    AUTH_NAMESPACE,
+    compute_role_history_key,
+    held_role_at,
+)
 from seoulchain.services.did import compute_key_id
+from seoulchain.services.vc import compute_role
 from tests.credentials.samples import (
     CLAIMS,
     EXAMPLES_V2_CONTEXT,
@@ -219,6 +227,93 @@ def test_the_key_is_the_one_the_document_held_at_issuance(tmp_path: Path) -> Non
     assert "deactivated" in refused["deactivated"]
 
 
+# ------------------------------------------------------- the issuing key's role, as of when
+
+ISSUER_TYPE = "youth-allowance"
+
+
+def role_case(name: str, periods: list[list[int | None]] | None, *, tip: int = TIP,
+              signer: bytes = KEY_1, credential_type: str = ISSUER_TYPE,
+              answered_key: bytes | None = None, value: bytes | None = None) -> dict[str, Any]:
+    """Return a role case: the anchor's type, signer and height, and the history the node
+    proves (its CBOR value as the auth namespace stores it, at height `tip`)."""
+    if value is None and periods is not None:
+        value = encode(periods)
+    state: dict[str, Any] = {"height": tip, "value": None if value is None else value.hex()}
+    if answered_key is not None:
+        state["key"] = (AUTH_NAMESPACE.encode() + b"/" + answered_key).hex()
+    return {"name": name, "type": credential_type, "signer": signer.hex(),
+            "height": ISSUED_HEIGHT, "state": state, "periods": periods}
+
+
+def run_role(cases: list[dict[str, Any]], tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """Run the page's role check (verify/role.js) on `cases` under Node; results by name."""
+    path = tmp_path / "role.json"
+    path.write_text(json.dumps({"cases": cases}))
+    done = subprocess.run([NODE, str(RUNNER), "--role", str(path)], capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0 and done.stdout, done.stderr
+    return {item["name"]: item for item in json.loads(done.stdout)["results"]}
+
+
+@needs_node
+def test_the_role_is_proven_by_the_python_verifiers_rule(tmp_path: Path) -> None:
+    """A role held at the issuance height passes (from genesis, granted at that very height,
+    revoked only after it, re-granted before it); one granted after issuance, revoked before
+    or at it, never granted, or held only in a gap fails at step "role", exactly where
+    `held_role_at` says so; the state key asked for is the Python encoding."""
+    h = ISSUED_HEIGHT
+    cases = [
+        role_case("from genesis", [[0, None]]),
+        role_case("granted at the issuance height", [[h, None]]),
+        role_case("revoked after issuance", [[3, h + 1]]),
+        role_case("re-granted before issuance", [[1, 5], [h - 1, None]]),
+        role_case("granted after issuance", [[h + 1, None]]),
+        role_case("revoked before issuance", [[3, h - 5]]),
+        role_case("revoked at the issuance height", [[3, h]]),
+        role_case("issued in a gap", [[1, h - 1], [h + 2, None]]),
+        role_case("never granted", None),
+        role_case("another type's role", [[0, None]], credential_type="business-licence",
+                  signer=KEY_2),
+    ]
+    results = run_role(cases, tmp_path)
+    for case in cases:
+        result = results[case["name"]]
+        signer = bytes.fromhex(case["signer"])
+        role = compute_role(case["type"])
+        assert result["asked"] == compute_role_history_key(role, signer).hex(), case["name"]
+        held = held_role_at(case["periods"] or [], h)
+        assert result["ok"] is held, (case["name"], result)
+        if not held:
+            assert result["step"] == "role" and f"did not hold {role}" in result["error"], result
+    assert {name for name, result in results.items() if result["ok"]} == {
+        "from genesis", "granted at the issuance height", "revoked after issuance",
+        "re-granted before issuance", "another type's role"}
+    assert results["revoked after issuance"]["revoked"] == h + 1
+    assert results["re-granted before issuance"]["granted"] == h - 1
+    assert "revoked at height 15" in results["revoked before issuance"]["error"]
+
+
+@needs_node
+def test_a_node_cannot_make_a_missing_role_pass(tmp_path: Path) -> None:
+    """A history proven before the issuance height (when a later revocation is not yet in
+    it), a bundle for another key's history that held the role, or a value that is not a
+    role history all fail at step "role"."""
+    other_key = compute_role_history_key(compute_role(ISSUER_TYPE), KEY_2)
+    cases = [
+        role_case("proven before issuance", [[0, None]], tip=ISSUED_HEIGHT - 1),
+        role_case("another key's history", [[0, None]], answered_key=other_key),
+        role_case("not a role history", None, value=encode({"granted": 0})),
+        role_case("revoked before granted", None, value=encode([[5, 2]])),
+    ]
+    results = run_role(cases, tmp_path)
+    assert {name: result["step"] for name, result in results.items()} == {
+        case["name"]: "role" for case in cases}, results
+    assert "before the issuance height" in results["proven before issuance"]["error"]
+    assert "another state key" in results["another key's history"]["error"]
+    assert "not a role history" in results["not a role history"]["error"]
+
+
 # ----------------------------------------------------------------------- in the browser
 
 # Canonicalising and proving take well under a second; the node builds each bundle fast.
@@ -271,14 +366,18 @@ def test_a_credential_issued_on_the_network_verifies_with_its_issuers_key(
     assert f"{method} was a key of {credential['issuer']} for assertions" in text
     assert "proven from the chain's state at block" in text
     assert "only the 6 that seoulchain ships" in text
-    assert "seoulchain vc verify" in text
+    assert "held the role vc.issuer.youth-allowance when it issued it" in text
+    assert "role history proven from the chain's state at block" in text
+    assert "seoulchain vc verify" not in text and "not checked here" not in text
     checks = page.locator("#credential-result li[data-checked='browser']").all_inner_texts()
     assert any("eddsa-rdfc-2022" in line for line in checks)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "credential-signature-valid.png"), full_page=True)
     page.click("button[data-lang='ko']")
     page.wait_for_selector("html[lang='ko']")
-    assert "서명(Data Integrity, eddsa-rdfc-2022" in page.inner_text("#credential-result")
+    korean = page.inner_text("#credential-result")
+    assert "서명(Data Integrity, eddsa-rdfc-2022" in korean
+    assert "역할 vc.issuer.youth-allowance을 가지고 있었습니다" in korean
     assert [line for line in page.console_lines
             if "Content Security Policy" in line or "EvalError" in line] == []
     assert foreign_requests(page.requested, demo.url) == []
@@ -314,6 +413,37 @@ def test_a_node_altering_the_issuers_document_is_caught(page: Any, demo: Any) ->
     outcome, text = check_credential(page, json.dumps(read_issued(demo)))
     assert outcome == "failed", text
     assert "does not follow from the chain" in text
+
+
+@pytest.mark.e2e
+def test_a_node_altering_or_swapping_the_role_history_is_caught(page: Any, demo: Any) -> None:
+    """The issuing key's role history comes in a bundle proven from the pinned genesis and
+    bound to that key: an altered bundle, or another role's history, fails the check."""
+    credential = json.dumps(read_issued(demo))
+
+    def alter(route: Any) -> None:
+        bundle = json.loads(route.fetch().body())
+        value = bundle["proof"]["value"]
+        middle = len(value) // 2
+        bundle["proof"]["value"] = value[:middle] + ("B" if value[middle] == "A" else "A") \
+            + value[middle + 1:]
+        route.fulfill(status=200, body=json.dumps(bundle), content_type="application/json")
+
+    page.route("**/v1/bundles/state/auth/**", alter)
+    outcome, text = check_credential(page, credential)
+    assert outcome == "failed", text
+    assert "does not follow from the chain" in text
+    page.unroute("**/v1/bundles/state/auth/**")
+
+    def swap(route: Any) -> None:
+        prefix, _, key = route.request.url.rpartition("/")
+        other = bytes.fromhex(key).replace(b"youth-allowance", b"residency")
+        route.continue_(url=f"{prefix}/{other.hex()}")
+
+    page.route("**/v1/bundles/state/auth/**", swap)
+    outcome, text = check_credential(page, credential)
+    assert outcome == "failed", text
+    assert "a proof about something else than what was asked" in text, text
 
 
 @pytest.mark.e2e

@@ -179,7 +179,7 @@ def test_an_issued_credential_reads_as_its_status(page: object, demo: CityNetwor
     outcome, text = check_credential(page, credential.read_text())
     assert outcome == expected, text
     assert f"(revocation): {status}." in text
-    assert "asked of the node" in text and "not checked here" in text
+    assert "asked of the node" in text and "held the role vc.issuer.youth-allowance" in text
     shoot(page, f"credential-{expected}")
 
 

@@ -8,7 +8,10 @@
 // CASES.json: {"cases": [{"name", "document", "public_key": hex}], "extra_contexts": {url: doc}};
 // with --didkey, the issuer key's selection (verify/didkey.js) on given DID states:
 // {"cases": [{"name", "method", "issuer", "height", "hint", "states": {version: {"height",
-// "value": hex CBOR or null}}}]}, each state standing for a verified state bundle.
+// "value": hex CBOR or null}}}]}, each state standing for a verified state bundle;
+// with --role, the issuing key's role at issuance (verify/role.js) on given role histories:
+// {"cases": [{"name", "type", "signer": hex, "height", "state": {"height", "value": hex CBOR
+// or null, "key": hex full state key, when the node answers for another key}}]}.
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -17,6 +20,7 @@ import {
   ProofError, createDocumentLoader, loadShippedContexts, verifyProof,
 } from "../../src/seoulchain/api/portal/verify/integrity.js";
 import { proveAssertionKey } from "../../src/seoulchain/api/portal/verify/didkey.js";
+import { proveIssuerRole } from "../../src/seoulchain/api/portal/verify/role.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CONTEXTS = `${ROOT}src/seoulchain/credentials/contexts/`;
@@ -67,5 +71,34 @@ async function runDidKey(path) {
   return results;
 }
 
-const results = process.argv[2] === "--didkey" ? await runDidKey(process.argv[3]) : await run(process.argv[2]);
+function hex(bytes) {
+  return Buffer.from(bytes).toString("hex");
+}
+
+async function runRole(path) {
+  const results = [];
+  for (const testCase of JSON.parse(readFileSync(path, "utf8")).cases) {
+    const record = new Map([["type", testCase.type], ["signer", fromHex(testCase.signer)],
+      ["height", BigInt(testCase.height)]]);
+    let asked = null;
+    const proveState = async (keyBytes) => {
+      asked = hex(keyBytes);
+      const key = testCase.state.key ?? hex(Buffer.concat([Buffer.from("auth/"), keyBytes]));
+      return { height: BigInt(testCase.state.height), facts: { key, value: testCase.state.value } };
+    };
+    try {
+      const role = await proveIssuerRole(record, { proveState });
+      results.push({ name: testCase.name, ok: true, asked, role: role.role, granted: Number(role.grantedHeight),
+        revoked: role.revokedHeight === null ? null : Number(role.revokedHeight) });
+    } catch (error) {
+      results.push({ name: testCase.name, ok: false, asked, step: error.step ?? null,
+        error: String(error.message ?? error) });
+    }
+  }
+  return results;
+}
+
+const modes = { "--didkey": runDidKey, "--role": runRole };
+const results = Object.hasOwn(modes, process.argv[2]) ? await modes[process.argv[2]](process.argv[3])
+  : await run(process.argv[2]);
 process.stdout.write(`${JSON.stringify({ results })}\n`);

@@ -9,9 +9,10 @@
 // A credential's Data Integrity proof is checked here too (./integrity.js: RDFC-1.0 by the
 // vendored jsonld, with only the contexts seoulchain ships, served by the node and checked
 // against their SHA-256 manifest), under the key its issuer's DID document held at the
-// issuance height, proven from the chain (./didkey.js). Only what the page cannot check
-// itself (the issuer's registration; its key's role at issuance is left to `seoulchain vc
-// verify`) is asked of the node or left out, and the page says so.
+// issuance height, proven from the chain (./didkey.js), and the anchoring key's role
+// `vc.issuer.<type>` at that height is proven from its role history (./role.js). Only what
+// the page cannot check itself (the issuer's registration) is asked of the node, and the
+// page says so.
 
 import { badge, h, replace } from "../dom.js";
 import { formatNumber, formatTime, initI18n, onLanguageChange, t } from "../i18n.js";
@@ -21,6 +22,7 @@ import { decodeCbor } from "./cbor.js";
 import { proveAssertionKey } from "./didkey.js";
 import { ProofError, createDocumentLoader, loadShippedContexts, verifyProof } from "./integrity.js";
 import { canonicalJson } from "./json.js";
+import { AUTH_NAMESPACE, proveIssuerRole } from "./role.js";
 
 const STORAGE_KEY = "seoulchain.verify.genesis";
 // A verified credential anchor key: "vc/" namespace, then "anchor/" and the 32-byte hash.
@@ -138,6 +140,10 @@ function renderTrust() {
 // ----------------------------------------------------------------------------- results
 
 function failure(error) {
+  if (error instanceof ProofError && error.step === "role") {
+    return [verdict("failed", t("verify.failed_role")), h("p", {}, t("verify.failed_role_explain")),
+      h("pre", { class: "reason" }, error.message)];
+  }
   if (error instanceof ProofError) {
     return [verdict("failed", t("verify.failed_credential", { step: error.step })),
       h("p", {}, t("verify.failed_credential_explain")), h("pre", { class: "reason" }, error.message)];
@@ -376,13 +382,14 @@ async function checkCredential() {
     }
     const record = decodeCbor(Uint8Array.from(anchor.facts.value.match(/../g).map((pair) => parseInt(pair, 16))));
     const signature = await checkSignature(credential, record);
+    const role = await proveIssuerRole(record, { proveState: (bytes) => proveState(bytes, AUTH_NAMESPACE) });
     const statuses = await Promise.all((record.get("status") ?? []).map(checkStatusEntry));
     const registered = await askIssuer(record.get("issuer"), record.get("type")).catch(() => false);
     const validity = validityNow(credential);
     const revoked = statuses.some((item) => item.set && item.purpose !== "suspension");
     const suspended = statuses.some((item) => item.set && item.purpose === "suspension");
     const outcome = revoked ? "revoked" : suspended ? "suspended" : validity === "valid" ? "valid" : validity;
-    show("credential", () => renderCredential(outcome, anchor, record, { statuses, registered, validity, digest, signature }));
+    show("credential", () => renderCredential(outcome, anchor, record, { statuses, registered, validity, digest, signature, role }));
   } catch (error) {
     show("credential", () => failure(error));
   }
@@ -396,7 +403,14 @@ function signatureChecks(signature, values) {
     ["node", "verify.check.contexts", { n: signature.contexts }]];
 }
 
-function renderCredential(outcome, anchor, record, { statuses, registered, validity, digest, signature }) {
+function roleCheck(role, values) {
+  const held = { role: role.role, key: role.signer.slice(0, 16), height: values.height,
+    granted: formatNumber(Number(role.grantedHeight)), proven_height: formatNumber(Number(role.provenHeight)) };
+  if (role.revokedHeight === null) return ["browser", "verify.check.role_held", held];
+  return ["browser", "verify.check.role_held_revoked", { ...held, revoked: formatNumber(Number(role.revokedHeight)) }];
+}
+
+function renderCredential(outcome, anchor, record, { statuses, registered, validity, digest, signature, role }) {
   const values = { type: record.get("type"), issuer: record.get("issuer"), height: formatNumber(Number(record.get("height"))),
     time: when(record.get("time_ms")) };
   const checks = [...provenChecks(anchor),
@@ -405,8 +419,8 @@ function renderCredential(outcome, anchor, record, { statuses, registered, valid
     ...statuses.map((item) => ["browser", item.set ? "verify.check.status_set" : "verify.check.status_clear",
       { list: item.listId, index: item.index, purpose: item.purpose }]),
     ["browser", `verify.check.validity_${validity}`, {}],
-    ["node", registered ? "verify.check.issuer_registered" : "verify.check.issuer_unregistered", values],
-    ["none", "verify.check.role", values]];
+    roleCheck(role, values),
+    ["node", registered ? "verify.check.issuer_registered" : "verify.check.issuer_unregistered", values]];
   const headline = outcome === "unknown" ? "dates" : outcome;
   return [verdict(outcome, t(`verify.headline.credential_${headline}`)), h("p", {}, t("verify.plain.credential", values)),
     checkedList(checks)];
