@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from seoulchain.client.credentials import CREDENTIAL_TYPES, WrongType, find_credential_type
 from seoulchain.codec.cbor import encode
 from seoulchain.credentials import integrity
 from seoulchain.credentials.errors import CredentialError, ProofError
@@ -51,6 +52,7 @@ from tests.portal.browser import foreign_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tests" / "portal" / "verify_credential.mjs"
+VERIFY_DIR = ROOT / "src" / "seoulchain" / "api" / "portal" / "verify"
 NODE = shutil.which("node")
 # Node canonicalises a dozen small credentials in about a second.
 RUN_TIMEOUT_S = 60
@@ -472,3 +474,31 @@ def test_the_vectors_agree_in_chromium_under_the_portals_policy(page: Any) -> No
     for name, document, key, step in cases:
         assert results[name]["ok"] is python_verdict(document, key) is (step is None), name
         assert results[name].get("step") == step, (name, results[name])
+
+
+@needs_node
+def test_the_credentials_own_type_must_be_the_anchored_type() -> None:
+    types = [["VerifiableCredential", "ResidencyCredential"], "ResidencyCredential",
+             ["VerifiableCredential", "AgeBandCredential"],
+             ["VerifiableCredential", "ResidencyCredential", "AgeBandCredential"],
+             ["VerifiableCredential"], None]
+    script = (
+        f"import * as m from {json.dumps((VERIFY_DIR / 'integrity.js').as_uri())};"
+        "const out = {names: m.CREDENTIAL_TYPE_NAMES, verdicts: []};"
+        f"for (const type of {json.dumps(types)}) {{"
+        "  try { m.checkCredentialType({type}, 'residency'); out.verdicts.push(null); }"
+        "  catch (error) { out.verdicts.push(error.step); } }"
+        "console.log(JSON.stringify(out));")
+    done = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["names"] == CREDENTIAL_TYPES
+    python = []
+    for value in types:
+        try:
+            find_credential_type({"type": value}, "residency", None)
+            python.append(None)
+        except WrongType:
+            python.append("type")
+    assert answer["verdicts"] == python == [None, None, "type", "type", "type", "type"]

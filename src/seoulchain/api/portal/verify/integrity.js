@@ -37,6 +37,16 @@ const MANIFEST_FILE = "manifest.json";
 // Six contexts are shipped; a few spare.
 const CONTEXTS_MAX = 16;
 
+// The credential types the chain anchors, by their name in a credential's `type`
+// (client/credentials.py, CREDENTIAL_TYPES; a test checks the two agree).
+export const CREDENTIAL_TYPE_NAMES = Object.freeze({
+  ResidencyCredential: "residency",
+  AgeBandCredential: "age-band",
+  YouthAllowanceEligibilityCredential: "youth-allowance",
+  BusinessLicenceCredential: "business-licence",
+  TrainingCertificateCredential: "training",
+});
+
 export class ProofError extends Error {
   constructor(step, message) {
     super(`${step}: ${message}`);
@@ -202,5 +212,17 @@ export function checkBounds(document) {
     }
     const children = value !== null && typeof value === "object" ? Object.values(value) : [];
     for (const child of children) stack.push([child, depth + 1]);
+  }
+}
+
+// The credential's own `type` must name exactly one chain type, the one its anchor records:
+// an issuer holding the role for one type cannot anchor a credential of another.
+export function checkCredentialType(credential, anchoredType) {
+  const names = Array.isArray(credential.type) ? credential.type : [credential.type];
+  const found = names.filter((name) => Object.hasOwn(CREDENTIAL_TYPE_NAMES, name))
+    .map((name) => CREDENTIAL_TYPE_NAMES[name]);
+  if (found.length !== 1 || found[0] !== anchoredType) {
+    throw new ProofError("type", `the credential's type ${JSON.stringify(names).slice(0, 120)} `
+      + `is not the anchored type ${JSON.stringify(anchoredType)}`);
   }
 }

@@ -20,7 +20,9 @@ import { BundleError, loadGenesis, verifyBundle } from "./bundle.js";
 import { concatBytes, sha256, toHex, utf8 } from "./bytes.js";
 import { decodeCbor } from "./cbor.js";
 import { proveAssertionKey } from "./didkey.js";
-import { ProofError, createDocumentLoader, loadShippedContexts, verifyProof } from "./integrity.js";
+import {
+  ProofError, checkCredentialType, createDocumentLoader, loadShippedContexts, verifyProof,
+} from "./integrity.js";
 import { canonicalJson } from "./json.js";
 import { AUTH_NAMESPACE, proveIssuerRole } from "./role.js";
 
@@ -336,6 +338,7 @@ async function checkSignature(credential, record) {
   // The proof verifies under the key the anchored issuer's DID held at the issuance height.
   const issuer = record.get("issuer");
   const height = record.get("height");
+  checkCredentialType(credential, record.get("type"));
   if (credentialIssuer(credential) !== issuer) {
     throw new ProofError("issuer", `the credential names issuer ${JSON.stringify(credentialIssuer(credential) ?? null)}, `
       + `the chain's anchor ${issuer}`);
