@@ -107,6 +107,7 @@ def test_poll_from_creation_to_verified_result_and_belenios_archive(office: Offi
     office.ok("vote", "cast", "budget", "--credential", voters[0], "--choices", "3;1")
     shown = office.ok("vote", "show", "budget")
     assert "turnout 3 of 3 credentials (4 ballots cast)" in shown
+    assert "trustees: all 1 decrypt; 0 partial decryption(s) posted, 1 needed" in shown
     office.ok("vote", "close", "budget")
     summed = office.ok("vote", "tally", "budget")
     assert "tallied 3 ballots" in summed and "0 of 1 trustees decrypted" in summed

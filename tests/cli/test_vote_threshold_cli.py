@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from seoulchain.node.home import Home
 from seoulchain.voting import verify_archive
 from tests.cli.test_vote_cli import COMMAND, RUNNER, SPEC, Office, office  # noqa: F401
 
@@ -95,9 +96,19 @@ def test_threshold_poll_ceremony_to_verified_result(office: Office) -> None:  # 
                               str(t3 / "trustee.key"), "--decryption-key",
                               str(t3 / "trustee.dkey"), "--key", "t1")
     assert wrong_signer.exit_code == 1 and "partial decryption refused" in wrong_signer.output
+    chain_keys = [Home(office.node.home.root).load_key(name).public_key.hex()
+                  for name in TRUSTEES]
     for directory, name in ((t3, "t3"), (t1, "t1")):
         office.ok("vote", "decrypt", "quorum", "--private-key", str(directory / "trustee.key"),
                   "--decryption-key", str(directory / "trustee.dkey"), "--key", name)
+        if name == "t3":
+            shown = office.ok("vote", "show", "quorum")
+            assert "trustees: threshold 2 of 3; 1 partial decryption(s) posted, 2 needed" \
+                in shown
+            assert f"1. {chain_keys[0]} pending" in shown
+            assert f"3. {chain_keys[2]} decrypted" in shown
+            shown_json = json.loads(office.ok("vote", "show", "quorum", "--json"))
+            assert shown_json["decrypted_by"] == [chain_keys[2]]
     assert 'result {"result":[[1,1,1],[1,1,0]]}' in office.ok("vote", "tally", "quorum")
     verified = office.ok("vote", "verify", "quorum")
     assert "ok    election: threshold 2 of 3" in verified

@@ -14,7 +14,8 @@ Figures are measured, never asserted in tests.
 
 Run: `python -m seoulchain.bench.voting BALLOTS` prints the figures as JSON.
 
-`python -m seoulchain.bench.voting --admission BALLOTS` measures what a node's clients see
+`python -m seoulchain.bench.voting --admission BALLOTS` (or `seoulchain bench voting
+--admission BALLOTS`, which prints a table) measures what a node's clients see
 while it verifies ballots (`run_admission_bench`): a one-validator network (a real
 `seoulchain start` process, default config) opens a poll of BALLOTS voters, then one client
 posts all their ballots in one `POST /v1/txs/batch` while another asks `GET /v1/status`
@@ -399,7 +400,8 @@ def run_admission_bench(ballots: int = 200, *, workers: int | None = None) -> di
     """Measure GET /v1/status latency while a node admits and commits `ballots` ballots."""
     workers = (os.cpu_count() or 1) if workers is None else workers
     if not 1 <= ballots <= ADMISSION_BALLOTS_MAX:
-        raise LocalError(f"ballots must be 1..{ADMISSION_BALLOTS_MAX}")
+        raise LocalError(f"an admission run posts 1 to {ADMISSION_BALLOTS_MAX} ballots (one "
+                         f"batch request), got {ballots}")
     organiser = SigningKey.generate()
     figures: dict[str, Any] = {"ballots": ballots, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="seoulchain-admission-") as root, \

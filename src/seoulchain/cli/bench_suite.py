@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
+from rich.table import Table
 
 from seoulchain.cli.common import (
     HomeOption,
@@ -249,13 +250,27 @@ def bench_voting(
             "--belenios-verify", metavar="DIR",
             help="Export the poll to this new or empty directory and time "
                  "`belenios-tool election verify` on it.")] = None,
+        admission: Annotated[int | None, typer.Option(
+            "--admission", metavar="BALLOTS", min=1,
+            help="Instead: start a one-validator node, post BALLOTS ballots (at most 500) in "
+                 "one batch and time GET /v1/status until they are committed (--ballots, "
+                 "--trustees and --belenios-verify do not apply).")] = None,
 ) -> None:
     """Ballot verification rate at admission, tally and verification time, ballot size."""
-    from seoulchain.bench.voting import run_voting_bench
+    from seoulchain.bench.voting import run_admission_bench, run_voting_bench
     from seoulchain.crypto import SigningKey
     from seoulchain.errors import LocalError
     from seoulchain.ledger.types import Transaction
 
+    if admission is not None:
+        if belenios_dir is not None:
+            raise LocalError("--belenios-verify exports a --ballots poll; it does not apply "
+                             "to --admission")
+        figures = run_admission_bench(admission, workers=workers)
+        print_admission(figures)
+        if json_file is not None:
+            json_file.write_text(json.dumps(figures, indent=2) + "\n")
+        return
     with Progress(console=err_console, transient=True) as bar:
         figures = run_voting_bench(ballots, trustees=trustees, workers=workers,
                                    belenios_dir=belenios_dir,
@@ -294,3 +309,22 @@ def bench_voting(
         json_file.write_text(json.dumps(figures, indent=2) + "\n")
     if belenios_dir is not None and figures["belenios_verdict"] != "pass":
         raise LocalError(f"belenios-tool rejected the archive: {figures['belenios_output']}")
+
+
+def print_admission(figures: dict[str, Any]) -> None:
+    """Print the admission run's figures as a table."""
+    table = Table(title=f"GET /v1/status while {figures['ballots']} ballots are admitted "
+                        f"and committed ({figures['cpus']} CPUs)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("status latency p50 / p99 / max",
+                  f"{figures['status_ms_p50']} / {figures['status_ms_p99']} / "
+                  f"{figures['status_ms_max']} ms ({figures['status_requests']} requests)")
+    table.add_row("status latency, idle node (p50)", f"{figures['status_ms_idle_p50']} ms")
+    table.add_row("batch answered, all committed",
+                  f"{figures['admitted_s']} s, {figures['committed_s']} s")
+    table.add_row("load average (1, 5, 15 min), start",
+                  " / ".join(str(value) for value in figures["load_average_start"]))
+    table.add_row("load average (1, 5, 15 min), end",
+                  " / ".join(str(value) for value in figures["load_average_end"]))
+    console.print(table)

@@ -592,8 +592,12 @@ def show(poll_id: PollArgument, home: HomeOption, node: NodeOption = None,
             typer.echo(str(exc))
             raise typer.Exit(EXIT_NOT_FOUND) from None
         height = client.get_status()["height"]
+        shares = client.query("vote", "shares", poll_id=poll_id)["result"]
+    decrypted = [trustee["chain_key"] for trustee, share in zip(poll["trustees"], shares,
+                                                                 strict=True) if share]
     if json:
-        print_json({key: value for key, value in poll.items() if key != "election"})
+        print_json({**{key: value for key, value in poll.items() if key != "election"},
+                    "decrypted_by": decrypted})
         return
     lines = [f"{poll_id}: {poll['title']}",
              f"  opens at {poll['open_height']}, closes at {poll['close_height']} "
@@ -605,9 +609,23 @@ def show(poll_id: PollArgument, home: HomeOption, node: NodeOption = None,
                      f"{question['max']}{', or blank' if question['blank'] else ''})")
         lines.extend(f"      {index}. {answer}"
                      for index, answer in enumerate(question["answers"], start=1))
+    lines.extend(format_trustees(poll, decrypted))
     if poll["result"] is not None:
         lines.append(f"  result {poll['result']}")
     typer.echo("\n".join(lines))
+
+
+def format_trustees(poll: dict[str, Any], decrypted: list[str]) -> list[str]:
+    """Return the lines naming who decrypts a poll and which trustees have decrypted."""
+    count, threshold = len(poll["trustees"]), poll["threshold"]
+    kind = (f"threshold {threshold} of {count}" if "threshold_parameters" in poll
+            else f"all {count} decrypt")
+    lines = [f"  trustees: {kind}; {len(decrypted)} partial decryption(s) posted, "
+             f"{threshold} needed"]
+    lines.extend(f"      {index}. {trustee['chain_key']} "
+                 f"{'decrypted' if trustee['chain_key'] in decrypted else 'pending'}"
+                 for index, trustee in enumerate(poll["trustees"], start=1))
+    return lines
 
 
 desk_app = typer.Typer(no_args_is_help=True, help="The credential desk of a poll open to a "

@@ -4,7 +4,11 @@ CometBFT opens four connections to the application (consensus, mempool, query, s
 each carries a stream of `tendermint.abci.Request` messages, every one preceded by its length
 as an unsigned varint, and the application answers each with a `Response` in order. One
 asyncio server serves all four; requests run one at a time on the event loop, so the engine
-sees them in the order they arrive.
+sees each connection's requests in the order they arrive. A new CheckTx's precheck (a
+ballot's proofs, node/prechecks.py) runs first in the application's worker processes, off
+the loop: the server reads a connection's requests ahead (up to REQUESTS_AHEAD_MAX) so that
+CometBFT's pipelined CheckTx calls keep every worker busy, and answers each in order once
+its precheck is done; a recheck's verdict is already in the memo.
 
 The application is the same `Engine` the built-in consensus drives. A CometBFT block at
 height h becomes a seoulchain block built from the decided transactions (its header time
@@ -95,6 +99,7 @@ from seoulchain.light.snapshot import (
 from seoulchain.node.config import NodeConfig
 from seoulchain.node.home import Home
 from seoulchain.node.parent import set_parent_death_signal
+from seoulchain.node.prechecks import PrecheckPool, PrecheckPoolError
 from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import SnapshotFiles, SnapshotService, restore_snapshot
 
@@ -127,6 +132,11 @@ CHUNK_REJECT_SNAPSHOT = 5
 # block is kept under its request's txs and under its own; a round builds one or two): a
 # few rounds, as the engine keeps executions (engine.EXECUTION_CACHE_MAX).
 PROPOSALS_KEPT_MAX = 8
+# Requests of one connection read ahead of their answers, their prechecks under way:
+# CometBFT sends CheckTx calls without waiting for answers (a burst of gossiped ballots),
+# and 256 keeps every precheck worker busy; beyond it the server stops reading until
+# answers go out.
+REQUESTS_AHEAD_MAX = 256
 
 # The requests that build, vote on or commit blocks: refused once the app hash diverged.
 CONSENSUS_REQUESTS = frozenset({"prepare_proposal", "process_proposal", "finalize_block",
@@ -236,6 +246,10 @@ class AbciApplication:
             self.retention_versions = config.state.retention_versions
             home.data_dir.mkdir(exist_ok=True)
             self.open_engine()
+            self.prechecks = PrecheckPool(self.engine, config.precheck.workers)
+            # At most one precheck per worker at a time from CheckTx, so that each
+            # single-tx batch's time limit is spent on its check, not in the queue.
+            self.precheck_slots = asyncio.Semaphore(self.prechecks.workers)
         except BaseException:
             self.lock.release()
             raise
@@ -262,6 +276,7 @@ class AbciApplication:
                                          self.store)
 
     def close(self) -> None:
+        self.prechecks.close()
         self.store.close()
         self.lock.release()
 
@@ -324,6 +339,18 @@ class AbciApplication:
         return self.types.ResponseInitChain()
 
     # ------------------------------------------------------------------ mempool
+
+    async def check_ahead(self, request: Any) -> None:
+        """Run a new CheckTx's precheck (a ballot's proofs) in the worker processes, so the
+        engine's check finds the verdict recorded; a recheck's verdict is in the memo."""
+        if (request.WhichOneof("value") != "check_tx"
+                or request.check_tx.type == self.types.RECHECK):
+            return
+        async with self.precheck_slots:
+            try:
+                await self.prechecks.check_ahead([request.check_tx.tx])
+            except PrecheckPoolError as exc:
+                log.warning("prechecks left to the engine: %s", exc)
 
     def on_check_tx(self, request: Any) -> Any:
         check = self.engine.check_tx(request.tx)
@@ -533,6 +560,7 @@ class AbciApplication:
         finally:
             store.close()
         self.open_engine()
+        self.prechecks.engine = self.engine
         log.info("restored the snapshot of height %d", manifest.height)
 
     # ------------------------------------------------------------------ queries
@@ -593,29 +621,69 @@ class AbciServer:
         return self.server.sockets[0].getsockname()[1]
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Answer one connection's requests in order until it closes or sends garbage."""
+        """Answer one connection's requests in order until it closes or sends garbage;
+        requests are read ahead so that their prechecks run while earlier ones wait."""
         task = asyncio.current_task()
         assert task is not None
         self.connections.add(task)
-        types = self.app.types
+        ahead: asyncio.Queue[tuple[Any, asyncio.Task[None]] | None] = asyncio.Queue(
+            REQUESTS_AHEAD_MAX)
+        answering = asyncio.create_task(self.answer(ahead, writer))
         try:
             while (frame := await read_frame(reader)) is not None:
-                request = types.Request()
-                try:
-                    request.ParseFromString(frame)
-                except Exception as exc:  # protobuf's DecodeError has no stable import path
-                    raise AbciFrameError(f"a frame is not an ABCI Request: {exc}") from exc
-                writer.write(encode_frame(self.app.handle(request)))
-                await writer.drain()
+                request = self.parse_request(frame)
+                await ahead.put((request, asyncio.create_task(self.app.check_ahead(request))))
+            await ahead.put(None)
+            await answering
         except AbciFrameError as exc:
             log.error("closing an ABCI connection: %s", exc)
         except (ConnectionError, asyncio.CancelledError):
             pass  # the peer went away, or the server is closing
         finally:
+            answering.cancel()
+            while not ahead.empty():
+                item = ahead.get_nowait()
+                if item is not None:
+                    item[1].cancel()
             self.connections.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
+
+    def parse_request(self, frame: bytes) -> Any:
+        """Return the Request a frame holds, or raise `AbciFrameError`."""
+        request = self.app.types.Request()
+        try:
+            request.ParseFromString(frame)
+        except Exception as exc:  # protobuf's DecodeError has no stable import path
+            raise AbciFrameError(f"a frame is not an ABCI Request: {exc}") from exc
+        return request
+
+    async def answer(self, ahead: asyncio.Queue[tuple[Any, asyncio.Task[None]] | None],
+                     writer: asyncio.StreamWriter) -> None:
+        """Answer the requests read ahead, in their order, each once its precheck is done;
+        once the connection fails, close it and take the rest unanswered (so the reader,
+        which then reads its end, never waits on a full queue)."""
+        connected = True
+        while (item := await ahead.get()) is not None:
+            request, checked = item
+            try:
+                await checked
+            except Exception:  # the engine's own check of the tx still runs below
+                log.exception("a precheck failed; the engine checks the tx itself")
+            if not connected:
+                continue
+            try:
+                writer.write(encode_frame(self.app.handle(request)))
+                await writer.drain()
+            except ConnectionError:
+                connected = False
+                writer.close()
+            except Exception:
+                log.exception("closing an ABCI connection: answering %s failed",
+                              request.WhichOneof("value"))
+                connected = False
+                writer.close()
 
     async def close(self) -> None:
         if self.server is not None:

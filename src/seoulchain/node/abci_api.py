@@ -3,10 +3,11 @@
 `CometNode` is a `Node` whose store, engine and snapshots are the application's own, so
 every read the API makes (blocks, txs, accounts, queries, state proofs, the log, status)
 is the `Node` method itself over the same store. What differs is what CometBFT owns:
-a submitted tx passes the check CometBFT's CheckTx runs (`Engine.check_tx`) and is then
-handed to CometBFT's `broadcast_tx_sync` on the event loop; the application's Commit
-calls `on_commit`, which wakes clients waiting for their txs. The mempool size and the
-peers are CometBFT's, polled from its RPC.
+a submitted tx's precheck (a ballot's proofs) runs in the application's worker processes
+(`check_ahead`, as the built-in node's does), then it passes the check CometBFT's CheckTx
+runs (`Engine.check_tx`) and is handed to CometBFT's `broadcast_tx_sync` on the event
+loop; the application's Commit calls `on_commit`, which wakes clients waiting for their
+txs. The mempool size and the peers are CometBFT's, polled from its RPC.
 
 Light blocks and validator sets are CometBFT's: `get_comet_light_block` reads a decided
 signed header with the set that signed it, `get_comet_validators` that set with each
@@ -54,6 +55,7 @@ from seoulchain.node.abci import (
 )
 from seoulchain.node.metrics import NodeMetrics
 from seoulchain.node.node import BATCH_TXS_MAX, Node
+from seoulchain.node.prechecks import PrecheckPoolError
 from seoulchain.node.proofs import StoreProofSource
 from seoulchain.node.statesync import SnapshotService
 
@@ -138,6 +140,7 @@ class CometNode(Node):
         self.metrics.watch(lambda: self.engine.height, lambda: len(self.mempool),
                            lambda: self.mempool.bytes_total,
                            lambda: len(self.producer.get_peers()))
+        self.metrics.watch_prechecks(app.prechecks)
         register_app_hash_metric(app, self.metrics.registry)
         app.on_committed = self.on_commit
 
@@ -167,11 +170,19 @@ class CometNode(Node):
         return self.submit_checked([raw])[0]
 
     async def check_ahead(self, raws: list[bytes]) -> None:
-        """Nothing runs ahead: the checks are CheckTx's, run as each tx is submitted."""
+        """Run the prechecks of `raws` (ballot proofs) in the application's worker
+        processes: a submission is checked here, on the loop, before CometBFT's CheckTx
+        sees it, which then finds the verdict recorded."""
+        try:
+            await self.app.prechecks.check_ahead(raws)
+        except PrecheckPoolError as exc:
+            log.warning("prechecks left to the engine: %s", exc)
 
     async def submit_batch(self, raws: list[bytes]) -> list[TxCheck]:
-        """Check each tx, then hand the admitted ones to CometBFT in one RPC batch (so a
-        batch enters its mempool, and so the next block, together)."""
+        """Check each tx (its prechecks run ahead in processes), then hand the admitted ones
+        to CometBFT in one RPC batch (so a batch enters its mempool, and so the next block,
+        together)."""
+        await self.check_ahead(raws)
         return self.submit_checked(raws)
 
     def submit_checked(self, raws: list[bytes]) -> list[TxCheck]:

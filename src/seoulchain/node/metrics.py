@@ -4,9 +4,10 @@ Theory of operation: each `Node` owns one `NodeMetrics` with its own `CollectorR
 (never the process-wide default), so several nodes in one process keep separate figures.
 Each figure is recorded at the one place its mechanism lives: the engine reports execute
 and commit durations and the verifier batch signature checks (`Engine.on_duration`), the
-mempool reports refusals (`Mempool.on_refused`), the BFT driver reports consensus progress
-after each step of its core (`observe_consensus`), the node reports commits
-(`observe_commit`), the API its requests (`api_request_seconds`) and the event stream the
+mempool reports refusals (`Mempool.on_refused`), the precheck pool its batch times
+(`PrecheckPool.on_batch`; its counters are read when scraped), the BFT driver reports
+consensus progress after each step of its core (`observe_consensus`), the node reports
+commits (`observe_commit`), the API its requests (`api_request_seconds`) and the event stream the
 subscribers it drops (`EventHub.on_dropped`). Gauges that mirror live state (height,
 mempool, peers, event subscribers) are read when scraped, so they are never stale.
 """
@@ -14,12 +15,18 @@ mempool, peers, event subscribers) are read when scraped, so they are never stal
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from seoulchain.execution.results import ResultCode
+
+if TYPE_CHECKING:
+    from seoulchain.node.prechecks import PrecheckPool
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Durations from 1 ms to 30 s: a step or an execution spans that range (the default
@@ -80,6 +87,10 @@ class NodeMetrics:
             "reading too slowly, by reason.", ["reason"], registry=registry)
         for reason in EVENT_DROP_REASONS:
             self.event_subscribers_dropped.labels(reason)
+        self.precheck_batch_seconds = Histogram(
+            "seoulchain_precheck_batch_seconds", "Time each batch of prechecks (ballot "
+            "proofs) took in the worker processes, to its end or its time limit.",
+            buckets=SECONDS_BUCKETS, registry=registry)
         self._step: tuple[int, int, str] | None = None
         self._step_started = time.monotonic()
 
@@ -94,6 +105,11 @@ class NodeMetrics:
     def watch_events(self, subscribers: Callable[[], int]) -> None:
         """Read the number of event subscribers from this function at each scrape."""
         self.event_subscribers.set_function(subscribers)
+
+    def watch_prechecks(self, pool: PrecheckPool) -> None:
+        """Export the precheck pool's counters (read at each scrape) and time its batches."""
+        self.registry.register(PrecheckCollector(pool))
+        pool.on_batch = self.precheck_batch_seconds.observe
 
     def observe_subscriber_dropped(self, reason: str) -> None:
         """Count one event subscriber dropped for `reason` (one of EVENT_DROP_REASONS)."""
@@ -129,3 +145,18 @@ class NodeMetrics:
     def render(self) -> bytes:
         """Return the registry in the Prometheus text exposition format."""
         return generate_latest(self.registry)
+
+
+class PrecheckCollector(Collector):
+    """The precheck pool's counters, read from the pool when scraped."""
+
+    def __init__(self, pool: PrecheckPool) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "seoulchain_prechecks_recorded", "Precheck verdicts (ballot proofs) computed in "
+            "the worker processes and recorded for the engine.", value=self.pool.recorded)
+        yield CounterMetricFamily(
+            "seoulchain_prechecks_failed", "Prechecks left to the engine: raised in a "
+            "worker, outran their time limit, or the pool failed.", value=self.pool.failed)

@@ -133,6 +133,7 @@ class Node:
         self.metrics.watch(lambda: self.engine.height, lambda: len(self.mempool),
                            lambda: self.mempool.bytes_total,
                            lambda: len(self.producer.get_peers()))
+        self.metrics.watch_prechecks(self.prechecks)
 
     def close(self) -> None:
         self.verifier.close()

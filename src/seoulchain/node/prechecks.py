@@ -29,6 +29,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -119,6 +121,8 @@ class PrecheckPool:
         self.closed = False
         self.recorded = 0  # verdicts recorded in this process
         self.failed = 0  # checks left to the engine: raised in a worker, or the pool failed
+        # Told how long each batch of checks took, to its end or its time limit (metrics).
+        self.on_batch: Callable[[float], None] | None = None
 
     def get_executor(self) -> ProcessPoolExecutor:
         """Return the worker pool, started on first use."""
@@ -160,6 +164,7 @@ class PrecheckPool:
         rounds = -(-len(prechecks) // self.workers)
         time_s_max = CHECK_TIME_S_MAX * rounds + (0 if self.started else WORKER_START_S_MAX)
         tasks = [asyncio.ensure_future(self.run_one(precheck)) for precheck in prechecks]
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(time_s_max):
                 outcomes = await asyncio.gather(*tasks)
@@ -171,6 +176,8 @@ class PrecheckPool:
         finally:
             for task in tasks:
                 task.cancel()
+            if self.on_batch is not None:
+                self.on_batch(time.perf_counter() - started)
         return sum(outcomes)
 
     async def run_one(self, precheck: Precheck) -> bool:
