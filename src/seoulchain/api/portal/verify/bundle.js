@@ -137,7 +137,7 @@ export async function verifyBundle(input, genesis, checkpoint = null, trustLevel
   const fields = await step("format", () => checkEnvelope(bundle));
   await step("genesis", () => checkGenesis(fields.get("genesis_hash"), genesis));
   let trusted = await step("trust", () => computeRootOfTrust(fields.get("trust"), genesis, checkpoint));
-  if (fields.has("cometbft")) return verifyCometBundle(fields, genesis, trustLevel);
+  if (fields.has("cometbft")) return verifyCometBundle(fields, genesis, trustLevel, trusted);
   const rawBlocks = await step("light blocks", () => requireList(fields.get("light_blocks"), "light_blocks", LIGHT_BLOCKS_MAX));
   if (rawBlocks.length === 0) throw new BundleError("light blocks", "the bundle carries no light block");
   let start = 0;
@@ -162,8 +162,10 @@ async function proveClaim(fields, proving, genesis, lightBlocks) {
     lightBlocks };
 }
 
-async function verifyCometBundle(fields, genesis, trustLevel) {
-  if (fields.get("trust").get("from") !== "genesis") throw new BundleError("trust", "a CometBFT bundle starts from genesis");
-  const header = await verifyCometCertificate(fields.get("cometbft"), genesis, trustLevel, step);
+async function verifyCometBundle(fields, genesis, trustLevel, trusted) {
+  // From a checkpoint, `trusted` is the `{height, blockId}` the user stated (and the bundle's
+  // `trust` names): the first CometBFT signed header must be that header.
+  const checkpoint = fields.get("trust").get("from") === "checkpoint" ? trusted : null;
+  const header = await verifyCometCertificate(fields.get("cometbft"), genesis, trustLevel, step, checkpoint);
   return proveClaim(fields, header, genesis, fields.get("cometbft").get("light_blocks").length);
 }

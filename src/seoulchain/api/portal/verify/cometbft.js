@@ -1,6 +1,7 @@
 // Bundles of a chain run under CometBFT (docs/spec/proofs.md §13): CometBFT signed headers
-// from the genesis validators, verified by CometBFT's light client rules, prove the
-// seoulchain header whose block id is the last signed header's app hash.
+// from the genesis validators, or from a checkpoint header the user trusts by its height and
+// hash, verified by CometBFT's light client rules, prove the seoulchain header whose block id
+// is the last signed header's app hash.
 //
 // Hashes and sign bytes are built from proto3 encodings written here (a format, not a
 // crypto primitive): varints, tags, length-delimited fields, and RFC 6962 Merkle roots.
@@ -283,6 +284,32 @@ async function makeGenesisState(genesis) {
     nextValidatorsHash: await validatorsHash(validators) };
 }
 
+/** Trust a signed header the user named by height and hash (a checkpoint), as CometBFT's
+ * light client initialises from trust options: its set hashes to the header's
+ * `validators_hash` and more than 2/3 of that set signed its commit. */
+async function trustCheckpoint(chainId, block) {
+  const { header, commit } = block;
+  if (header.chainId !== chainId) {
+    throw new VerificationError(`header ${header.height} is of chain ${JSON.stringify(header.chainId)}, not ${JSON.stringify(chainId)}`);
+  }
+  if (commit.height !== header.height) throw new VerificationError(`the commit is of height ${commit.height}, not ${header.height}`);
+  if (!equalBytes(await validatorsHash(block.validators), header.hashes.validators_hash)) {
+    throw new VerificationError(`the validator set does not hash to header ${header.height}'s validators_hash`);
+  }
+  await verifyCommit(chainId, block.validators, commit, await headerHash(header));
+  return { chainId, height: header.height, timeNs: header.timeNs, validators: block.validators,
+    nextValidatorsHash: header.hashes.next_validators_hash };
+}
+
+/** The first signed header is the trusted checkpoint `{height, blockId}`: its height and
+ * header hash; then it is trusted as a checkpoint. */
+async function checkCometCheckpoint(block, checkpoint, chainId) {
+  if (block.header.height !== checkpoint.height || !equalBytes(await headerHash(block.header), checkpoint.blockId)) {
+    throw new VerificationError("the first signed header is not the trusted checkpoint");
+  }
+  return trustCheckpoint(chainId, block);
+}
+
 async function checkAppHeader(value, block, genesis) {
   const header = decodeHeader(fromBase64(value, "cometbft header", TX_BYTES_MAX));
   if (header.chainId !== genesis.chainId) throw new VerificationError(`the header is of chain ${JSON.stringify(header.chainId)}`);
@@ -298,9 +325,11 @@ async function checkAppHeader(value, block, genesis) {
   return header;
 }
 
-/** Verify a bundle's `cometbft` section; return the seoulchain header it proves. `step`
- * runs one named step and turns its failure into a BundleError. */
-export async function verifyCometCertificate(section, genesis, trustLevel, step) {
+/** Verify a bundle's `cometbft` section from the genesis validators, or from its first
+ * signed header when `checkpoint` (`{height, blockId}`, the one the user trusts) is given;
+ * return the seoulchain header it proves. `step` runs one named step and turns its failure
+ * into a BundleError. */
+export async function verifyCometCertificate(section, genesis, trustLevel, step, checkpoint = null) {
   const fields = await step("cometbft", () => requireMap(section, "cometbft", ["light_blocks", "header"]));
   const raw = await step("cometbft", () => {
     const blocks = fields.get("light_blocks");
@@ -312,9 +341,17 @@ export async function verifyCometCertificate(section, genesis, trustLevel, step)
   });
   let trusted = await makeGenesisState(genesis);
   let block = null;
-  for (const [position, item] of raw.entries()) {
+  let start = 0;
+  if (checkpoint !== null) {
+    const name = "cometbft light block 1";
+    block = await step(name, () => parseLightBlock(raw[0], name));
+    const first = block;
+    trusted = await step(name, () => checkCometCheckpoint(first, checkpoint, genesis.chainId));
+    start = 1;
+  }
+  for (let position = start; position < raw.length; position += 1) {
     const name = `cometbft light block ${position + 1}`;
-    const parsed = await step(name, () => parseLightBlock(item, name));
+    const parsed = await step(name, () => parseLightBlock(raw[position], name));
     const current = trusted;
     trusted = await step(`${name} (height ${parsed.header.height})`, () => verifySignedHeader(current, parsed, trustLevel));
     block = parsed;

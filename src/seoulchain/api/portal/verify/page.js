@@ -165,7 +165,8 @@ function checkedList(items) {
 
 function provenChecks(statement) {
   return [["browser", "verify.check.genesis", { hash: statement.genesisHash.slice(0, 16) }],
-    ["browser", "verify.check.signatures", { blocks: statement.lightBlocks, height: statement.height }],
+    ["browser", statement.trust === "checkpoint" ? "verify.check.signatures_checkpoint" : "verify.check.signatures",
+      { blocks: statement.lightBlocks, height: statement.height }],
     ["browser", `verify.check.claim_${statement.kind}`, {}]];
 }
 
