@@ -20,13 +20,18 @@ while it verifies ballots (`run_admission_bench`): a one-validator network (a re
 `seoulchain start` process, default config) opens a poll of BALLOTS voters, then one client
 posts all their ballots in one `POST /v1/txs/batch` while another asks `GET /v1/status`
 every STATUS_PERIOD_S; the status latencies from the batch's send until every ballot is
-committed (admission and the block's execution) are the figures.
+committed (admission and the block's execution) are the figures. With `--engine cometbft`
+the validator is the application under a CometBFT node (`seoulchain start --engine
+cometbft`, default CometBFT config); CometBFT makes a block every second even when it has no
+txs, so the poll opens a margin of blocks later, estimated from one ballot made here, and
+the run waits for the chain to reach it before posting the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import shutil
@@ -44,7 +49,7 @@ from typing import Any
 import httpx
 
 from seoulchain.bench.loadgen import compute_percentile
-from seoulchain.bench.network import NODE_START_TIMEOUT_S, LocalNetwork
+from seoulchain.bench.network import NODE_START_TIMEOUT_S, LocalNetwork, OtherEngine
 from seoulchain.client.http import NodeClient
 from seoulchain.codec import encode
 from seoulchain.crypto import SigningKey
@@ -88,6 +93,15 @@ ADMISSION_BALLOTS_MAX = 500
 # core at ~250 ms each, twice over.
 ADMISSION_TIMEOUT_S = 300.0
 ADMISSION_POLL_ID = "bench-admission"
+# Blocks from the poll's creation to its opening when blocks are made only for pending txs
+# (the built-in engine): the poll's block, the credentials' block, then the ballots'.
+ADMISSION_OPEN_BLOCKS = 3
+# When blocks come at a fixed pace (CometBFT), the time to make the credentials and ballots
+# is estimated from one ballot made beforehand, doubled for a shared machine whose load
+# changes during the run...
+SETUP_ESTIMATE_FACTOR = 2.0
+# ...plus the worker pool's start and the setup txs' commits (two CometBFT blocks each).
+SETUP_EXTRA_S = 15.0
 QUESTIONS = [Question("Build the tram line?", ("Yes", "No"), 0, 1),
              Question("Which parks first?", ("Han river", "Namsan", "Bukhansan"), 1, 2,
                       blank=True)]
@@ -287,11 +301,12 @@ class AdmissionChain:
     """A one-validator network with a poll open to `ballots` voters, and their ballots."""
 
     def __init__(self, network: LocalNetwork, organiser: SigningKey, ballots: int,
-                 workers: int):
+                 workers: int, open_blocks: int = ADMISSION_OPEN_BLOCKS):
         self.network, self.organiser = network, organiser
         self.client = NodeClient(network.urls[0], timeout_s=ADMISSION_TIMEOUT_S)
         self.nonce = 0
         height = self.client.get_status()["height"]
+        self.open_height = height + open_blocks
         trustee = generate_trustee_key(BELENIOS_2048)
         self.commit([self.sign("create_poll", {
             "poll_id": ADMISSION_POLL_ID, "title": "bench", "threshold": 1,
@@ -299,7 +314,7 @@ class AdmissionChain:
                            "min": question.min, "max": question.max,
                            "blank": question.blank} for question in QUESTIONS],
             "eligibility": {"kind": "list", "list_hash": bytes(32)},
-            "open_height": height + 3, "close_height": height + 10_000,
+            "open_height": self.open_height, "close_height": height + 10_000,
             "trustees": [{"chain_key": SigningKey.generate().public_key,
                           "public_key": dump_json(trustee.public.to_json())}]})])
         poll = self.client.query("vote", "poll", poll_id=ADMISSION_POLL_ID)["result"]
@@ -316,8 +331,12 @@ class AdmissionChain:
         self.commit([self.sign("add_credentials", {"poll_id": ADMISSION_POLL_ID,
                                                    "credentials": texts[start:start + step]})
                      for start in range(0, len(texts), step)])
-        if self.client.get_status()["height"] >= height + 3:
-            raise LocalError("the poll opened before its credentials were published")
+        if self.client.get_status()["height"] >= self.open_height:
+            raise LocalError(f"the poll opened (height {self.open_height}) before its "
+                             f"credentials were published: setting up took longer than "
+                             f"estimated on this machine; run again")
+        # The ballots' admission checks them against the next block: the opening one.
+        network.wait_for_height(self.open_height - 1, timeout_s=ADMISSION_TIMEOUT_S)
         self.casts = [Transaction.create(
             SigningKey.generate(), chain_id=network.chain_id, nonce=1, expiry_height=10**6,
             service="vote", method="cast",
@@ -325,6 +344,7 @@ class AdmissionChain:
             for raw, _ in made]
 
     def sign(self, method: str, args: dict[str, Any]) -> bytes:
+        """Return the organiser's next `vote` transaction, encoded."""
         self.nonce += 1
         return Transaction.create(self.organiser, chain_id=self.network.chain_id,
                                   nonce=self.nonce, expiry_height=10**6, service="vote",
@@ -396,20 +416,60 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-def run_admission_bench(ballots: int = 200, *, workers: int | None = None) -> dict[str, Any]:
-    """Measure GET /v1/status latency while a node admits and commits `ballots` ballots."""
+def check_cometbft_installed() -> None:
+    """Refuse a CometBFT run without the CometBFT binary or the ABCI bindings, naming the
+    script that installs both."""
+    from seoulchain.node.abci import find_cometbft, load_abci_types
+
+    find_cometbft()
+    load_abci_types()
+
+
+def time_one_ballot() -> float:
+    """Return the seconds this process takes to make one ballot of the bench's questions."""
+    trustee = generate_trustee_key(BELENIOS_2048)
+    election = make_election(uuid="SeouLBench123456", name="bench", description="bench",
+                             group=BELENIOS_2048, questions=QUESTIONS,
+                             public_key=combine_trustee_keys(BELENIOS_2048, [trustee.public]))
+    start = time.perf_counter()
+    create_ballot(election, generate_credential(), PLAINTEXTS[0])
+    return time.perf_counter() - start
+
+
+def estimate_open_blocks(ballots: int, workers: int, block_interval_s: float) -> int:
+    """Return how many blocks after its creation a poll must open when a block comes every
+    `block_interval_s`: long enough to make `ballots` credentials and ballots first."""
+    rounds = math.ceil(ballots / min(workers, os.cpu_count() or 1))
+    setup_s = SETUP_ESTIMATE_FACTOR * rounds * time_one_ballot() + SETUP_EXTRA_S
+    return ADMISSION_OPEN_BLOCKS + math.ceil(setup_s / block_interval_s)
+
+
+def run_admission_bench(ballots: int = 200, *, workers: int | None = None,
+                        engine: OtherEngine | None = None) -> dict[str, Any]:
+    """Measure GET /v1/status latency while a node admits and commits `ballots` ballots,
+    under the built-in engine or `engine` (bench/cometbft.py's `COMETBFT`)."""
     workers = (os.cpu_count() or 1) if workers is None else workers
     if not 1 <= ballots <= ADMISSION_BALLOTS_MAX:
         raise LocalError(f"an admission run posts 1 to {ADMISSION_BALLOTS_MAX} ballots (one "
                          f"batch request), got {ballots}")
+    if engine is not None:
+        check_cometbft_installed()
     organiser = SigningKey.generate()
-    figures: dict[str, Any] = {"ballots": ballots, "cpus": os.cpu_count()}
+    figures: dict[str, Any] = {"ballots": ballots, "cpus": os.cpu_count(),
+                               "engine": "builtin" if engine is None else engine.name}
+    network_class = LocalNetwork if engine is None else engine.network_class
     with tempfile.TemporaryDirectory(prefix="seoulchain-admission-") as root, \
-            LocalNetwork.create(Path(root), validators=1, chain_id="seoul-admission",
-                                roles={"vote.organiser": (organiser.public_key,)}) as network:
+            network_class.create(Path(root), validators=1, chain_id="seoul-admission",
+                                 roles={"vote.organiser": (organiser.public_key,)}) as network:
+        open_blocks = ADMISSION_OPEN_BLOCKS
+        if engine is not None:
+            engine.prepare(network, None, 1)  # CometBFT's home, default settings
+            open_blocks = estimate_open_blocks(
+                ballots, workers, engine.get_timeout_commit_ms(network) / 1000)
         network.start(0)
         network.wait_for_height(1, timeout_s=NODE_START_TIMEOUT_S)
-        chain = AdmissionChain(network, organiser, ballots, workers)
+        chain = AdmissionChain(network, organiser, ballots, workers, open_blocks)
+        figures["open_blocks"] = open_blocks
         figures["load_average_start"] = [round(value, 2) for value in os.getloadavg()]
         figures.update(asyncio.run(_admit_ballots(network.urls[0], chain.casts)))
         figures["load_average_end"] = [round(value, 2) for value in os.getloadavg()]

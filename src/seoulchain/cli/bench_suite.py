@@ -11,6 +11,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from seoulchain.cli.bench_network import load_engine
 from seoulchain.cli.common import (
     HomeOption,
     OptionalHomeOption,
@@ -19,6 +20,7 @@ from seoulchain.cli.common import (
     finite_float,
     reports_errors,
 )
+from seoulchain.cli.network import ConsensusEngine, EngineOption
 
 # A day of load: longer runs are a typo (the default is two minutes).
 DURATION_S_MAX = 86_400.0
@@ -253,8 +255,10 @@ def bench_voting(
         admission: Annotated[int | None, typer.Option(
             "--admission", metavar="BALLOTS", min=1,
             help="Instead: start a one-validator node, post BALLOTS ballots (at most 500) in "
-                 "one batch and time GET /v1/status until they are committed (--ballots, "
-                 "--trustees and --belenios-verify do not apply).")] = None,
+                 "one batch and time GET /v1/status until they are committed, under "
+                 "--engine (--ballots, --trustees and --belenios-verify do not apply).")
+        ] = None,
+        engine: EngineOption = ConsensusEngine.BUILTIN,
 ) -> None:
     """Ballot verification rate at admission, tally and verification time, ballot size."""
     from seoulchain.bench.voting import run_admission_bench, run_voting_bench
@@ -266,11 +270,15 @@ def bench_voting(
         if belenios_dir is not None:
             raise LocalError("--belenios-verify exports a --ballots poll; it does not apply "
                              "to --admission")
-        figures = run_admission_bench(admission, workers=workers)
+        figures = run_admission_bench(admission, workers=workers,
+                                      engine=load_engine(engine))
         print_admission(figures)
         if json_file is not None:
             json_file.write_text(json.dumps(figures, indent=2) + "\n")
         return
+    if engine is not ConsensusEngine.BUILTIN:
+        raise LocalError("--engine applies to --admission; the --ballots run is in this "
+                         "process, with no node")
     with Progress(console=err_console, transient=True) as bar:
         figures = run_voting_bench(ballots, trustees=trustees, workers=workers,
                                    belenios_dir=belenios_dir,
@@ -313,8 +321,9 @@ def bench_voting(
 
 def print_admission(figures: dict[str, Any]) -> None:
     """Print the admission run's figures as a table."""
+    engine = "" if figures["engine"] == "builtin" else f" under {figures['engine']}"
     table = Table(title=f"GET /v1/status while {figures['ballots']} ballots are admitted "
-                        f"and committed ({figures['cpus']} CPUs)")
+                        f"and committed{engine} ({figures['cpus']} CPUs)")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("status latency p50 / p99 / max",
