@@ -1,15 +1,22 @@
 """Demo poll: Mapo-gu's participatory budget, from creation to a published, verifiable result.
 
-Governance grants city hall `vote.organiser`. City hall creates the poll with two trustees,
-city hall and Mapo-gu, each holding a Belenios key whose private part stays in keys/
-(`vote-trustee-<agency>.privkey`), and publishes DEMO_POLL_VOTERS public credentials in the
-same batch; the private credentials go to demo-docs/voting/credentials.txt (readable by its
-owner only), as the organiser would hand them out. Each simulated voter casts from a fresh
-chain key, a few change their minds (a re-vote replaces their ballot); then city hall
-closes the poll, tallies, both trustees decrypt and the result is published, so
-`seoulchain vote verify mapo-budget-2027` re-checks every step from chain data.
+Governance grants city hall `vote.organiser`. The poll is a threshold poll: three agencies'
+trustees (city hall, Mapo-gu and Jongno-gu) run the key ceremony, and any two of them can
+decrypt. Each trustee's secrets stay in keys/vote-trustee-<agency>/ (`trustee.key` and
+`trustee.dkey`, as `seoulchain vote trustee-cert` and `trustee-voutput` write them, readable
+by their owner only); the threshold parameters go to keys/vote-threshold.json, written last,
+so a ceremony is either whole on disk or run again. City hall creates the poll with those
+parameters and publishes DEMO_POLL_VOTERS public credentials in the same batch; the private
+credentials go to demo-docs/voting/credentials.txt (readable by its owner only), as the
+organiser would hand them out. Each simulated voter casts from a fresh chain key, a few
+change their minds (a re-vote replaces their ballot); then city hall closes the poll and
+tallies, Mapo-gu and Jongno-gu decrypt (city hall's share is not needed) and the result is
+published, so `seoulchain vote verify mapo-budget-2027` re-checks every step from chain data.
 
-Each round checks the poll's state on chain first, so a rerun submits only what is missing.
+Each round checks the poll's state on chain first, so a rerun submits only what is missing:
+the ceremony's files are reused once the parameters file exists, credentials not yet
+published are published while the poll is still in setup, and ballots are cast only for
+published credentials.
 
 The poll opens after its setup (creation and credentials), which must all be committed
 before the open height. The built-in engine puts a batch in one block, so the poll opens at
@@ -22,18 +29,21 @@ CometBFT makes a block about every second, empty or not).
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gmpy2 import mpz
+
 from seoulchain.client.demo import Batch, grant_demo_roles
 from seoulchain.client.http import NodeClient
 from seoulchain.client.voting import fetch_poll_data, make_node_reader
 from seoulchain.crypto import SigningKey
 from seoulchain.crypto.hashing import sha256
-from seoulchain.errors import RemoteError
+from seoulchain.errors import LocalError, RemoteError
 from seoulchain.node.agencies import load_agency_keys
 from seoulchain.node.home import Home
 from seoulchain.services.vote import (
@@ -41,26 +51,37 @@ from seoulchain.services.vote import (
     GROUP_NAME,
     compute_uuid,
     load_election,
+    load_partials,
     load_tally,
-    parse_trustee_keys,
+    load_trustee_items,
 )
 from seoulchain.voting import (
+    compute_items_result,
     compute_partial_decryption,
     compute_public_credential,
-    compute_result,
     create_ballot,
     dump_result,
     generate_credential,
-    generate_trustee_key,
     get_group,
-    parse_partial_decryption,
-    parse_private_key,
 )
-from seoulchain.voting.jsonform import dump_json
+from seoulchain.voting.jsonform import dump_json, load_json, require_dict
+from seoulchain.voting.keyceremony import (
+    compute_vinputs,
+    compute_voutput,
+    derive_seed_keys,
+    generate_certificate,
+    generate_polynomial,
+    make_threshold_parameters,
+    open_decryption_key,
+)
 
 POLL_ID = "mapo-budget-2027"
 ORGANISER_AGENCY = "city-hall"
-TRUSTEE_AGENCIES = ("city-hall", "mapo-gu")
+# The poll's trustees, in certificate order; any TRUSTEES_NEEDED of them can decrypt.
+TRUSTEE_AGENCIES = ("city-hall", "mapo-gu", "jongno-gu")
+TRUSTEES_NEEDED = 2
+# The trustees who decrypt in the demo: two of the three, the organiser not among them.
+DECRYPTING_AGENCIES = ("mapo-gu", "jongno-gu")
 # A few hundred residents: enough to show turnout and a tally, while every validator checks
 # each ballot's proofs (about 40 ms of one core each, docs/performance.md).
 DEMO_POLL_VOTERS = 200
@@ -78,6 +99,12 @@ OPEN_WAIT_S = 60.0
 OPEN_POLL_S = 0.5
 VOTING_DIRECTORY = "voting"
 CREDENTIALS_FILE = "credentials.txt"
+# The key ceremony's files in keys/: the names `seoulchain vote trustee-cert`,
+# `trustee-voutput` and `ceremony-parameters` give them.
+TRUSTEE_DIRECTORY = "vote-trustee-{agency}"
+TRUSTEE_SEED_FILE = "trustee.key"
+TRUSTEE_DECRYPTION_KEY_FILE = "trustee.dkey"
+THRESHOLD_PARAMETERS_FILE = "vote-threshold.json"
 PRIVATE_FILE_MODE = 0o600
 POLL_SPEC = {
     "title": "Mapo-gu participatory budget 2027",
@@ -130,18 +157,6 @@ def read_poll(client: NodeClient) -> dict[str, Any] | None:
     return client.query("vote", "poll", poll_id=POLL_ID)["result"]
 
 
-def load_trustee_key(keys_dir: Path, agency: str) -> tuple[str, Path]:
-    """Return an agency's trustee public key (JSON text) and its private key file, made on
-    the first run."""
-    private = keys_dir / f"vote-trustee-{agency}.privkey"
-    public = keys_dir / f"vote-trustee-{agency}.pubkey"
-    if not private.exists() or not public.exists():
-        pair = generate_trustee_key(get_group(GROUP_NAME))
-        write_private(private, dump_json(str(pair.private_key)))
-        public.write_text(dump_json(pair.public.to_json()))
-    return public.read_text(), private
-
-
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner may read."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,33 +165,114 @@ def write_private(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def get_trustee_directory(keys_dir: Path, agency: str) -> Path:
+    """Return the directory of an agency's trustee files."""
+    return keys_dir / TRUSTEE_DIRECTORY.format(agency=agency)
+
+
+def run_key_ceremony(keys_dir: Path) -> str:
+    """Return the trustees' threshold parameters (JSON text), running every trustee's and
+    the organiser's step of the key ceremony unless a whole ceremony is on disk."""
+    path = keys_dir / THRESHOLD_PARAMETERS_FILE
+    if path.exists():
+        return path.read_text().strip()
+    group = get_group(GROUP_NAME)
+    made = [generate_certificate(group) for _ in TRUSTEE_AGENCIES]
+    seeds = [seed for seed, _ in made]
+    certificates = [dump_json(certificate.to_json()) for _, certificate in made]
+    vinputs = compute_vinputs([generate_polynomial(group, seed, certificates, TRUSTEES_NEEDED)
+                               for seed in seeds])
+    voutputs = [compute_voutput(group, seed, certificates, vinput)
+                for seed, vinput in zip(seeds, vinputs, strict=True)]
+    parameters = dump_json(make_threshold_parameters(group, certificates, TRUSTEES_NEEDED,
+                                                     vinputs[0], voutputs).to_json())
+    for agency, seed, voutput in zip(TRUSTEE_AGENCIES, seeds, voutputs, strict=True):
+        directory = get_trustee_directory(keys_dir, agency)
+        sealed = require_dict(load_json(voutput, "voutput"), {"private_key", "public_key"},
+                              "voutput")["private_key"]
+        write_private(directory / TRUSTEE_SEED_FILE, seed.seed + "\n")
+        write_private(directory / TRUSTEE_DECRYPTION_KEY_FILE, f"{sealed}\n")
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(parameters + "\n")
+    os.replace(temporary, path)  # the parameters mark the ceremony whole
+    return parameters
+
+
+def load_decryption_key(keys_dir: Path, agency: str, poll: Mapping[str, Any]) -> mpz:
+    """Open an agency's threshold decryption key from its trustee files; refuse files that
+    are not the poll's trustee's."""
+    directory = get_trustee_directory(keys_dir, agency)
+    try:
+        seed_text = (directory / TRUSTEE_SEED_FILE).read_text()
+        sealed = (directory / TRUSTEE_DECRYPTION_KEY_FILE).read_text()
+    except OSError as error:
+        raise LocalError(f"cannot read {agency}'s trustee files for poll {POLL_ID!r}: "
+                         f"{error}") from None
+    group = get_group(GROUP_NAME)
+    secret = open_decryption_key(group, derive_seed_keys(group, seed_text.strip()),
+                                 sealed.strip())
+    index = TRUSTEE_AGENCIES.index(agency)
+    verification = load_json(poll["trustees"][index]["public_key"], "trustee key")
+    if verification["public_key"] != str(group.exp_g(secret)):
+        raise LocalError(f"{directory} holds a key of another ceremony, not that of trustee "
+                         f"{index} ({agency}) of poll {POLL_ID!r}")
+    return secret
+
+
 def create_poll(batch: Batch, keys: Mapping[str, SigningKey], keys_dir: Path,
                 directory: Path, voters: int, report: Callable[[str], None]) -> list[str]:
-    """Create the poll and publish its credentials in one block; return the private ones."""
+    """Create the poll and publish its credentials in one block; return the private
+    credentials published."""
     path = directory / CREDENTIALS_FILE
-    if read_poll(batch.client) is not None:
-        return path.read_text().split() if path.exists() else []
-    trustees = [{"chain_key": keys[agency].public_key,
-                 "public_key": load_trustee_key(keys_dir, agency)[0]}
-                for agency in TRUSTEE_AGENCIES]
+    if (poll := read_poll(batch.client)) is not None:
+        return complete_credentials(batch, keys, poll, path, report)
+    trustees = [{"chain_key": keys[agency].public_key} for agency in TRUSTEE_AGENCIES]
     setup_txs = 1 + math.ceil(voters / CREDENTIALS_PER_TX_MAX)
+    parameters = run_key_ceremony(keys_dir)
     open_height = compute_open_height(batch.client.get_status(), setup_txs)
     # Created and filled before it opens, closed by city hall.
     batch.add(keys[ORGANISER_AGENCY], "vote", "create_poll", poll_id=POLL_ID, **POLL_SPEC,
               open_height=open_height, close_height=open_height + 1_000_000,
-              trustees=trustees, threshold=len(trustees))
+              trustees=trustees, threshold=TRUSTEES_NEEDED, threshold_parameters=parameters)
     uuid = compute_uuid(batch.txs[-1].hash())  # the election's uuid, from its create tx
     private = [generate_credential() for _ in range(voters)]
     write_private(path, "".join(f"{item}\n" for item in private))
+    add_credentials(batch, keys, uuid, private)
+    batch.run()
+    report(f"created poll {POLL_ID}, decrypted by any {TRUSTEES_NEEDED} of its "
+           f"{len(TRUSTEE_AGENCIES)} trustees ({', '.join(TRUSTEE_AGENCIES)}; key ceremony "
+           f"files in {keys_dir}/vote-trustee-*/); {len(private)} private credentials in "
+           f"{path}")
+    return private
+
+
+def add_credentials(batch: Batch, keys: Mapping[str, SigningKey], uuid: str,
+                    private: list[str]) -> None:
+    """Add the transactions publishing the public credentials of `private`."""
     group = get_group(GROUP_NAME)
     public = [str(compute_public_credential(group, uuid, item)) for item in private]
     for start in range(0, len(public), CREDENTIALS_PER_TX_MAX):
         batch.add(keys[ORGANISER_AGENCY], "vote", "add_credentials", poll_id=POLL_ID,
                   credentials=public[start:start + CREDENTIALS_PER_TX_MAX])
-    batch.run()
-    report(f"created poll {POLL_ID} with trustees {' and '.join(TRUSTEE_AGENCIES)}; "
-           f"{len(private)} private credentials in {path}")
-    return private
+
+
+def complete_credentials(batch: Batch, keys: Mapping[str, SigningKey],
+                         poll: Mapping[str, Any], path: Path,
+                         report: Callable[[str], None]) -> list[str]:
+    """Publish the credentials an interrupted setup left out while the poll is in setup;
+    return the private credentials published."""
+    private = path.read_text().split() if path.exists() else []
+    published = poll["credentials_count"]
+    if published >= len(private):
+        return private[:published]
+    if batch.client.get_status()["height"] + 1 < poll["open_height"]:
+        add_credentials(batch, keys, load_election(poll["election"]).uuid, private[published:])
+        batch.run()
+        report(f"published the last {len(private) - published} credentials of {POLL_ID}")
+        return private
+    report(f"poll {POLL_ID} opened with {published} of {len(private)} credentials "
+           f"published; only their voters cast")
+    return private[:published]
 
 
 def compute_open_height(status: Mapping[str, Any], setup_txs: int) -> int:
@@ -225,9 +321,14 @@ def cast_ballots(batch: Batch, credentials: list[str], report: Callable[[str], N
 
 def finish_poll(batch: Batch, keys: Mapping[str, SigningKey], keys_dir: Path,
                 report: Callable[[str], None]) -> None:
-    """Close, tally, decrypt with both trustees and publish the result, whichever is left."""
+    """Close, tally, decrypt with two of the three trustees and publish the result,
+    whichever is left."""
     poll = read_poll(batch.client)
     if poll is None or poll["result"] is not None:
+        return
+    if poll.get("threshold_parameters") is None:
+        report(f"leaving poll {POLL_ID} as it is: an earlier demo made it with every trustee "
+               f"decrypting")
         return
     if poll["closed_height"] is None:
         batch.add(keys[ORGANISER_AGENCY], "vote", "close", poll_id=POLL_ID)
@@ -238,21 +339,21 @@ def finish_poll(batch: Batch, keys: Mapping[str, SigningKey], keys_dir: Path,
     election = load_election(poll["election"])
     tally = load_tally(election, poll["tally"])
     shares = batch.client.query("vote", "shares", poll_id=POLL_ID)["result"]
-    for index, agency in enumerate(TRUSTEE_AGENCIES):
-        if shares[index] is None:
-            secret = parse_private_key(election.group,
-                                       load_trustee_key(keys_dir, agency)[1].read_bytes())
+    for agency in DECRYPTING_AGENCIES:
+        if shares[TRUSTEE_AGENCIES.index(agency)] is None:
+            secret = load_decryption_key(keys_dir, agency, poll)
             batch.add(keys[agency], "vote", "decrypt", poll_id=POLL_ID,
                       share=compute_partial_decryption(election, tally, secret).to_json()
                       .decode())
     batch.run()
     shares = batch.client.query("vote", "shares", poll_id=POLL_ID)["result"]
-    counts = compute_result(election, tally,
-                            parse_trustee_keys([item["public_key"] for item in poll["trustees"]]),
-                            [parse_partial_decryption(election, share.encode())
-                             for share in shares])
+    counts = compute_items_result(
+        election, tally, load_trustee_items([item["public_key"] for item in poll["trustees"]],
+                                            poll["threshold_parameters"]),
+        load_partials(election, shares))
     batch.add(keys[ORGANISER_AGENCY], "vote", "publish_result", poll_id=POLL_ID,
               result=dump_result(counts).decode())
     batch.run()
-    report(f"closed, tallied and decrypted {POLL_ID}: result {dump_result(counts).decode()} "
-           f"(seoulchain vote verify {POLL_ID})")
+    report(f"closed, tallied and decrypted {POLL_ID} with {TRUSTEES_NEEDED} of its "
+           f"{len(TRUSTEE_AGENCIES)} trustees ({' and '.join(DECRYPTING_AGENCIES)}): result "
+           f"{dump_result(counts).decode()} (seoulchain vote verify {POLL_ID})")
