@@ -110,6 +110,7 @@ def test_threshold_poll_ceremony_to_verified_result(office: Office) -> None:  # 
             shown_json = json.loads(office.ok("vote", "show", "quorum", "--json"))
             assert shown_json["decrypted_by"] == [chain_keys[2]]
     assert 'result {"result":[[1,1,1],[1,1,0]]}' in office.ok("vote", "tally", "quorum")
+    assert f"2. {chain_keys[1]} not needed" in office.ok("vote", "show", "quorum")
     verified = office.ok("vote", "verify", "quorum")
     assert "ok    election: threshold 2 of 3" in verified
     assert "ok    decryptions: 2 of 3 partial decryptions" in verified

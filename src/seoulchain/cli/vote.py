@@ -622,8 +622,10 @@ def format_trustees(poll: dict[str, Any], decrypted: list[str]) -> list[str]:
             else f"all {count} decrypt")
     lines = [f"  trustees: {kind}; {len(decrypted)} partial decryption(s) posted, "
              f"{threshold} needed"]
+    # Once the result is out, a trustee that has not decrypted is no longer awaited.
+    missing = "pending" if poll["result"] is None else "not needed"
     lines.extend(f"      {index}. {trustee['chain_key']} "
-                 f"{'decrypted' if trustee['chain_key'] in decrypted else 'pending'}"
+                 f"{'decrypted' if trustee['chain_key'] in decrypted else missing}"
                  for index, trustee in enumerate(poll["trustees"], start=1))
     return lines
 
