@@ -69,8 +69,11 @@ CHALLENGE, DOMAIN = "c-8f2a61", "verifier.seoul.go.kr"
 
 
 def make_transport(chain: LocalChain) -> httpx.MockTransport:
-    """Answer `/v1/query/{service}/{name}` from the chain's engine, as the API does."""
+    """Answer `/v1/status` and `/v1/query/{service}/{name}` from the chain's engine, as
+    the API does."""
     def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/status":
+            return httpx.Response(200, json={"height": chain.engine.height})
         _, _, service, name = request.url.path.strip("/").split("/")
         try:
             result = chain.engine.query(service, name, dict(request.url.params))

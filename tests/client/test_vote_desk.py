@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import typer
 from click.testing import CliRunner
@@ -43,13 +42,13 @@ from seoulchain.client.vote_desk import (
     compute_holder_tag,
     read_register,
 )
-from seoulchain.codec.jsonview import to_jsonable
 from seoulchain.credentials import integrity
 from seoulchain.credentials.statuslist import build_status_entry
 from seoulchain.crypto import SigningKey
 from seoulchain.errors import LocalError, StorageError
 from seoulchain.voting import BELENIOS_2048, compute_public_credential, parse_election
 from seoulchain.voting.credential import check_credential
+from tests.client.test_credentials import make_transport
 from tests.conftest import LocalChain, make_key
 from tests.services import vote_helpers
 from tests.services.test_vote_eligibility import RESIDENTS, TRUSTEES, make_chain
@@ -68,21 +67,6 @@ POLL = "ward-budget"
 RUNNER = CliRunner()
 COMMAND = typer.main.get_command(app)
 SECOND_HOLDER = make_key(34)
-
-
-def make_transport(chain: LocalChain) -> httpx.MockTransport:
-    """Answer `/v1/status` and `/v1/query/{service}/{name}` from the chain's engine."""
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/status":
-            return httpx.Response(200, json={"height": chain.engine.height})
-        _, _, service, name = request.url.path.strip("/").split("/")
-        try:
-            result = chain.engine.query(service, name, dict(request.url.params))
-        except LocalError as exc:
-            return httpx.Response(400, json={"title": "bad_query", "detail": str(exc)})
-        return httpx.Response(200, json={"height": chain.engine.height,
-                                         "result": to_jsonable(result)})
-    return httpx.MockTransport(answer)
 
 
 @dataclass

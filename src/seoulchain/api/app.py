@@ -130,6 +130,17 @@ def require_blocks(height: int) -> None:
         raise ApiError(404, "no_blocks", "no block has been committed yet")
 
 
+def validators_page(request: Request, validators: list[dict[str, Any]], height: int,
+                    cursor: str | None, limit: int) -> JSONResponse:
+    """Answer one page of the validator set of `height`, with its total power."""
+    start = 0 if cursor is None else decode_cursor(cursor, "validators", len(validators))
+    items = validators[start:start + limit]
+    end = start + len(items)
+    return page_response(request, items, "validators", end if end < len(validators) else None,
+                         limit, {"height": height, "total_power": sum(
+                             item["power"] for item in validators)})
+
+
 def status_view(status: TxStatus, tx_hash: bytes) -> dict[str, Any]:
     view: dict[str, Any] = {"hash": tx_hash.hex(), "status": status.status}
     if status.result is not None:
@@ -423,14 +434,7 @@ def register_chain_routes(app: FastAPI, node: Node) -> None:
         at = node.get_height() if height is None else height
         if not max(1, node.get_base_height()) <= at <= node.get_height():
             raise no_block(node, at)
-        validators = node.get_validators(at)
-        start = 0 if cursor is None else decode_cursor(cursor, "validators", len(validators))
-        items = validators[start:start + limit]
-        end = start + len(items)
-        return page_response(request, items, "validators",
-                             end if end < len(validators) else None, limit,
-                             {"height": at, "total_power": sum(
-                                 item["power"] for item in validators)})
+        return validators_page(request, node.get_validators(at), at, cursor, limit)
 
     @app.get("/v1/mempool")
     async def get_mempool() -> dict[str, int]:

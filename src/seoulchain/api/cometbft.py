@@ -21,14 +21,12 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from seoulchain.api.app import parse_hash, parse_state_key, require_blocks
+from seoulchain.api.app import parse_hash, parse_state_key, require_blocks, validators_page
 from seoulchain.api.errors import ApiError
 from seoulchain.api.pagination import (
     PAGE_ITEMS_DEFAULT,
     Cursor,
     PageLimit,
-    decode_cursor,
-    page_response,
 )
 from seoulchain.api.params import Height, OptionalHeight
 from seoulchain.light.bundle import build_document_bundle, build_state_bundle, render_bundle
@@ -64,13 +62,7 @@ def register_cometbft_routes(app: FastAPI, node: CometNode) -> None:
                               limit: PageLimit = PAGE_ITEMS_DEFAULT) -> JSONResponse:
         at = height if height is not None else await ask_cometbft(node.get_comet_height())
         validators = await ask_cometbft(node.get_comet_validators(at))
-        start = 0 if cursor is None else decode_cursor(cursor, "validators", len(validators))
-        items = validators[start:start + limit]
-        end = start + len(items)
-        return page_response(request, items, "validators",
-                             end if end < len(validators) else None, limit,
-                             {"height": at, "total_power": sum(
-                                 item["power"] for item in validators)})
+        return validators_page(request, validators, at, cursor, limit)
 
     @router.get("/v1/bundles/document/{doc_hash}", response_class=Response)
     async def get_document_bundle(doc_hash: str, service: str = "document") -> Response:
